@@ -1,0 +1,106 @@
+"""Build script for adain_cuda's compiled extension (adain_cuda._C).
+
+CUDA kernels are built when a GPU is visible, when FORCE_CUDA=1, or when TORCH_CUDA_ARCH_LIST is
+set; FORCE_CUDA=0 forces a CPU-only build. Otherwise the extension holds the CPU kernels only.
+Compilation uses ninja and honours MAX_JOBS (both handled by torch's BuildExtension).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import setup
+
+import torch
+from torch.utils import cpp_extension
+
+ROOT = Path(__file__).parent.resolve()
+CSRC = ROOT / "csrc"
+
+# Architectures built when none are asked for and no GPU is visible: every data-centre and
+# consumer generation CUDA 13 supports, plus PTX for newer cards. Each one adds compile time;
+# set TORCH_CUDA_ARCH_LIST (e.g. "9.0") to build only what you need.
+DEFAULT_ARCH_LIST = "7.5;8.0;8.6;8.9;9.0;10.0;12.0+PTX"
+
+
+def log(msg: str) -> None:
+    print(f"[adain_cuda build] {msg}", file=sys.stderr, flush=True)
+
+
+def want_cuda() -> bool:
+    force = os.environ.get("FORCE_CUDA", "").strip()
+    if force == "0":
+        return False
+    return force == "1" or bool(os.environ.get("TORCH_CUDA_ARCH_LIST")) or torch.cuda.is_available()
+
+
+def nvcc_version(cuda_home: str) -> str:
+    out = subprocess.run([os.path.join(cuda_home, "bin", "nvcc"), "--version"],
+                         capture_output=True, text=True, check=True).stdout
+    match = re.search(r"release (\d+\.\d+)", out)
+    if not match:
+        sys.exit(f"adain_cuda: could not read the CUDA version from nvcc --version:\n{out}")
+    return match.group(1)
+
+
+def check_cuda_toolchain() -> str:
+    """Stops with a clear message unless nvcc exists and matches torch's CUDA major version."""
+    if torch.version.cuda is None:
+        sys.exit("adain_cuda: a CUDA build was requested (FORCE_CUDA / TORCH_CUDA_ARCH_LIST / a "
+                 f"visible GPU) but torch {torch.__version__} is a CPU-only build. Install a CUDA "
+                 "build of torch, or set FORCE_CUDA=0 for a CPU-only build.")
+    cuda_home = cpp_extension.CUDA_HOME
+    if not cuda_home or not os.path.exists(os.path.join(cuda_home, "bin", "nvcc")):
+        sys.exit("adain_cuda: a CUDA build was requested but nvcc was not found. Set CUDA_HOME "
+                 "to the CUDA toolkit (e.g. CUDA_HOME=/usr/local/cuda), or FORCE_CUDA=0.")
+    nvcc = nvcc_version(cuda_home)
+    if nvcc.split(".")[0] != torch.version.cuda.split(".")[0]:
+        sys.exit(f"adain_cuda: nvcc in {cuda_home} is CUDA {nvcc} but torch {torch.__version__} "
+                 f"was built with CUDA {torch.version.cuda}; the major versions must match. Point "
+                 "CUDA_HOME at a matching toolkit or install the matching torch build.")
+    return nvcc
+
+
+def write_build_info(description: str) -> Path:
+    """The build description is compiled into the binary (see build_info() in csrc/ops.cpp)."""
+    gen = ROOT / "build" / "generated"
+    gen.mkdir(parents=True, exist_ok=True)
+    (gen / "adain_build_info.h").write_text(f"#define ADAIN_BUILD_DESCRIPTION {json.dumps(description)}\n")
+    return gen
+
+
+def extension():
+    sources = [str(p.relative_to(ROOT)) for p in [CSRC / "ops.cpp", *sorted((CSRC / "cpu").glob("*.cpp"))]]
+    cxx_flags = ["-O3", "-fopenmp"]  # the C++ standard is the one torch asks for
+    if not want_cuda():
+        description = f"CPU only; torch {torch.__version__}"
+        log(f"building CPU kernels only ({description})")
+        gen = write_build_info(description)
+        return cpp_extension.CppExtension(
+            "adain_cuda._C", sources, include_dirs=[str(gen)],
+            extra_compile_args={"cxx": cxx_flags}, extra_link_args=["-fopenmp"])
+
+    nvcc = check_cuda_toolchain()
+    if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
+        os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCH_LIST
+    archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "the visible GPUs' architectures")
+    description = f"CPU + CUDA {nvcc} for {archs}; torch {torch.__version__}"
+    log(f"building CPU and CUDA kernels ({description}; MAX_JOBS={os.environ.get('MAX_JOBS', 'auto')})")
+    gen = write_build_info(description)
+    sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / "cuda").glob("*.cu"))]
+    return cpp_extension.CUDAExtension(
+        "adain_cuda._C", sources, include_dirs=[str(gen)],
+        define_macros=[("ADAIN_WITH_CUDA", "1")],
+        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
+        extra_link_args=["-fopenmp"])
+
+
+setup(
+    ext_modules=[extension()],
+    cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
+)
