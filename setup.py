@@ -66,6 +66,21 @@ def check_cuda_toolchain() -> str:
     return nvcc
 
 
+def pip_cuda_includes(cuda_home: str) -> list[str]:
+    """Header folders of the pip-installed CUDA libraries that torch's headers include.
+
+    A toolkit with only the compiler (no cuSPARSE/cuBLAS headers) can still build against a
+    CUDA torch wheel, which ships those headers in the `nvidia` packages.
+    """
+    if os.path.exists(os.path.join(cuda_home, "include", "cusparse.h")):
+        return []
+    try:
+        import nvidia
+    except ImportError:
+        return []
+    return sorted({str(h.parent) for root in nvidia.__path__ for h in Path(root).glob("*/include/cusparse.h")})
+
+
 def write_build_info(description: str) -> Path:
     """The build description is compiled into the binary (see build_info() in csrc/ops.cpp)."""
     gen = ROOT / "build" / "generated"
@@ -94,7 +109,7 @@ def extension():
     gen = write_build_info(description)
     sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / "cuda").glob("*.cu"))]
     return cpp_extension.CUDAExtension(
-        "adain_cuda._C", sources, include_dirs=[str(gen)],
+        "adain_cuda._C", sources, include_dirs=[str(gen), *pip_cuda_includes(cpp_extension.CUDA_HOME)],
         define_macros=[("ADAIN_WITH_CUDA", "1")],
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
         extra_link_args=["-fopenmp"])

@@ -22,6 +22,17 @@ except (ImportError, OSError) as exc:  # pragma: no cover - exercised on broken 
 _warned: set[str] = set()
 
 
+def _kernel_device_types() -> frozenset[str]:
+    if LOAD_ERROR is not None:
+        return frozenset()
+    has = torch._C._dispatch_has_kernel_for_dispatch_key
+    return frozenset(d for d, key in (("cpu", "CPU"), ("cuda", "CUDA")) if has("adain_cuda::adain", key))
+
+
+# Read once: a plain set lookup is also what torch.compile can trace without a graph break.
+_KERNEL_DEVICE_TYPES = _kernel_device_types()
+
+
 def loaded() -> bool:
     """True when the compiled operators are registered."""
     return LOAD_ERROR is None
@@ -29,10 +40,7 @@ def loaded() -> bool:
 
 def has_kernels_for(device_type: str) -> bool:
     """True when the binary has kernels for tensors of this device type ('cpu', 'cuda', ...)."""
-    if not loaded():
-        return False
-    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
-    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key("adain_cuda::adain", key)
+    return device_type in _KERNEL_DEVICE_TYPES
 
 
 def build_info() -> str:

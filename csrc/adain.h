@@ -6,6 +6,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/macros/Macros.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -19,7 +20,7 @@ struct PlaneShape {
   int64_t c;  // channels
   int64_t p;  // elements per plane (H * W)
   Layout layout;
-  int64_t planes() const { return n * c; }
+  C10_HOST_DEVICE int64_t planes() const { return n * c; }
 };
 
 // Per-plane coefficients of the one pointwise form every op reduces to:
@@ -28,14 +29,15 @@ struct PlaneShape {
 // backward: v = input, a = 0. Keeping (v - m) instead of folding m into k avoids cancellation
 // when a plane's mean is large compared with its spread.
 template <typename acc_t>
-struct Coef {
+struct alignas(4 * sizeof(acc_t)) Coef {
   acc_t a, b, m, k;
 };
 
 // Degrees of freedom of the variance: P - 1 (unbiased) or P (biased), at least 1, so that a
 // plane of one element has variance 0 under either convention instead of NaN.
-inline int64_t dof(int64_t p, bool unbiased) {
-  return std::max<int64_t>(p - (unbiased ? 1 : 0), 1);
+C10_HOST_DEVICE inline int64_t dof(int64_t p, bool unbiased) {
+  const int64_t d = p - (unbiased ? 1 : 0);
+  return d > 1 ? d : 1;
 }
 
 // float64 maps keep float64 statistics (for gradcheck); every other dtype gets float32.

@@ -1,0 +1,38 @@
+"""``python -m adain_cuda.info``: versions, what the binary was built for, usable backends."""
+
+from __future__ import annotations
+
+import platform
+
+import torch
+
+from . import __version__, _extension
+
+
+def describe() -> str:
+    lines = [
+        f"adain_cuda {__version__}",
+        f"python     {platform.python_version()} ({platform.machine()})",
+        f"torch      {torch.__version__} (CUDA {torch.version.cuda or 'none: CPU-only build'})",
+        f"binary     {_extension.build_info()}",
+    ]
+    for device_type in ("cpu", "cuda"):
+        reason = _extension.fallback_reason(device_type)
+        state = "fused kernels" if reason is None else f"reference fallback: {reason}"
+        lines.append(f"{device_type:<10} {state}")
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            lines.append(f"gpu {i}      {props.name} (sm_{props.major}{props.minor}, "
+                         f"{props.total_memory / 2**30:.0f} GiB)")
+    else:
+        lines.append("gpu        none visible")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    print(describe())
+
+
+if __name__ == "__main__":
+    main()

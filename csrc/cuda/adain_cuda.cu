@@ -1,0 +1,676 @@
+// CUDA kernels for the adain_cuda operators.
+//
+// Two paths, chosen per call:
+//  * Fused plane kernels (NCHW content whose plane fits in one block's registers, up to 32768
+//    elements forward / 16384 backward): one block per (n, c) plane loads the plane once into
+//    registers, reduces it exactly (two-pass mean and variance), and writes the result. Forward
+//    AdaIN also reduces the style plane in the same block, so the whole op is one launch that
+//    reads content and style once and writes the output once: the byte floor.
+//  * General path (channels_last, large planes, broadcast styles): a chunked partial-sum kernel
+//    (coalesced along H*W for NCHW, along C for channels_last), a tiny per-plane finalize
+//    kernel that turns sums into coefficients, and one vectorized pointwise kernel.
+// Every reduction has a fixed order (no atomics), so results are bit-identical run to run.
+#include <ATen/AccumulateType.h>
+#include <ATen/Dispatch.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "../adain.h"
+
+namespace adain {
+namespace {
+
+template <typename T>
+using acc_type = at::acc_type<T, /*is_cuda=*/true>;
+
+constexpr int kMaxThreads = 1024;
+constexpr int kReduceThreads = 256;
+constexpr int kFwdMaxPerThread = 32;  // register budget per thread, forward
+constexpr int kBwdMaxPerThread = 16;  // backward holds x and grad_out
+
+// ------------------------------------------------------------------ reductions ----
+template <typename A>
+__device__ __forceinline__ void warp_sum2(A& a, A& b) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    a += __shfl_down_sync(0xffffffffu, a, offset);
+    b += __shfl_down_sync(0xffffffffu, b, offset);
+  }
+}
+
+// Sums a and b over the block (blockDim.x a multiple of 32) and returns them to every thread.
+template <typename A>
+__device__ __forceinline__ void block_sum2(A& a, A& b) {
+  __shared__ A shared[2][32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int warps = blockDim.x >> 5;
+  warp_sum2(a, b);
+  __syncthreads();  // a previous call's readers are done with `shared`
+  if (lane == 0) shared[0][warp] = a, shared[1][warp] = b;
+  __syncthreads();
+  if (warp == 0) {
+    a = lane < warps ? shared[0][lane] : A(0);
+    b = lane < warps ? shared[1][lane] : A(0);
+    warp_sum2(a, b);
+    if (lane == 0) shared[0][0] = a, shared[1][0] = b;
+  }
+  __syncthreads();
+  a = shared[0][0];
+  b = shared[1][0];
+}
+
+template <typename T, int VEC>
+struct alignas(sizeof(T) * VEC) Vec {
+  T v[VEC];
+};
+
+// Offset of a plane's first element; any element of the plane is a valid shift for the
+// one-pass variance, and using the same one in every chunk lets chunk sums simply add.
+__device__ __forceinline__ int64_t first_offset(int64_t plane, const PlaneShape& g) {
+  return g.layout == Layout::kNCHW ? plane * g.p : (plane / g.c) * g.p * g.c + plane % g.c;
+}
+
+template <typename A>
+__device__ __forceinline__ A variance_from_sums(A q1, A q2, int64_t p, bool unbiased) {
+  const A mean_d = q1 / A(p);
+  const A m2 = q2 - q1 * mean_d;
+  return (m2 > A(0) ? m2 : A(0)) / A(dof(p, unbiased));
+}
+
+// ------------------------------------------------------------ fused plane kernels ----
+// One block per content plane (n, c). The style's statistics come either from the style
+// tensor (reduced here, style batch == content batch or content batch 1) or precomputed.
+template <typename T, int VEC, int ITEMS>
+__global__ void __launch_bounds__(kMaxThreads) adain_fused_forward_kernel(
+    const T* __restrict__ x, T* __restrict__ y, PlaneShape g,
+    const T* __restrict__ style, PlaneShape sg,             // style == nullptr: use s_mean/s_std
+    acc_type<T>* __restrict__ s_mean, acc_type<T>* __restrict__ s_std,  // out or in
+    acc_type<T>* __restrict__ c_mean, acc_type<T>* __restrict__ c_rstd,
+    acc_type<T> alpha, acc_type<T> eps, bool unbiased) {
+  using A = acc_type<T>;
+  const int64_t plane = blockIdx.x;
+  const int64_t c = plane % g.c;
+  const int64_t s_plane = (sg.n == 1 ? 0 : plane / g.c) * g.c + c;
+
+  A mu_s, sigma_s;
+  if (style != nullptr) {
+    const int64_t base = first_offset(s_plane, sg);
+    const int64_t step = sg.layout == Layout::kNCHW ? 1 : sg.c;
+    const A shift = static_cast<A>(style[base]);
+    A q1 = 0, q2 = 0;
+    for (int64_t i = threadIdx.x; i < sg.p; i += blockDim.x) {
+      const A d = static_cast<A>(style[base + i * step]) - shift;
+      q1 += d;
+      q2 += d * d;
+    }
+    block_sum2(q1, q2);
+    mu_s = shift + q1 / A(sg.p);
+    sigma_s = sqrt(variance_from_sums(q1, q2, sg.p, unbiased) + eps);
+    if (threadIdx.x == 0) s_mean[s_plane] = mu_s, s_std[s_plane] = sigma_s;
+  } else {
+    mu_s = s_mean[s_plane];
+    sigma_s = s_std[s_plane];
+  }
+
+  // The plane, held in registers: element (k * blockDim + tid) * VEC + j.
+  const T* xp = x + plane * g.p;
+  A v[ITEMS][VEC];
+  A sum = 0, unused = 0;
+#pragma unroll
+  for (int k = 0; k < ITEMS; ++k) {
+    const int64_t e = (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
+    if (e < g.p) {
+      const Vec<T, VEC> in = *reinterpret_cast<const Vec<T, VEC>*>(xp + e);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) v[k][j] = static_cast<A>(in.v[j]), sum += v[k][j];
+    }
+  }
+  block_sum2(sum, unused);
+  const A mu = sum / A(g.p);
+  A sq = 0;
+  unused = 0;
+#pragma unroll
+  for (int k = 0; k < ITEMS; ++k) {
+    const int64_t e = (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
+    if (e < g.p) {
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) sq += (v[k][j] - mu) * (v[k][j] - mu);
+    }
+  }
+  block_sum2(sq, unused);
+  const A rstd = A(1) / sqrt(sq / A(dof(g.p, unbiased)) + eps);
+  // y = alpha * (sigma_s * (x - mu) * rstd + mu_s) + (1 - alpha) * x
+  const A a = alpha * sigma_s * rstd + (A(1) - alpha);
+  const A k0 = alpha * mu_s + (A(1) - alpha) * mu;
+  T* yp = y + plane * g.p;
+#pragma unroll
+  for (int k = 0; k < ITEMS; ++k) {
+    const int64_t e = (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
+    if (e < g.p) {
+      Vec<T, VEC> out;
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) out.v[j] = static_cast<T>(a * (v[k][j] - mu) + k0);
+      *reinterpret_cast<Vec<T, VEC>*>(yp + e) = out;
+    }
+  }
+  if (threadIdx.x == 0) c_mean[plane] = mu, c_rstd[plane] = rstd;
+}
+
+// dx = a * dy + b * (x - mu) + k with S1 = sum(dy), S2 = sum(dy * xhat) (conventions.md §1).
+template <typename T, int VEC, int ITEMS>
+__global__ void __launch_bounds__(kMaxThreads) adain_fused_backward_kernel(
+    const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ dx, PlaneShape g,
+    const acc_type<T>* __restrict__ c_mean, const acc_type<T>* __restrict__ c_rstd,
+    const acc_type<T>* __restrict__ s_std, int64_t style_batch, acc_type<T> alpha, bool unbiased,
+    acc_type<T>* __restrict__ g_mean, acc_type<T>* __restrict__ g_std) {
+  using A = acc_type<T>;
+  const int64_t plane = blockIdx.x;
+  const A mu = c_mean[plane], r = c_rstd[plane];
+  const A sigma_s = s_std[style_batch == 1 ? plane % g.c : plane];
+  const T* xp = x + plane * g.p;
+  const T* gp = dy + plane * g.p;
+  A xv[ITEMS][VEC], gv[ITEMS][VEC];
+  A s1 = 0, s2 = 0;
+#pragma unroll
+  for (int k = 0; k < ITEMS; ++k) {
+    const int64_t e = (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
+    if (e < g.p) {
+      const Vec<T, VEC> xin = *reinterpret_cast<const Vec<T, VEC>*>(xp + e);
+      const Vec<T, VEC> gin = *reinterpret_cast<const Vec<T, VEC>*>(gp + e);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        xv[k][j] = static_cast<A>(xin.v[j]) - mu;
+        gv[k][j] = static_cast<A>(gin.v[j]);
+        s1 += gv[k][j];
+        s2 += gv[k][j] * xv[k][j];
+      }
+    }
+  }
+  block_sum2(s1, s2);
+  s2 *= r;
+  const A big_a = sigma_s * r;
+  const A a = alpha * big_a + (A(1) - alpha);
+  const A b = -alpha * big_a * r * s2 / A(dof(g.p, unbiased));
+  const A k0 = -alpha * big_a * s1 / A(g.p);
+  T* op = dx + plane * g.p;
+#pragma unroll
+  for (int k = 0; k < ITEMS; ++k) {
+    const int64_t e = (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
+    if (e < g.p) {
+      Vec<T, VEC> out;
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) out.v[j] = static_cast<T>(a * gv[k][j] + b * xv[k][j] + k0);
+      *reinterpret_cast<Vec<T, VEC>*>(op + e) = out;
+    }
+  }
+  if (threadIdx.x == 0) g_mean[plane] = alpha * s1, g_std[plane] = alpha * s2;
+}
+
+// --------------------------------------------------------------- general path ----
+// Partial sums per (plane, chunk), stored as sums[(plane * chunks + chunk) * 2 + {0, 1}].
+// Statistics mode (u == nullptr): sum(v - shift), sum((v - shift)^2), shift = first element.
+// Backward mode: sum(u), sum(u * (v - center[plane])).
+template <typename T>
+__global__ void nchw_partial_sums_kernel(const T* __restrict__ u, const T* __restrict__ v,
+                                         const acc_type<T>* __restrict__ center, PlaneShape g,
+                                         int64_t chunks, int64_t chunk_len,
+                                         acc_type<T>* __restrict__ sums) {
+  using A = acc_type<T>;
+  const int64_t plane = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
+  const int64_t base = plane * g.p;
+  const int64_t end = min(g.p, (chunk + 1) * chunk_len);
+  const A m = u ? center[plane] : static_cast<A>(v[base]);
+  A q1 = 0, q2 = 0;
+  for (int64_t i = chunk * chunk_len + threadIdx.x; i < end; i += blockDim.x) {
+    const A d = static_cast<A>(v[base + i]) - m;
+    const A w = u ? static_cast<A>(u[base + i]) : d;
+    q1 += w;
+    q2 += w * d;
+  }
+  block_sum2(q1, q2);
+  if (threadIdx.x == 0) sums[blockIdx.x * 2] = q1, sums[blockIdx.x * 2 + 1] = q2;
+}
+
+// channels_last: block (32 channels) x (8 row groups) over one chunk of rows of one image.
+constexpr int kTileC = 32, kTileRows = 8;
+template <typename T>
+__global__ void nhwc_partial_sums_kernel(const T* __restrict__ u, const T* __restrict__ v,
+                                         const acc_type<T>* __restrict__ center, PlaneShape g,
+                                         int64_t chunks, int64_t chunk_len,
+                                         acc_type<T>* __restrict__ sums) {
+  using A = acc_type<T>;
+  __shared__ A part[2][kTileRows][kTileC];
+  const int64_t tiles = (g.c + kTileC - 1) / kTileC;
+  const int64_t chunk = blockIdx.x % chunks;
+  const int64_t tile = (blockIdx.x / chunks) % tiles;
+  const int64_t n = blockIdx.x / (chunks * tiles);
+  const int64_t c = tile * kTileC + threadIdx.x;
+  A q1 = 0, q2 = 0;
+  if (c < g.c) {
+    const int64_t plane = n * g.c + c;
+    const int64_t base = n * g.p * g.c + c;
+    const A m = u ? center[plane] : static_cast<A>(v[base]);
+    const int64_t end = min(g.p, (chunk + 1) * chunk_len);
+    for (int64_t row = chunk * chunk_len + threadIdx.y; row < end; row += kTileRows) {
+      const A d = static_cast<A>(v[base + row * g.c]) - m;
+      const A w = u ? static_cast<A>(u[base + row * g.c]) : d;
+      q1 += w;
+      q2 += w * d;
+    }
+  }
+  part[0][threadIdx.y][threadIdx.x] = q1;
+  part[1][threadIdx.y][threadIdx.x] = q2;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < g.c) {
+    for (int r = 1; r < kTileRows; ++r) q1 += part[0][r][threadIdx.x], q2 += part[1][r][threadIdx.x];
+    const int64_t slot = (n * g.c + c) * chunks + chunk;
+    sums[slot * 2] = q1, sums[slot * 2 + 1] = q2;
+  }
+}
+
+template <typename A>
+__device__ __forceinline__ void total_sums(const A* sums, int64_t plane, int64_t chunks, A& q1, A& q2) {
+  q1 = 0, q2 = 0;
+  for (int64_t k = 0; k < chunks; ++k) q1 += sums[(plane * chunks + k) * 2], q2 += sums[(plane * chunks + k) * 2 + 1];
+}
+
+// Statistics of every plane from its partial sums.
+template <typename T>
+__global__ void finalize_stats_kernel(const acc_type<T>* __restrict__ sums, int64_t chunks,
+                                      const T* __restrict__ x, PlaneShape g, acc_type<T> eps,
+                                      bool unbiased, acc_type<T>* __restrict__ mean,
+                                      acc_type<T>* __restrict__ std_or_rstd, bool want_rstd) {
+  using A = acc_type<T>;
+  const int64_t plane = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (plane >= g.planes()) return;
+  A q1, q2;
+  total_sums(sums, plane, chunks, q1, q2);
+  const A sigma = sqrt(variance_from_sums(q1, q2, g.p, unbiased) + eps);
+  mean[plane] = static_cast<A>(x[first_offset(plane, g)]) + q1 / A(g.p);
+  std_or_rstd[plane] = want_rstd ? A(1) / sigma : sigma;
+}
+
+// Forward coefficients from the content statistics and the style statistics.
+template <typename A>
+__global__ void adain_coef_kernel(const A* __restrict__ c_mean, const A* __restrict__ c_rstd,
+                                  const A* __restrict__ s_mean, const A* __restrict__ s_std,
+                                  int64_t style_batch, PlaneShape g, A alpha,
+                                  Coef<A>* __restrict__ coef) {
+  const int64_t plane = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (plane >= g.planes()) return;
+  const int64_t sp = style_batch == 1 ? plane % g.c : plane;
+  const A mu = c_mean[plane];
+  coef[plane] = Coef<A>{A(0), alpha * s_std[sp] * c_rstd[plane] + (A(1) - alpha), mu,
+                        alpha * s_mean[sp] + (A(1) - alpha) * mu};
+}
+
+template <typename A>
+__global__ void adain_backward_coef_kernel(const A* __restrict__ sums, int64_t chunks,
+                                           const A* __restrict__ c_mean, const A* __restrict__ c_rstd,
+                                           const A* __restrict__ s_std, int64_t style_batch,
+                                           PlaneShape g, A alpha, bool unbiased,
+                                           Coef<A>* __restrict__ coef, A* __restrict__ g_mean,
+                                           A* __restrict__ g_std) {
+  const int64_t plane = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (plane >= g.planes()) return;
+  A s1, s2;
+  total_sums(sums, plane, chunks, s1, s2);
+  const A r = c_rstd[plane];
+  s2 *= r;
+  const A big_a = s_std[style_batch == 1 ? plane % g.c : plane] * r;
+  coef[plane] = Coef<A>{alpha * big_a + (A(1) - alpha), -alpha * big_a * r * s2 / A(dof(g.p, unbiased)),
+                        c_mean[plane], -alpha * big_a * s1 / A(g.p)};
+  g_mean[plane] = alpha * s1;
+  g_std[plane] = alpha * s2;
+}
+
+template <typename A>
+__global__ void stats_backward_coef_kernel(const A* __restrict__ g_mean, const A* __restrict__ g_std,
+                                           const A* __restrict__ mean, const A* __restrict__ std_,
+                                           PlaneShape g, bool unbiased, Coef<A>* __restrict__ coef) {
+  const int64_t plane = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (plane >= g.planes()) return;
+  coef[plane] = Coef<A>{A(0), g_std[plane] / (A(dof(g.p, unbiased)) * std_[plane]), mean[plane],
+                        g_mean[plane] / A(g.p)};
+}
+
+// out = a * u + b * (v - m) + k, VEC elements per thread; VEC divides P (NCHW) or C (NHWC), so
+// a vector never straddles two planes (NCHW) and covers consecutive planes (NHWC).
+template <typename T, int VEC, bool HAS_U>
+__global__ void apply_kernel(const T* __restrict__ u, const T* __restrict__ v, T* __restrict__ out,
+                             const Coef<acc_type<T>>* __restrict__ coef, PlaneShape g,
+                             int64_t vectors) {
+  using A = acc_type<T>;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < vectors;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t e = i * VEC;
+    const Vec<T, VEC> vin = *reinterpret_cast<const Vec<T, VEC>*>(v + e);
+    Vec<T, VEC> uin;
+    if constexpr (HAS_U) uin = *reinterpret_cast<const Vec<T, VEC>*>(u + e);
+    const int64_t plane0 = g.layout == Layout::kNCHW ? e / g.p : (e / (g.p * g.c)) * g.c + e % g.c;
+    Vec<T, VEC> o;
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) {
+      const Coef<A> cf = coef[g.layout == Layout::kNCHW ? plane0 : plane0 + j];
+      A r = cf.b * (static_cast<A>(vin.v[j]) - cf.m) + cf.k;
+      if constexpr (HAS_U) r += cf.a * static_cast<A>(uin.v[j]);
+      o.v[j] = static_cast<T>(r);
+    }
+    *reinterpret_cast<Vec<T, VEC>*>(out + e) = o;
+  }
+}
+
+// ------------------------------------------------------------------- launchers ----
+int num_sms() { return at::cuda::getCurrentDeviceProperties()->multiProcessorCount; }
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Partial sums of every plane (see the kernels above), split in chunks so that the grid
+// fills the GPU even when there are few planes.
+template <typename T>
+std::pair<at::Tensor, int64_t> partial_sums(const T* u, const T* v, const acc_type<T>* center,
+                                            const PlaneShape& g, const at::Tensor& like) {
+  using A = acc_type<T>;
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const int64_t target_blocks = 4 * int64_t(num_sms());
+  if (g.layout == Layout::kNCHW) {
+    const int64_t chunks = std::clamp<int64_t>(ceil_div(target_blocks, g.planes()), 1, ceil_div(g.p, 4096));
+    const int64_t chunk_len = ceil_div(g.p, chunks);
+    at::Tensor sums = at::empty({g.planes() * chunks * 2}, like.options().dtype(stats_dtype(like.scalar_type())));
+    nchw_partial_sums_kernel<T><<<g.planes() * chunks, kReduceThreads, 0, stream>>>(
+        u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return {sums, chunks};
+  }
+  const int64_t tiles = ceil_div(g.c, kTileC);
+  const int64_t chunks = std::clamp<int64_t>(ceil_div(target_blocks, g.n * tiles), 1, ceil_div(g.p, 256));
+  const int64_t chunk_len = ceil_div(g.p, chunks);
+  at::Tensor sums = at::empty({g.planes() * chunks * 2}, like.options().dtype(stats_dtype(like.scalar_type())));
+  nhwc_partial_sums_kernel<T><<<g.n * tiles * chunks, dim3(kTileC, kTileRows), 0, stream>>>(
+      u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {sums, chunks};
+}
+
+int64_t per_plane_blocks(const PlaneShape& g) { return ceil_div(g.planes(), kReduceThreads); }
+
+template <typename T, bool HAS_U>
+void launch_apply(const T* u, const T* v, T* out, const at::Tensor& coef, const PlaneShape& g) {
+  using A = acc_type<T>;
+  constexpr int kVec = 16 / sizeof(T);
+  const int64_t total = g.planes() * g.p;
+  const bool vec_ok = (g.layout == Layout::kNCHW ? g.p : g.c) % kVec == 0 && aligned16(v) &&
+                      aligned16(out) && (!HAS_U || aligned16(u));
+  const int vec = vec_ok ? kVec : 1;
+  const int64_t vectors = total / vec;
+  const int64_t blocks = std::min<int64_t>(ceil_div(vectors, kReduceThreads), int64_t(num_sms()) * 16);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const auto* cf = reinterpret_cast<const Coef<A>*>(coef.const_data_ptr<A>());
+  if (vec_ok) {
+    apply_kernel<T, kVec, HAS_U><<<blocks, kReduceThreads, 0, stream>>>(u, v, out, cf, g, vectors);
+  } else {
+    apply_kernel<T, 1, HAS_U><<<blocks, kReduceThreads, 0, stream>>>(u, v, out, cf, g, vectors);
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+at::Tensor new_coefs(const PlaneShape& g, const at::Tensor& like) {
+  return at::empty({g.planes() * 4}, like.options().dtype(stats_dtype(like.scalar_type())));
+}
+
+// Picks (VEC, ITEMS, threads) so that one block holds a plane: the fewest elements per thread
+// that fit in 1024 threads, within the register budget. False when the plane is too large.
+struct FusedShape {
+  int vec, items, threads;
+};
+
+template <typename T>
+bool fused_shape(const PlaneShape& g, bool aligned, int max_per_thread, FusedShape& out) {
+  if (g.layout != Layout::kNCHW) return false;
+  constexpr int kVec = 16 / sizeof(T);
+  const int vec = (aligned && g.p % kVec == 0) ? kVec : 1;
+  for (int items = 1; items <= 8 && items * vec <= max_per_thread; items *= 2) {
+    const int64_t threads = ceil_div(g.p, int64_t(items) * vec);
+    if (threads <= kMaxThreads) {
+      out = FusedShape{vec, items, int(std::max<int64_t>(32, ceil_div(threads, 32) * 32))};
+      return true;
+    }
+  }
+  return false;
+}
+
+// Calls f(vec, items) with both as std::integral_constant for the chosen shape (generic
+// lambdas keep this C++17, which older torch builds compile extensions with).
+template <typename T, typename F>
+void with_fused_shape(const FusedShape& s, F&& f) {
+  constexpr int kVec = 16 / sizeof(T);
+  auto by_items = [&](auto vec) {
+    constexpr int V = decltype(vec)::value;
+    switch (s.items) {
+      case 1: f(vec, std::integral_constant<int, 1>{}); break;
+      case 2: f(vec, std::integral_constant<int, 2>{}); break;
+      case 4: if constexpr (4 * V <= kFwdMaxPerThread) f(vec, std::integral_constant<int, 4>{}); break;
+      default: if constexpr (8 * V <= kFwdMaxPerThread) f(vec, std::integral_constant<int, 8>{}); break;
+    }
+  };
+  if (s.vec == 1) {
+    by_items(std::integral_constant<int, 1>{});
+  } else {
+    by_items(std::integral_constant<int, kVec>{});
+  }
+}
+
+// Style statistics through the general path: (mean, std) of every plane of s.
+template <typename T>
+void stats_general(const at::Tensor& s, double eps, bool unbiased, at::Tensor& mean, at::Tensor& out,
+                   bool want_rstd) {
+  using A = acc_type<T>;
+  const PlaneShape g = plane_shape(s);
+  const T* sp = s.const_data_ptr<T>();
+  at::Tensor sums;
+  int64_t chunks;
+  std::tie(sums, chunks) = partial_sums<T>(nullptr, sp, nullptr, g, s);
+  finalize_stats_kernel<T><<<per_plane_blocks(g), kReduceThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+      sums.const_data_ptr<A>(), chunks, sp, g, A(eps), unbiased, mean.mutable_data_ptr<A>(),
+      out.mutable_data_ptr<A>(), want_rstd);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Forward AdaIN. `style` defined: its statistics are computed (into s_mean / s_std); else
+// s_mean / s_std hold the given statistics.
+template <typename T>
+void adain_forward(const at::Tensor& x, const at::Tensor& style, at::Tensor& s_mean,
+                   at::Tensor& s_std, double alpha, double eps, bool unbiased, at::Tensor& out,
+                   at::Tensor& c_mean, at::Tensor& c_rstd) {
+  using A = acc_type<T>;
+  const PlaneShape g = plane_shape(x);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const T* xp = x.const_data_ptr<T>();
+  T* yp = out.mutable_data_ptr<T>();
+  FusedShape fs;
+  const bool fused = fused_shape<T>(g, aligned16(xp) && aligned16(yp), kFwdMaxPerThread, fs);
+  const int64_t style_batch = s_mean.size(0);
+  // A broadcast style over several contents would be re-reduced by every content block.
+  const bool style_in_kernel = style.defined() && fused && (style_batch == g.n || g.n == 1);
+  if (style.defined() && !style_in_kernel) stats_general<T>(style, eps, unbiased, s_mean, s_std, false);
+
+  if (fused) {
+    const T* sp = style_in_kernel ? style.const_data_ptr<T>() : nullptr;
+    const PlaneShape sg = style_in_kernel ? plane_shape(style) : PlaneShape{style_batch, g.c, 0, Layout::kNCHW};
+    with_fused_shape<T>(fs, [&](auto vec, auto items) {
+      constexpr int V = decltype(vec)::value, I = decltype(items)::value;
+      adain_fused_forward_kernel<T, V, I><<<g.planes(), fs.threads, 0, stream>>>(
+          xp, yp, g, sp, sg, s_mean.mutable_data_ptr<A>(), s_std.mutable_data_ptr<A>(),
+          c_mean.mutable_data_ptr<A>(), c_rstd.mutable_data_ptr<A>(), A(alpha), A(eps), unbiased);
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return;
+  }
+  at::Tensor sums;
+  int64_t chunks;
+  std::tie(sums, chunks) = partial_sums<T>(nullptr, xp, nullptr, g, x);
+  finalize_stats_kernel<T><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
+      sums.const_data_ptr<A>(), chunks, xp, g, A(eps), unbiased, c_mean.mutable_data_ptr<A>(),
+      c_rstd.mutable_data_ptr<A>(), true);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  at::Tensor coef = new_coefs(g, x);
+  adain_coef_kernel<A><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
+      c_mean.const_data_ptr<A>(), c_rstd.const_data_ptr<A>(), s_mean.const_data_ptr<A>(),
+      s_std.const_data_ptr<A>(), style_batch, g, A(alpha),
+      reinterpret_cast<Coef<A>*>(coef.mutable_data_ptr<A>()));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch_apply<T, false>(nullptr, xp, yp, coef, g);
+}
+
+// ------------------------------------------------------------------ op entries ----
+std::tuple<at::Tensor, at::Tensor> channel_stats_cuda(const at::Tensor& x_in, double eps, bool unbiased) {
+  check_feature_map(x_in, "x");
+  check_scalars(1.0, eps);
+  TORCH_CHECK(x_in.numel() == 0 || x_in.size(2) * x_in.size(3) > 0, "x has no spatial elements");
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const at::Tensor x = to_kernel_layout(x_in);
+  auto opts = x.options().dtype(stats_dtype(x.scalar_type()));
+  at::Tensor mean = at::empty({x.size(0), x.size(1)}, opts);
+  at::Tensor std_ = at::empty({x.size(0), x.size(1)}, opts);
+  if (x.numel() == 0) return {mean, std_};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "channel_stats_cuda",
+                                  [&] { stats_general<scalar_t>(x, eps, unbiased, mean, std_, false); });
+  return {mean, std_};
+}
+
+at::Tensor channel_stats_backward_cuda(const at::Tensor& grad_mean, const at::Tensor& grad_std,
+                                       const at::Tensor& x_in, const at::Tensor& mean,
+                                       const at::Tensor& std_, bool unbiased) {
+  check_feature_map(x_in, "x");
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const at::Tensor x = to_kernel_layout(x_in);
+  at::Tensor gx = at::empty_like(x);
+  if (x.numel() == 0) return gx;
+  const auto sdt = stats_dtype(x.scalar_type());
+  const at::Tensor gm = grad_mean.to(sdt).contiguous(), gs = grad_std.to(sdt).contiguous();
+  const at::Tensor m = mean.contiguous(), s = std_.contiguous();
+  const PlaneShape g = plane_shape(x);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "stats_backward_cuda", [&] {
+    using A = acc_type<scalar_t>;
+    at::Tensor coef = new_coefs(g, x);
+    stats_backward_coef_kernel<A><<<per_plane_blocks(g), kReduceThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+        gm.const_data_ptr<A>(), gs.const_data_ptr<A>(), m.const_data_ptr<A>(), s.const_data_ptr<A>(),
+        g, unbiased, reinterpret_cast<Coef<A>*>(coef.mutable_data_ptr<A>()));
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    launch_apply<scalar_t, false>(nullptr, x.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>(), coef, g);
+  });
+  return gx;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_from_stats_cuda(
+    const at::Tensor& content, const at::Tensor& style_mean, const at::Tensor& style_std,
+    double alpha, double eps, bool unbiased) {
+  check_style_stats(content, style_mean, style_std);
+  check_scalars(alpha, eps);
+  const c10::cuda::CUDAGuard guard(content.device());
+  const at::Tensor x = to_kernel_layout(content);
+  auto sopts = x.options().dtype(stats_dtype(x.scalar_type()));
+  at::Tensor out = at::empty_like(x);
+  at::Tensor c_mean = at::empty({x.size(0), x.size(1)}, sopts);
+  at::Tensor c_rstd = at::empty({x.size(0), x.size(1)}, sopts);
+  if (x.numel() == 0) return {out, c_mean.zero_(), c_rstd.fill_(1.0 / std::sqrt(eps))};
+  at::Tensor sm = style_mean.contiguous(), ss = style_std.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "adain_from_stats_cuda", [&] {
+    adain_forward<scalar_t>(x, at::Tensor(), sm, ss, alpha, eps, unbiased, out, c_mean, c_rstd);
+  });
+  return {out, c_mean, c_rstd};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> adain_cuda(
+    const at::Tensor& content, const at::Tensor& style_in, double alpha, double eps, bool unbiased) {
+  check_pair(content, style_in, "style");
+  check_scalars(alpha, eps);
+  const c10::cuda::CUDAGuard guard(content.device());
+  const at::Tensor x = to_kernel_layout(content);
+  const at::Tensor style = to_kernel_layout(style_in);
+  auto sopts = x.options().dtype(stats_dtype(x.scalar_type()));
+  at::Tensor out = at::empty_like(x);
+  at::Tensor c_mean = at::empty({x.size(0), x.size(1)}, sopts);
+  at::Tensor c_rstd = at::empty({x.size(0), x.size(1)}, sopts);
+  at::Tensor s_mean = at::empty({style.size(0), style.size(1)}, sopts);
+  at::Tensor s_std = at::empty({style.size(0), style.size(1)}, sopts);
+  if (x.numel() == 0) {
+    if (style.numel() == 0) return {out, c_mean, c_rstd, s_mean.zero_(), s_std.fill_(std::sqrt(eps))};
+    auto [m, s] = channel_stats_cuda(style, eps, unbiased);
+    return {out, c_mean.zero_(), c_rstd.fill_(1.0 / std::sqrt(eps)), m, s};
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "adain_cuda", [&] {
+    adain_forward<scalar_t>(x, style, s_mean, s_std, alpha, eps, unbiased, out, c_mean, c_rstd);
+  });
+  return {out, c_mean, c_rstd, s_mean, s_std};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cuda(
+    const at::Tensor& grad_out, const at::Tensor& content, const at::Tensor& c_mean_in,
+    const at::Tensor& c_rstd_in, const at::Tensor& style_std, double alpha, bool unbiased) {
+  check_feature_map(content, "content");
+  TORCH_CHECK(grad_out.sizes() == content.sizes(), "grad_out must have the content's shape ",
+              content.sizes(), ", got ", grad_out.sizes());
+  const c10::cuda::CUDAGuard guard(content.device());
+  const at::Tensor x = to_kernel_layout(content);
+  const PlaneShape g = plane_shape(x);
+  const at::Tensor dy = grad_out.to(x.scalar_type())
+                            .contiguous(g.layout == Layout::kNHWC ? at::MemoryFormat::ChannelsLast
+                                                                  : at::MemoryFormat::Contiguous);
+  auto sopts = x.options().dtype(stats_dtype(x.scalar_type()));
+  at::Tensor dx = at::empty_like(x);
+  at::Tensor g_mean = at::empty({x.size(0), x.size(1)}, sopts);
+  at::Tensor g_std = at::empty({x.size(0), x.size(1)}, sopts);
+  if (x.numel() == 0) return {dx, g_mean.zero_(), g_std.zero_()};
+  const at::Tensor cm = c_mean_in.contiguous(), cr = c_rstd_in.contiguous(), ss = style_std.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "adain_backward_cuda", [&] {
+    using T = scalar_t;
+    using A = acc_type<T>;
+    const auto stream = at::cuda::getCurrentCUDAStream();
+    const T *xp = x.const_data_ptr<T>(), *gp = dy.const_data_ptr<T>();
+    T* op = dx.mutable_data_ptr<T>();
+    FusedShape fs;
+    if (fused_shape<T>(g, aligned16(xp) && aligned16(gp) && aligned16(op), kBwdMaxPerThread, fs)) {
+      with_fused_shape<T>(fs, [&](auto vec, auto items) {
+        constexpr int V = decltype(vec)::value, I = decltype(items)::value;
+        if constexpr (V * I <= kBwdMaxPerThread) {
+          adain_fused_backward_kernel<T, V, I><<<g.planes(), fs.threads, 0, stream>>>(
+              gp, xp, op, g, cm.const_data_ptr<A>(), cr.const_data_ptr<A>(), ss.const_data_ptr<A>(),
+              ss.size(0), A(alpha), unbiased, g_mean.mutable_data_ptr<A>(), g_std.mutable_data_ptr<A>());
+        }
+      });
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      return;
+    }
+    at::Tensor sums;
+  int64_t chunks;
+  std::tie(sums, chunks) = partial_sums<T>(gp, xp, cm.const_data_ptr<A>(), g, x);
+    at::Tensor coef = new_coefs(g, x);
+    adain_backward_coef_kernel<A><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
+        sums.const_data_ptr<A>(), chunks, cm.const_data_ptr<A>(), cr.const_data_ptr<A>(),
+        ss.const_data_ptr<A>(), ss.size(0), g, A(alpha), unbiased,
+        reinterpret_cast<Coef<A>*>(coef.mutable_data_ptr<A>()), g_mean.mutable_data_ptr<A>(),
+        g_std.mutable_data_ptr<A>());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    launch_apply<T, true>(gp, xp, op, coef, g);
+  });
+  return {dx, g_mean, g_std};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(adain_cuda, CUDA, m) {
+  m.impl("channel_stats", &channel_stats_cuda);
+  m.impl("channel_stats_backward", &channel_stats_backward_cuda);
+  m.impl("adain", &adain_cuda);
+  m.impl("adain_from_stats", &adain_from_stats_cuda);
+  m.impl("adain_backward", &adain_backward_cuda);
+}
+
+}  // namespace adain
