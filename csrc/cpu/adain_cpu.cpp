@@ -24,22 +24,37 @@ struct Sums {
   double q1 = 0.0, q2 = 0.0;
 };
 
+// Elements summed in the input's accumulation type (float, or double for double) before the
+// block's total is added to a double: vectorizes like a float loop, rounds like a pairwise sum.
+constexpr int64_t kSumBlock = 1024;
+
+template <typename T>
+using acc_of = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
 template <typename T, bool HAS_U>
 Sums contiguous_sums(const T* u, const T* v, int64_t p, double m) {
-  double q1 = 0.0, q2 = 0.0;
+  using acc_t = acc_of<T>;
+  const acc_t mf = static_cast<acc_t>(m);
+  Sums total;
+  for (int64_t begin = 0; begin < p; begin += kSumBlock) {
+    const int64_t end = std::min(p, begin + kSumBlock);
+    acc_t q1 = 0, q2 = 0;
 #pragma omp simd reduction(+ : q1, q2)
-  for (int64_t i = 0; i < p; ++i) {
-    const double d = static_cast<double>(v[i]) - m;
-    if constexpr (HAS_U) {
-      const double g = static_cast<double>(u[i]);
-      q1 += g;
-      q2 += g * d;
-    } else {
-      q1 += d;
-      q2 += d * d;
+    for (int64_t i = begin; i < end; ++i) {
+      const acc_t d = static_cast<acc_t>(v[i]) - mf;
+      if constexpr (HAS_U) {
+        const acc_t g = static_cast<acc_t>(u[i]);
+        q1 += g;
+        q2 += g * d;
+      } else {
+        q1 += d;
+        q2 += d * d;
+      }
     }
+    total.q1 += q1;
+    total.q2 += q2;
   }
-  return {q1, q2};
+  return total;
 }
 
 template <typename T, typename acc_t, bool HAS_U>
@@ -58,7 +73,7 @@ void contiguous_apply(const T* u, const T* v, T* out, int64_t p, Coef<acc_t> c) 
 template <typename T, bool HAS_U, typename CenterFn, typename CoefFn>
 void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn center_of,
                   CoefFn coef_of) {
-  using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  using acc_t = acc_of<T>;
   if (g.layout == Layout::kNCHW) {
     const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(g.p, 1));
     at::parallel_for(0, g.planes(), grain, [&](int64_t begin, int64_t end) {
@@ -76,6 +91,7 @@ void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn 
   const int64_t blocks = (g.c + kChannelBlock - 1) / kChannelBlock;
   at::parallel_for(0, g.n * blocks, 1, [&](int64_t begin, int64_t end) {
     double q1[kChannelBlock], q2[kChannelBlock], m[kChannelBlock];
+    acc_t mf[kChannelBlock], s1[kChannelBlock], s2[kChannelBlock];
     acc_t ca[kChannelBlock], cb[kChannelBlock], cm[kChannelBlock], ck[kChannelBlock];
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / blocks;
@@ -84,23 +100,30 @@ void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn 
       const int64_t base = n * g.p * g.c + c0;
       for (int64_t j = 0; j < width; ++j) {
         m[j] = center_of(n * g.c + c0 + j, v + base + j);
+        mf[j] = static_cast<acc_t>(m[j]);
         q1[j] = q2[j] = 0.0;
       }
-      for (int64_t row = 0; row < g.p; ++row) {
-        const T* vr = v + base + row * g.c;
-        const T* ur = HAS_U ? u + base + row * g.c : nullptr;
+      // Rows are summed in acc_t in blocks (kSumBlock / 8 rows), each block's sums then go to double.
+      for (int64_t row0 = 0; row0 < g.p; row0 += kSumBlock / 8) {
+        const int64_t row_end = std::min(g.p, row0 + kSumBlock / 8);
+        for (int64_t j = 0; j < width; ++j) s1[j] = s2[j] = 0;
+        for (int64_t row = row0; row < row_end; ++row) {
+          const T* vr = v + base + row * g.c;
+          const T* ur = HAS_U ? u + base + row * g.c : nullptr;
 #pragma omp simd
-        for (int64_t j = 0; j < width; ++j) {
-          const double d = static_cast<double>(vr[j]) - m[j];
-          if constexpr (HAS_U) {
-            const double gv = static_cast<double>(ur[j]);
-            q1[j] += gv;
-            q2[j] += gv * d;
-          } else {
-            q1[j] += d;
-            q2[j] += d * d;
+          for (int64_t j = 0; j < width; ++j) {
+            const acc_t d = static_cast<acc_t>(vr[j]) - mf[j];
+            if constexpr (HAS_U) {
+              const acc_t gv = static_cast<acc_t>(ur[j]);
+              s1[j] += gv;
+              s2[j] += gv * d;
+            } else {
+              s1[j] += d;
+              s2[j] += d * d;
+            }
           }
         }
+        for (int64_t j = 0; j < width; ++j) q1[j] += s1[j], q2[j] += s2[j];
       }
       for (int64_t j = 0; j < width; ++j) {
         const Coef<acc_t> c = coef_of(n * g.c + c0 + j, Sums{q1[j], q2[j]}, m[j]);
@@ -135,7 +158,7 @@ inline std::pair<double, double> mean_var(const Sums& s, double shift, int64_t p
 
 template <typename scalar_t>
 void stats_into(const at::Tensor& x, double eps, bool unbiased, at::Tensor& mean, at::Tensor& std_) {
-  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  using acc_t = acc_of<scalar_t>;
   const PlaneShape g = plane_shape(x);
   auto* mp = mean.data_ptr<acc_t>();
   auto* sp = std_.data_ptr<acc_t>();
@@ -169,7 +192,7 @@ template <typename scalar_t>
 void stats_backward_into(const at::Tensor& gm, const at::Tensor& gs, const at::Tensor& x,
                          const at::Tensor& mean, const at::Tensor& std_, bool unbiased,
                          at::Tensor& gx) {
-  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  using acc_t = acc_of<scalar_t>;
   const PlaneShape g = plane_shape(x);
   const acc_t *gmp = gm.const_data_ptr<acc_t>(), *gsp = gs.const_data_ptr<acc_t>();
   const acc_t *mp = mean.const_data_ptr<acc_t>(), *sp = std_.const_data_ptr<acc_t>();
@@ -254,7 +277,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_from_stats_cpu(
   if (x.numel() == 0) return {out, c_mean.zero_(), c_rstd.fill_(1.0 / std::sqrt(eps))};
   const at::Tensor sm = style_mean.contiguous(), ss = style_std.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "adain_cpu", [&] {
-    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+    using acc_t = acc_of<scalar_t>;
     adain_into<scalar_t, acc_t>(x, sm.const_data_ptr<acc_t>(), ss.const_data_ptr<acc_t>(),
                                 sm.size(0), alpha, eps, unbiased, out, c_mean, c_rstd);
   });
@@ -289,7 +312,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cpu(
   if (x.numel() == 0) return {gx, g_mean.zero_(), g_std.zero_()};
   const at::Tensor ss = style_std.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "adain_backward_cpu", [&] {
-    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+    using acc_t = acc_of<scalar_t>;
     const acc_t *cm = c_mean.const_data_ptr<acc_t>(), *cr = c_rstd.const_data_ptr<acc_t>();
     const acc_t* sstd = ss.const_data_ptr<acc_t>();
     acc_t *gm = g_mean.mutable_data_ptr<acc_t>(), *gs = g_std.mutable_data_ptr<acc_t>();

@@ -1,0 +1,44 @@
+"""Helpers shared by the benchmark modules: inputs, timing wrappers, bandwidth bookkeeping."""
+
+from __future__ import annotations
+
+import torch
+
+CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"
+
+
+def features(shape, dtype, device=DEVICE, seed=0):
+    """Random feature maps with per-channel offsets and scales (never zeros)."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    n, c = shape[:2]
+    x = torch.randn(shape, generator=g, device=device, dtype=torch.float32)
+    x = x * (torch.rand(1, c, 1, 1, generator=g, device=device) * 2 + 0.1)
+    x = x + torch.randn(1, c, 1, 1, generator=g, device=device)
+    return x.to(dtype)
+
+
+def synchronized(fn):
+    """Each timed call ends when the device work ends, so the numbers are device times plus
+    the host dispatch a user pays."""
+    if not CUDA:
+        return fn
+
+    def run():
+        out = fn()
+        torch.cuda.synchronize()
+        return out
+
+    return run
+
+
+def record(benchmark, *, bytes_moved: int, **info):
+    """Adds shape/dtype/provider info and the effective bandwidth (from the median) to the JSON."""
+    from conftest import device_name
+
+    benchmark.extra_info.update({k: str(v) for k, v in info.items()})
+    benchmark.extra_info["device"] = device_name(DEVICE)
+    benchmark.extra_info["bytes"] = bytes_moved
+    median = benchmark.stats.stats.median
+    benchmark.extra_info["median_ms"] = round(median * 1e3, 4)
+    benchmark.extra_info["GB_per_s"] = round(bytes_moved / median / 1e9, 1)

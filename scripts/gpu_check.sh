@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The GPU check, run on the device machine from the repository root:
+#   build (sm_90) -> info -> whole test suite -> compute-sanitizer over the CUDA tests -> benchmarks
+# Writes summary.txt and one log per step under $OUT (default ./gpu_out) and prints the summary
+# and the benchmark table last. BENCH_K narrows the benchmarks (a pytest -k expression);
+# SKIP_SANITIZER=1 / SKIP_BENCH=1 drop those steps.
+set -uo pipefail
+OUT=${OUT:-gpu_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+
+step() {  # step NAME TIMEOUT_S COMMAND...: runs with a time limit, logs to $OUT/NAME.log
+  local name=$1 limit=$2; shift 2
+  local start=$SECONDS
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  echo "$name: exit $rc in $((SECONDS - start)) s" | tee -a "$SUMMARY"
+  return $rc
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >> "$SUMMARY" 2>&1
+if ! step build 400 env TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 \
+    python3 -m pip install --no-build-isolation --no-deps -e .; then
+  tail -40 "$OUT/build.log"; cat "$SUMMARY"; exit 1
+fi
+grep -E "registers|spill" "$OUT/build.log" | grep -v " 0 bytes spill" | head -5 >> "$SUMMARY"
+step info 60 python3 -m adain_cuda.info
+cat "$OUT/info.log" >> "$SUMMARY"
+step tests 400 python3 -m pytest -q -rs tests
+tail -3 "$OUT/tests.log" >> "$SUMMARY"
+if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
+  step sanitizer 300 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    python3 -m pytest -q -x tests/test_adain.py tests/test_autograd.py \
+    -k "cuda and not compile and not opcheck and (float32 or gradcheck)"
+  grep -E "ERROR SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -3 >> "$SUMMARY"
+fi
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  step bench 500 python3 -m pytest -q benchmarks --benchmark-only -k "${BENCH_K:-adain}" \
+    --benchmark-json="$OUT/bench.json" --benchmark-columns=median,iqr,rounds
+  python3 benchmarks/summarize.py "$OUT/bench.json" > "$OUT/bench.md" 2>&1
+fi
+echo "=== summary"; cat "$SUMMARY"
+[ -f "$OUT/bench.md" ] && { echo "=== benchmarks"; cat "$OUT/bench.md"; }
+exit 0
