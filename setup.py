@@ -90,7 +90,7 @@ def write_build_info(description: str) -> Path:
 
 
 def extension():
-    sources = [str(p.relative_to(ROOT)) for p in [CSRC / "ops.cpp", *sorted((CSRC / "cpu").glob("*.cpp"))]]
+    sources = [str(p.relative_to(ROOT)) for p in [*sorted(CSRC.glob("*.cpp")), *sorted((CSRC / "cpu").glob("*.cpp"))]]
     cxx_flags = ["-O3", "-fopenmp"]  # the C++ standard is the one torch asks for
     if not want_cuda():
         description = f"CPU only; torch {torch.__version__}"

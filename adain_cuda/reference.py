@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["channel_stats", "adain", "adain_from_stats"]
+__all__ = ["channel_stats", "adain", "adain_from_stats", "style_loss", "content_loss"]
 
 
 def _planes(x: Tensor) -> Tensor:
@@ -64,3 +64,28 @@ def adain(
     """``sigma(s) * (x - mu(x)) / sigma(x) + mu(s)``, blended with ``content`` by ``alpha``."""
     s_mean, s_std = channel_stats(style, eps=eps, unbiased=unbiased)
     return adain_from_stats(content, s_mean, s_std, alpha=alpha, eps=eps, unbiased=unbiased)
+
+
+def style_loss(inputs, targets, *, eps: float = 1e-5, unbiased: bool = True, layer_weights=None) -> Tensor:
+    """Sum over layers of ``w * (MSE(mean) + MSE(std))``, the common AdaIN training loss.
+
+    Each target is a feature map or a ``(mean, std)`` pair of shape (N or 1, C).
+    """
+    total = None
+    for index, (x, target) in enumerate(zip(inputs, targets)):
+        mean, std = channel_stats(x, eps=eps, unbiased=unbiased)
+        if isinstance(target, Tensor):
+            t_mean, t_std = channel_stats(target, eps=eps, unbiased=unbiased)
+        else:
+            t_mean, t_std = (t.to(mean.dtype).reshape(-1, mean.shape[1]) for t in target)
+        term = (torch.nn.functional.mse_loss(mean, t_mean.expand_as(mean))
+                + torch.nn.functional.mse_loss(std, t_std.expand_as(std)))
+        if layer_weights is not None:
+            term = term * layer_weights[index]
+        total = term if total is None else total + term
+    return total
+
+
+def content_loss(input: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error between two feature maps."""
+    return torch.nn.functional.mse_loss(input, target)

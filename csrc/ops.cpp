@@ -95,6 +95,14 @@ TORCH_LIBRARY(adain_cuda, m) {
       "adain_backward(Tensor grad_out, Tensor content, Tensor content_mean, "
       "Tensor content_rstd, Tensor style_std, float alpha, bool unbiased) -> "
       "(Tensor grad_content, Tensor grad_style_mean, Tensor grad_style_std)");
+  // Training losses (csrc/losses.h): style over the first len(targets) layers, content between
+  // the last input and content_target; `stats` packs the statistics saved for backward.
+  m.def(
+      "losses(Tensor[] inputs, Tensor[] targets, Tensor? content_target, float[] weights, "
+      "float eps, bool unbiased) -> (Tensor style_loss, Tensor content_loss, Tensor stats)");
+  m.def(
+      "losses_backward(Tensor grad_style, Tensor grad_content, Tensor[] inputs, Tensor[] targets, "
+      "Tensor? content_target, Tensor stats, float[] weights, bool unbiased) -> Tensor[]");
   // What this binary was compiled for, read by `python -m adain_cuda.info`.
   m.def("build_info() -> str", [] { return std::string(ADAIN_BUILD_DESCRIPTION); });
 }

@@ -20,66 +20,12 @@
 #include <tuple>
 
 #include "../adain.h"
+#include "device_utils.cuh"
 
 namespace adain {
 namespace {
 
-template <typename T>
-using acc_type = at::acc_type<T, /*is_cuda=*/true>;
-
-constexpr int kMaxThreads = 1024;
-constexpr int kReduceThreads = 256;
-constexpr int kFwdMaxPerThread = 32;  // register budget per thread, forward
-constexpr int kBwdMaxPerThread = 16;  // backward holds x and grad_out
-
-// ------------------------------------------------------------------ reductions ----
-template <typename A>
-__device__ __forceinline__ void warp_sum2(A& a, A& b) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    a += __shfl_down_sync(0xffffffffu, a, offset);
-    b += __shfl_down_sync(0xffffffffu, b, offset);
-  }
-}
-
-// Sums a and b over the block (blockDim.x a multiple of 32) and returns them to every thread.
-template <typename A>
-__device__ __forceinline__ void block_sum2(A& a, A& b) {
-  __shared__ A shared[2][32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int warps = blockDim.x >> 5;
-  warp_sum2(a, b);
-  __syncthreads();  // a previous call's readers are done with `shared`
-  if (lane == 0) shared[0][warp] = a, shared[1][warp] = b;
-  __syncthreads();
-  if (warp == 0) {
-    a = lane < warps ? shared[0][lane] : A(0);
-    b = lane < warps ? shared[1][lane] : A(0);
-    warp_sum2(a, b);
-    if (lane == 0) shared[0][0] = a, shared[1][0] = b;
-  }
-  __syncthreads();
-  a = shared[0][0];
-  b = shared[1][0];
-}
-
-template <typename T, int VEC>
-struct alignas(sizeof(T) * VEC) Vec {
-  T v[VEC];
-};
-
-// Offset of a plane's first element; any element of the plane is a valid shift for the
-// one-pass variance, and using the same one in every chunk lets chunk sums simply add.
-__device__ __forceinline__ int64_t first_offset(int64_t plane, const PlaneShape& g) {
-  return g.layout == Layout::kNCHW ? plane * g.p : (plane / g.c) * g.p * g.c + plane % g.c;
-}
-
-template <typename A>
-__device__ __forceinline__ A variance_from_sums(A q1, A q2, int64_t p, bool unbiased) {
-  const A mean_d = q1 / A(p);
-  const A m2 = q2 - q1 * mean_d;
-  return (m2 > A(0) ? m2 : A(0)) / A(dof(p, unbiased));
-}
+using namespace cuda;
 
 // ------------------------------------------------------------ fused plane kernels ----
 // One block per content plane (n, c). The style's statistics come either from the style
@@ -211,71 +157,11 @@ __global__ void __launch_bounds__(kMaxThreads) adain_fused_backward_kernel(
 }
 
 // --------------------------------------------------------------- general path ----
-// Partial sums per (plane, chunk), stored as sums[(plane * chunks + chunk) * 2 + {0, 1}].
-// Statistics mode (u == nullptr): sum(v - shift), sum((v - shift)^2), shift = first element.
-// Backward mode: sum(u), sum(u * (v - center[plane])).
-template <typename T>
-__global__ void nchw_partial_sums_kernel(const T* __restrict__ u, const T* __restrict__ v,
-                                         const acc_type<T>* __restrict__ center, PlaneShape g,
-                                         int64_t chunks, int64_t chunk_len,
-                                         acc_type<T>* __restrict__ sums) {
-  using A = acc_type<T>;
-  const int64_t plane = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
-  const int64_t base = plane * g.p;
-  const int64_t end = min(g.p, (chunk + 1) * chunk_len);
-  const A m = u ? center[plane] : static_cast<A>(v[base]);
-  A q1 = 0, q2 = 0;
-  for (int64_t i = chunk * chunk_len + threadIdx.x; i < end; i += blockDim.x) {
-    const A d = static_cast<A>(v[base + i]) - m;
-    const A w = u ? static_cast<A>(u[base + i]) : d;
-    q1 += w;
-    q2 += w * d;
-  }
-  block_sum2(q1, q2);
-  if (threadIdx.x == 0) sums[blockIdx.x * 2] = q1, sums[blockIdx.x * 2 + 1] = q2;
-}
-
-// channels_last: block (32 channels) x (8 row groups) over one chunk of rows of one image.
-constexpr int kTileC = 32, kTileRows = 8;
-template <typename T>
-__global__ void nhwc_partial_sums_kernel(const T* __restrict__ u, const T* __restrict__ v,
-                                         const acc_type<T>* __restrict__ center, PlaneShape g,
-                                         int64_t chunks, int64_t chunk_len,
-                                         acc_type<T>* __restrict__ sums) {
-  using A = acc_type<T>;
-  __shared__ A part[2][kTileRows][kTileC];
-  const int64_t tiles = (g.c + kTileC - 1) / kTileC;
-  const int64_t chunk = blockIdx.x % chunks;
-  const int64_t tile = (blockIdx.x / chunks) % tiles;
-  const int64_t n = blockIdx.x / (chunks * tiles);
-  const int64_t c = tile * kTileC + threadIdx.x;
-  A q1 = 0, q2 = 0;
-  if (c < g.c) {
-    const int64_t plane = n * g.c + c;
-    const int64_t base = n * g.p * g.c + c;
-    const A m = u ? center[plane] : static_cast<A>(v[base]);
-    const int64_t end = min(g.p, (chunk + 1) * chunk_len);
-    for (int64_t row = chunk * chunk_len + threadIdx.y; row < end; row += kTileRows) {
-      const A d = static_cast<A>(v[base + row * g.c]) - m;
-      const A w = u ? static_cast<A>(u[base + row * g.c]) : d;
-      q1 += w;
-      q2 += w * d;
-    }
-  }
-  part[0][threadIdx.y][threadIdx.x] = q1;
-  part[1][threadIdx.y][threadIdx.x] = q2;
-  __syncthreads();
-  if (threadIdx.y == 0 && c < g.c) {
-    for (int r = 1; r < kTileRows; ++r) q1 += part[0][r][threadIdx.x], q2 += part[1][r][threadIdx.x];
-    const int64_t slot = (n * g.c + c) * chunks + chunk;
-    sums[slot * 2] = q1, sums[slot * 2 + 1] = q2;
-  }
-}
-
-template <typename A>
-__device__ __forceinline__ void total_sums(const A* sums, int64_t plane, int64_t chunks, A& q1, A& q2) {
-  q1 = 0, q2 = 0;
-  for (int64_t k = 0; k < chunks; ++k) q1 += sums[(plane * chunks + k) * 2], q2 += sums[(plane * chunks + k) * 2 + 1];
+template <typename T, bool HAS_U>
+__global__ void __launch_bounds__(kReduceThreads) partial_sums_kernel(
+    const T* __restrict__ u, const T* __restrict__ v, const acc_type<T>* __restrict__ center,
+    PlaneShape g, int64_t chunks, int64_t chunk_len, acc_type<T>* __restrict__ sums) {
+  plane_chunk_sums<T, HAS_U, false>(u, v, nullptr, center, g, chunks, chunk_len, blockIdx.x, sums);
 }
 
 // Statistics of every plane from its partial sums.
@@ -338,62 +224,34 @@ __global__ void stats_backward_coef_kernel(const A* __restrict__ g_mean, const A
                         g_mean[plane] / A(g.p)};
 }
 
-// out = a * u + b * (v - m) + k, VEC elements per thread; VEC divides P (NCHW) or C (NHWC), so
-// a vector never straddles two planes (NCHW) and covers consecutive planes (NHWC).
 template <typename T, int VEC, bool HAS_U>
 __global__ void apply_kernel(const T* __restrict__ u, const T* __restrict__ v, T* __restrict__ out,
                              const Coef<acc_type<T>>* __restrict__ coef, PlaneShape g,
                              int64_t vectors) {
-  using A = acc_type<T>;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < vectors;
        i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t e = i * VEC;
-    const Vec<T, VEC> vin = *reinterpret_cast<const Vec<T, VEC>*>(v + e);
-    Vec<T, VEC> uin;
-    if constexpr (HAS_U) uin = *reinterpret_cast<const Vec<T, VEC>*>(u + e);
-    const int64_t plane0 = g.layout == Layout::kNCHW ? e / g.p : (e / (g.p * g.c)) * g.c + e % g.c;
-    Vec<T, VEC> o;
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) {
-      const Coef<A> cf = coef[g.layout == Layout::kNCHW ? plane0 : plane0 + j];
-      A r = cf.b * (static_cast<A>(vin.v[j]) - cf.m) + cf.k;
-      if constexpr (HAS_U) r += cf.a * static_cast<A>(uin.v[j]);
-      o.v[j] = static_cast<T>(r);
-    }
-    *reinterpret_cast<Vec<T, VEC>*>(out + e) = o;
+    apply_vector<T, VEC, HAS_U>(u, v, out, coef, g, i);
   }
 }
 
 // ------------------------------------------------------------------- launchers ----
-int num_sms() { return at::cuda::getCurrentDeviceProperties()->multiProcessorCount; }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Partial sums of every plane (see the kernels above), split in chunks so that the grid
 // fills the GPU even when there are few planes.
 template <typename T>
 std::pair<at::Tensor, int64_t> partial_sums(const T* u, const T* v, const acc_type<T>* center,
                                             const PlaneShape& g, const at::Tensor& like) {
   using A = acc_type<T>;
-  const auto stream = at::cuda::getCurrentCUDAStream();
-  const int64_t target_blocks = 4 * int64_t(num_sms());
-  if (g.layout == Layout::kNCHW) {
-    const int64_t chunks = std::clamp<int64_t>(ceil_div(target_blocks, g.planes()), 1, ceil_div(g.p, 4096));
-    const int64_t chunk_len = ceil_div(g.p, chunks);
-    at::Tensor sums = at::empty({g.planes() * chunks * 2}, like.options().dtype(stats_dtype(like.scalar_type())));
-    nchw_partial_sums_kernel<T><<<g.planes() * chunks, kReduceThreads, 0, stream>>>(
-        u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    return {sums, chunks};
-  }
-  const int64_t tiles = ceil_div(g.c, kTileC);
-  const int64_t chunks = std::clamp<int64_t>(ceil_div(target_blocks, g.n * tiles), 1, ceil_div(g.p, 256));
+  const int64_t chunks = chunks_for(g);
   const int64_t chunk_len = ceil_div(g.p, chunks);
   at::Tensor sums = at::empty({g.planes() * chunks * 2}, like.options().dtype(stats_dtype(like.scalar_type())));
-  nhwc_partial_sums_kernel<T><<<g.n * tiles * chunks, dim3(kTileC, kTileRows), 0, stream>>>(
-      u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  if (u != nullptr) {
+    partial_sums_kernel<T, true><<<sum_blocks(g, chunks), kReduceThreads, 0, stream>>>(
+        u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
+  } else {
+    partial_sums_kernel<T, false><<<sum_blocks(g, chunks), kReduceThreads, 0, stream>>>(
+        u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
+  }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {sums, chunks};
 }
@@ -404,11 +262,8 @@ template <typename T, bool HAS_U>
 void launch_apply(const T* u, const T* v, T* out, const at::Tensor& coef, const PlaneShape& g) {
   using A = acc_type<T>;
   constexpr int kVec = 16 / sizeof(T);
-  const int64_t total = g.planes() * g.p;
-  const bool vec_ok = (g.layout == Layout::kNCHW ? g.p : g.c) % kVec == 0 && aligned16(v) &&
-                      aligned16(out) && (!HAS_U || aligned16(u));
-  const int vec = vec_ok ? kVec : 1;
-  const int64_t vectors = total / vec;
+  const bool vec_ok = can_vectorize<T>(g, {u, v, out});
+  const int64_t vectors = g.planes() * g.p / (vec_ok ? kVec : 1);
   const int64_t blocks = std::min<int64_t>(ceil_div(vectors, kReduceThreads), int64_t(num_sms()) * 16);
   const auto stream = at::cuda::getCurrentCUDAStream();
   const auto* cf = reinterpret_cast<const Coef<A>*>(coef.const_data_ptr<A>());

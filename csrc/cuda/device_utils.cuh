@@ -1,0 +1,220 @@
+// Device building blocks shared by the CUDA kernels of the AdaIN and loss operators: block
+// reductions, 16-byte vectors, chunked per-plane partial sums for NCHW and channels_last, and the
+// pointwise form out = a*u + b*(v - m) + k that every op reduces to.
+#pragma once
+
+#include <ATen/AccumulateType.h>
+#include <ATen/cuda/CUDAContext.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+
+#include "../adain.h"
+
+namespace adain::cuda {
+
+template <typename T>
+using acc_type = at::acc_type<T, /*is_cuda=*/true>;
+
+constexpr int kMaxThreads = 1024;
+constexpr int kReduceThreads = 256;
+constexpr int kFwdMaxPerThread = 32;  // register budget per thread, forward
+constexpr int kBwdMaxPerThread = 16;  // backward holds x and grad_out
+
+// ------------------------------------------------------------------ reductions ----
+template <typename A>
+__device__ __forceinline__ A warp_sum(A a) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) a += __shfl_down_sync(0xffffffffu, a, offset);
+  return a;
+}
+
+// Sums K values over the block (blockDim.x a multiple of 32) and returns them to every thread.
+// The order of additions is fixed, so results are bit-identical from run to run.
+template <int K, typename A>
+__device__ __forceinline__ void block_sum(A (&v)[K]) {
+  __shared__ A shared[K][32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int warps = blockDim.x >> 5;
+#pragma unroll
+  for (int j = 0; j < K; ++j) v[j] = warp_sum(v[j]);
+  __syncthreads();  // a previous call's readers are done with `shared`
+  if (lane == 0) {
+#pragma unroll
+    for (int j = 0; j < K; ++j) shared[j][warp] = v[j];
+  }
+  __syncthreads();
+  if (warp == 0) {
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+      v[j] = warp_sum(lane < warps ? shared[j][lane] : A(0));
+      if (lane == 0) shared[j][0] = v[j];
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < K; ++j) v[j] = shared[j][0];
+}
+
+template <typename A>
+__device__ __forceinline__ void block_sum2(A& a, A& b) {
+  A v[2] = {a, b};
+  block_sum<2>(v);
+  a = v[0];
+  b = v[1];
+}
+
+template <typename T, int VEC>
+struct alignas(sizeof(T) * VEC) Vec {
+  T v[VEC];
+};
+
+// Offset of a plane's first element; any element of the plane is a valid shift for the
+// one-pass variance, and using the same one in every chunk lets chunk sums simply add.
+__device__ __forceinline__ int64_t first_offset(int64_t plane, const PlaneShape& g) {
+  return g.layout == Layout::kNCHW ? plane * g.p : (plane / g.c) * g.p * g.c + plane % g.c;
+}
+
+template <typename A>
+__device__ __forceinline__ A variance_from_sums(A q1, A q2, int64_t p, bool unbiased) {
+  const A mean_d = q1 / A(p);
+  const A m2 = q2 - q1 * mean_d;
+  return (m2 > A(0) ? m2 : A(0)) / A(dof(p, unbiased));
+}
+
+// ------------------------------------------------------------- partial sums ----
+// Blocks of kReduceThreads threads. A tensor is cut into blocks as follows:
+//  NCHW: block b covers chunk (b % chunks) of plane (b / chunks), threads along H*W (coalesced).
+//  channels_last: block b covers chunk (b % chunks) of the rows of channel tile
+//  ((b / chunks) % tiles) of image b / (chunks * tiles), as 32 channel lanes x 8 row groups
+//  (a warp reads 32 consecutive channels).
+constexpr int kTileC = 32, kTileRows = kReduceThreads / kTileC;
+
+__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+inline int64_t sum_blocks(const PlaneShape& g, int64_t chunks) {
+  return g.layout == Layout::kNCHW ? g.planes() * chunks : g.n * ceil_div(g.c, kTileC) * chunks;
+}
+
+// Writes sums[(plane * chunks + chunk) * 2 + {0, 1}] for the planes of block b:
+//  statistics mode (!HAS_U): sum(v - shift), sum((v - shift)^2), shift = the plane's first element
+//  (the same in every chunk, so chunk sums add);  backward mode: sum(u), sum(u * (v - center)).
+// With HAS_T it also returns, in thread 0, the block's sum of (v - t)^2 (the content loss).
+template <typename T, bool HAS_U, bool HAS_T>
+__device__ acc_type<T> plane_chunk_sums(const T* __restrict__ u, const T* __restrict__ v,
+                                        const T* __restrict__ t, const acc_type<T>* __restrict__ center,
+                                        const PlaneShape& g, int64_t chunks, int64_t chunk_len,
+                                        int64_t b, acc_type<T>* __restrict__ sums) {
+  using A = acc_type<T>;
+  A q[3] = {0, 0, 0};
+  auto add = [&](int64_t idx, A m) {
+    const A x = static_cast<A>(v[idx]);
+    const A d = x - m;
+    const A w = HAS_U ? static_cast<A>(u[idx]) : d;
+    q[0] += w;
+    q[1] += w * d;
+    if (HAS_T) {
+      const A e = x - static_cast<A>(t[idx]);
+      q[2] += e * e;
+    }
+  };
+  const int64_t chunk = b % chunks;
+  if (g.layout == Layout::kNCHW) {
+    const int64_t plane = b / chunks, base = plane * g.p;
+    const A m = HAS_U ? center[plane] : static_cast<A>(v[base]);
+    const int64_t end = min(g.p, (chunk + 1) * chunk_len);
+    for (int64_t i = chunk * chunk_len + threadIdx.x; i < end; i += blockDim.x) add(base + i, m);
+    if constexpr (HAS_T) {
+      block_sum<3>(q);
+    } else {
+      A pair[2] = {q[0], q[1]};
+      block_sum<2>(pair);
+      q[0] = pair[0], q[1] = pair[1];
+    }
+    if (threadIdx.x == 0) sums[b * 2] = q[0], sums[b * 2 + 1] = q[1];
+    return q[2];
+  }
+  __shared__ A part[3][kTileRows][kTileC];
+  const int tx = threadIdx.x % kTileC, ty = threadIdx.x / kTileC;
+  const int64_t tiles = ceil_div(g.c, kTileC);
+  const int64_t n = b / (chunks * tiles);
+  const int64_t c = ((b / chunks) % tiles) * kTileC + tx;
+  if (c < g.c) {
+    const int64_t base = n * g.p * g.c + c;
+    const A m = HAS_U ? center[n * g.c + c] : static_cast<A>(v[base]);
+    const int64_t end = min(g.p, (chunk + 1) * chunk_len);
+    for (int64_t row = chunk * chunk_len + ty; row < end; row += kTileRows) add(base + row * g.c, m);
+  }
+  part[0][ty][tx] = q[0], part[1][ty][tx] = q[1], part[2][ty][tx] = q[2];
+  __syncthreads();
+  if (ty == 0 && c < g.c) {
+    for (int r = 1; r < kTileRows; ++r) q[0] += part[0][r][tx], q[1] += part[1][r][tx];
+    const int64_t slot = (n * g.c + c) * chunks + chunk;
+    sums[slot * 2] = q[0], sums[slot * 2 + 1] = q[1];
+  }
+  A sq = 0;
+  if (HAS_T && threadIdx.x == 0) {
+    for (int r = 0; r < kTileRows; ++r)
+      for (int l = 0; l < kTileC; ++l) sq += part[2][r][l];
+  }
+  return sq;
+}
+
+// Total of a plane's chunk sums.
+template <typename A>
+__device__ __forceinline__ void total_sums(const A* sums, int64_t plane, int64_t chunks, A& q1, A& q2) {
+  q1 = 0, q2 = 0;
+  for (int64_t k = 0; k < chunks; ++k) q1 += sums[(plane * chunks + k) * 2], q2 += sums[(plane * chunks + k) * 2 + 1];
+}
+
+// out = a * u + b * (v - m) + k for the VEC elements of vector i. VEC divides P (NCHW) or C
+// (channels_last), so a vector lies in one plane (NCHW) or covers consecutive planes (NHWC).
+template <typename T, int VEC, bool HAS_U>
+__device__ __forceinline__ void apply_vector(const T* __restrict__ u, const T* __restrict__ v,
+                                             T* __restrict__ out, const Coef<acc_type<T>>* __restrict__ coef,
+                                             const PlaneShape& g, int64_t i) {
+  using A = acc_type<T>;
+  const int64_t e = i * VEC;
+  const Vec<T, VEC> vin = *reinterpret_cast<const Vec<T, VEC>*>(v + e);
+  Vec<T, VEC> uin;
+  if constexpr (HAS_U) uin = *reinterpret_cast<const Vec<T, VEC>*>(u + e);
+  const bool nchw = g.layout == Layout::kNCHW;
+  const int64_t plane0 = nchw ? e / g.p : (e / (g.p * g.c)) * g.c + e % g.c;
+  Vec<T, VEC> o;
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) {
+    const Coef<A> cf = coef[nchw ? plane0 : plane0 + j];
+    A r = cf.b * (static_cast<A>(vin.v[j]) - cf.m) + cf.k;
+    if constexpr (HAS_U) r += cf.a * static_cast<A>(uin.v[j]);
+    o.v[j] = static_cast<T>(r);
+  }
+  *reinterpret_cast<Vec<T, VEC>*>(out + e) = o;
+}
+
+// ------------------------------------------------------------------ host side ----
+inline int num_sms() { return at::cuda::getCurrentDeviceProperties()->multiProcessorCount; }
+
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Chunks per plane (or per row range for channels_last) so that a launch has about four blocks
+// per multiprocessor even when there are few planes.
+inline int64_t chunks_for(const PlaneShape& g) {
+  const int64_t target_blocks = 4 * int64_t(num_sms());
+  if (g.layout == Layout::kNCHW) {
+    return std::clamp<int64_t>(ceil_div(target_blocks, g.planes()), 1, ceil_div(g.p, 4096));
+  }
+  return std::clamp<int64_t>(ceil_div(target_blocks, g.n * ceil_div(g.c, kTileC)), 1, ceil_div(g.p, 256));
+}
+
+// 16 bytes per access when every pointer is aligned and VEC divides the vector dimension.
+template <typename T>
+bool can_vectorize(const PlaneShape& g, std::initializer_list<const void*> ptrs) {
+  constexpr int kVec = 16 / sizeof(T);
+  if ((g.layout == Layout::kNCHW ? g.p : g.c) % kVec != 0) return false;
+  for (const void* p : ptrs)
+    if (p != nullptr && !aligned16(p)) return false;
+  return true;
+}
+
+}  // namespace adain::cuda
