@@ -1,6 +1,7 @@
 # One-command set-up: each target creates (or reuses) .venv, installs torch and the test tools,
 # builds the extension in place (ninja, incremental), then runs.
-#   make demo    fused AdaIN vs the reference on this machine
+#   make demo    fused AdaIN vs the reference, then sample stylizations (needs the pretrained
+#                weights, downloaded on first use; says how to get them when it cannot)
 #   make test    the test suite (CUDA cases skip without a GPU)
 #   make bench   the benchmarks (pytest-benchmark), JSON in .benchmarks/
 # Build switches (see README): FORCE_CUDA=0/1, TORCH_CUDA_ARCH_LIST="9.0", MAX_JOBS=N.
@@ -21,7 +22,11 @@ endif
 $(VENV)/.deps: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=64" wheel
-	$(PY) -m pip install -q "$(TORCH)" ninja numpy pytest pytest-benchmark
+	$(PY) -m pip install -q "$(TORCH)" ninja numpy pillow tqdm pytest pytest-benchmark
+	touch $@
+
+$(VENV)/.demo-deps: $(VENV)/.deps
+	$(PY) -m pip install -q matplotlib
 	touch $@
 
 build: $(VENV)/.deps
@@ -30,7 +35,7 @@ build: $(VENV)/.deps
 info: build
 	$(PY) -m adain_cuda.info
 
-demo: build
+demo: build $(VENV)/.demo-deps
 	$(PY) -m adain_cuda.demo
 
 test: info
