@@ -100,9 +100,6 @@ class Stylizer:
         img = imaging.resize_shorter(imaging.load_image(source), size)
         return imaging.center_crop(img, size) if crop and size > 0 else img
 
-    def _to_device(self, img: Tensor) -> Tensor:
-        return img.unsqueeze(0).to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
-
     def _check_memory(self, height: int, width: int) -> None:
         """Refuses images whose activations cannot fit, before anything runs out of memory."""
         elem = torch.finfo(self.dtype).bits // 8
@@ -145,8 +142,7 @@ class Stylizer:
         if recolor_to is not None:
             img = match_color(img, recolor_to)
         self._check_memory(*img.shape[-2:])
-        self.style_encodes += 1
-        stats = channel_stats(self.encoder(self._to_device(img)))
+        stats = self.encode_style(img.unsqueeze(0))
         if key is not None:
             self._style_cache[key] = stats
             if len(self._style_cache) > _STYLE_CACHE_SIZE:
@@ -178,14 +174,35 @@ class Stylizer:
         self._check_memory(height, width)
         recolor = content_img if preserve_color else None
         stats = [self.style_stats(s, size=style_size, crop=crop, recolor_to=recolor) for s in styles]
-        feat = self.encoder(self._to_device(content_img))
+        region = None
         if masks is not None:
-            region = masks_to_features(self._load_masks(masks, len(styles), (height, width)), feat.shape[-2:])
-            target = masked_adain(feat, stats, region, alpha=alpha)
+            region = self._load_masks(masks, len(styles), (height, width))
+        return self.transfer(content_img.unsqueeze(0), stats, alpha=alpha, weights=mixing, masks=region)[0].cpu()
+
+    @torch.no_grad()
+    def transfer(self, content: Tensor, stats: Sequence[tuple[Tensor, Tensor]], *, alpha: float = 1.0,
+                 weights: Sequence[float] | None = None, masks: Tensor | None = None) -> Tensor:
+        """The tensor-level pipeline: ``content`` (N, 3, H, W) images in [0, 1] (any device),
+        ``stats`` from :meth:`style_stats` or :meth:`encode_style`; returns (N, 3, H, W) float32 on
+        the stylizer's device. ``weights`` (normalised) mix several styles; ``masks`` (K, H, W)
+        place them. No resizing and no caching: the building block for batches and video."""
+        height, width = content.shape[-2:]
+        feat = self.encoder(content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
+        if masks is not None:
+            region = masks_to_features(masks.to(self.device), feat.shape[-2:])
+            target = torch.cat([masked_adain(f[None], stats, region, alpha=alpha) for f in feat])
         else:
+            mixing = weights if weights is not None else [1.0] * len(stats)
             target = sum(w * adain_from_stats(feat, m, s, alpha=alpha) for w, (m, s) in zip(mixing, stats))
         out = self.decoder(target.to(self.dtype))
-        return out[0, :, :height, :width].float().cpu()
+        return out[:, :, :height, :width].float()
+
+    @torch.no_grad()
+    def encode_style(self, style: Tensor) -> tuple[Tensor, Tensor]:
+        """relu4_1 statistics of a (1, 3, H, W) style image in [0, 1], uncached."""
+        self.style_encodes += 1
+        return channel_stats(self.encoder(style.to(self.device, self.dtype).contiguous(
+            memory_format=self.memory_format)))
 
     @staticmethod
     def _normalise_weights(weights: Sequence[float] | None, count: int) -> list[float]:

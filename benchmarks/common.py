@@ -32,13 +32,17 @@ def synchronized(fn):
     return run
 
 
-def record(benchmark, *, bytes_moved: int, **info):
-    """Adds shape/dtype/provider info and the effective bandwidth (from the median) to the JSON."""
+def record(benchmark, *, bytes_moved: int | None = None, images: int | None = None, **info):
+    """Adds shape/dtype/provider info and, from the median, the effective bandwidth (bytes) or
+    the throughput (images) to the JSON."""
     from conftest import device_name
 
     benchmark.extra_info.update({k: str(v) for k, v in info.items()})
     benchmark.extra_info["device"] = device_name(DEVICE)
-    benchmark.extra_info["bytes"] = bytes_moved
     median = benchmark.stats.stats.median
     benchmark.extra_info["median_ms"] = round(median * 1e3, 4)
-    benchmark.extra_info["GB_per_s"] = round(bytes_moved / median / 1e9, 1)
+    if bytes_moved is not None:
+        benchmark.extra_info["bytes"] = bytes_moved
+        benchmark.extra_info["GB_per_s"] = round(bytes_moved / median / 1e9, 1)
+    if images is not None:
+        benchmark.extra_info["images_per_s"] = round(images / median, 2)

@@ -16,17 +16,25 @@ def main(path: str) -> None:
     groups: dict[str, dict[str, dict]] = defaultdict(dict)
     for bench in data["benchmarks"]:
         groups[bench["group"]][bench["extra_info"].get("provider", bench["name"])] = bench
-    print("| case | provider | median ms | GB/s | vs reference | vs compiled |")
+    print("| case | provider | median ms | GB/s or images/s | vs eager baseline | vs compiled baseline |")
     print("|---|---|---:|---:|---:|---:|")
     for group in sorted(groups):
         by_provider = groups[group]
-        ref = by_provider.get("reference", {}).get("stats", {}).get("median")
-        comp = by_provider.get("reference_compiled", {}).get("stats", {}).get("median")
+
+        def median_of(*names):
+            for name in names:
+                if name in by_provider:
+                    return by_provider[name]["stats"]["median"]
+            return None
+
+        eager = median_of("reference", "plain_eager")
+        compiled = median_of("reference_compiled", "plain_compiled")
         for provider, bench in sorted(by_provider.items()):
             med = bench["stats"]["median"]
             speed = lambda base: f"{base / med:.2f}x" if base else "-"  # noqa: E731
-            print(f"| {group} | {provider} | {med * 1e3:.4f} | {bench['extra_info'].get('GB_per_s', '-')} "
-                  f"| {speed(ref)} | {speed(comp)} |")
+            info = bench["extra_info"]
+            rate = info.get("GB_per_s", info.get("images_per_s", "-"))
+            print(f"| {group} | {provider} | {med * 1e3:.4f} | {rate} | {speed(eager)} | {speed(compiled)} |")
 
 
 if __name__ == "__main__":
