@@ -22,7 +22,7 @@ endif
 $(VENV)/.deps: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=64" wheel
-	$(PY) -m pip install -q "$(TORCH)" ninja numpy pillow tqdm pytest pytest-benchmark
+	$(PY) -m pip install -q "$(TORCH)" ninja numpy pillow tqdm av pytest pytest-benchmark
 	touch $@
 
 $(VENV)/.demo-deps: $(VENV)/.deps

@@ -3,6 +3,7 @@
     adain-cuda stylize --content c.jpg --style s.jpg [--alpha 0.8] [-o output]
     adain-cuda stylize --content-dir photos --style-dir paintings --grid
     adain-cuda grid --content-dir photos --style-dir paintings --results output -o sheet.png
+    adain-cuda video clip.mp4 --style s.jpg -o out.mp4 [--temporal-smoothing 0.9]
     adain-cuda weights download | list | path
 """
 
@@ -86,6 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--results", required=True, help="folder holding <content>_stylized_<style>.<ext>")
     gr.add_argument("-o", "--output", required=True, help="the sheet's file name")
     gr.add_argument("--cell", type=int, default=256, help="cell size in pixels")
+
+    vd = sub.add_parser("video", help="stylize a video (needs PyAV: pip install 'adain_cuda[video]')")
+    vd.add_argument("input", help="the video to stylize (never modified)")
+    vd.add_argument("--style", type=_csv, required=True, help="style image(s), comma-separated")
+    vd.add_argument("--style-interpolation-weights", type=_csv_floats, help="one weight per style")
+    vd.add_argument("-o", "--output", required=True, help="the stylized video (e.g. out.mp4)")
+    vd.add_argument("--alpha", type=float, default=1.0)
+    vd.add_argument("--preserve-color", action="store_true", help="keep each frame's colors")
+    vd.add_argument("--content-size", type=int, default=0,
+                    help="shorter side the networks see (0: the source size)")
+    vd.add_argument("--keep-size", action="store_true",
+                    help="with --content-size: keep the processed size instead of resizing back")
+    vd.add_argument("--style-size", type=int, default=512)
+    vd.add_argument("--temporal-smoothing", type=float, default=0.0,
+                    help="0 (off) to <1: moving average of content statistics against flicker; 0.9 is "
+                         "about a ten-frame memory")
+    vd.add_argument("--batch-size", type=int, default=8, help="frames per device batch")
+    vd.add_argument("--codec", default="libx264", help="video codec (default libx264)")
+    vd.add_argument("--crf", type=int, default=18, help="x264/x265 quality: lower is better (default 18)")
+    vd.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    vd.add_argument("--skip-bad-frames", action="store_true",
+                    help="replace unreadable frames by the previous one instead of stopping")
+    vd.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_network_options(vd)
 
     wt = sub.add_parser("weights", help="manage the pretrained weight files")
     wsub = wt.add_subparsers(dest="action", required=True)
@@ -230,6 +255,38 @@ def run_grid(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- video ----
+def run_video(args) -> int:
+    from .stylizer import Stylizer
+    from .video import VideoError, stylize_video
+
+    output = Path(args.output)
+    if output.resolve() == Path(args.input).resolve():
+        print(f"adain-cuda: the output {output} is the input; choose another output path", file=sys.stderr)
+        return EXIT_USAGE
+    if output.exists() and not args.overwrite:
+        print(f"adain-cuda: {output} exists; use --overwrite to replace it", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        stylizer = Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
+                                            device=args.device, precision=args.precision,
+                                            channels_last=args.channels_last)
+        report = stylize_video(
+            stylizer, args.input, output, [Path(s) for s in args.style],
+            weights=args.style_interpolation_weights, alpha=args.alpha, preserve_color=args.preserve_color,
+            content_size=args.content_size, style_size=args.style_size, resize_back=not args.keep_size,
+            temporal_smoothing=args.temporal_smoothing, batch_size=args.batch_size, codec=args.codec,
+            crf=args.crf, preset=args.preset, skip_bad_frames=args.skip_bad_frames)
+    except (VideoError, ImageError, WeightsError, ValueError) as exc:
+        print(f"adain-cuda: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{output}: {report.frames} frames, {report.width}x{report.height} at {report.fps:g} fps, "
+          f"{report.frames_per_second:.1f} frames/s; flicker {report.flicker:.3f} (output frame-to-frame "
+          f"change over the input's)" + (f"; {report.bad_frames} unreadable frame(s) replaced"
+                                         if report.bad_frames else ""))
+    return 0
+
+
 # ------------------------------------------------------------------- weights ----
 def run_weights(args) -> int:
     if args.action == "path":
@@ -260,11 +317,11 @@ def run_weights(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"stylize": run_stylize, "grid": run_grid, "weights": run_weights}[args.command]
+    handler = {"stylize": run_stylize, "grid": run_grid, "video": run_video, "weights": run_weights}[args.command]
     try:
         return handler(args)
-    except KeyboardInterrupt:
-        print("adain-cuda: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"adain-cuda: {exc or 'interrupted'}", file=sys.stderr)
         return 130
 
 
