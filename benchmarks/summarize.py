@@ -27,7 +27,7 @@ def main(path: str) -> None:
                     return by_provider[name]["stats"]["median"]
             return None
 
-        eager = median_of("reference", "plain_eager")
+        eager = median_of("reference", "plain_eager", "naive_per_frame")
         compiled = median_of("reference_compiled", "plain_compiled")
         for provider, bench in sorted(by_provider.items()):
             med = bench["stats"]["median"]
