@@ -4,6 +4,7 @@
     adain-cuda stylize --content-dir photos --style-dir paintings --grid
     adain-cuda grid --content-dir photos --style-dir paintings --results output -o sheet.png
     adain-cuda video clip.mp4 --style s.jpg -o out.mp4 [--temporal-smoothing 0.9]
+    adain-cuda train --content-dir coco --style-dir wikiart --vgg vgg_normalised.pth
     adain-cuda weights download | list | path
 """
 
@@ -111,6 +112,34 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replace unreadable frames by the previous one instead of stopping")
     vd.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_network_options(vd)
+
+    tr = sub.add_parser("train", help="train a decoder (several GPUs: torchrun --nproc_per_node N -m adain_cuda train ...)")
+    from .trainer import TrainConfig
+
+    defaults = TrainConfig("", "")
+    tr.add_argument("--content-dir", required=True, help="content images (searched recursively), e.g. MS-COCO")
+    tr.add_argument("--style-dir", required=True, help="style images (searched recursively), e.g. WikiArt")
+    tr.add_argument("--vgg", help="vgg_normalised.pth; without it the encoder is random (tests only)")
+    tr.add_argument("-o", "--output", default=defaults.output_dir, help="run folder: checkpoints, logs, samples")
+    tr.add_argument("--device", default="auto")
+    for name, kind, help_ in [("lr", float, "Adam learning rate"), ("lr-decay", float, "lr / (1 + decay * i)"),
+                              ("batch-size", int, "global batch size"), ("max-iter", int, "iterations"),
+                              ("style-weight", float, None), ("content-weight", float, None),
+                              ("image-size", int, "shorter side after resizing (0: keep)"),
+                              ("crop-size", int, "random crop"), ("save-every", int, "checkpoint interval"),
+                              ("log-every", int, "log interval"), ("sample-every", int, "sample grid interval (0: off)"),
+                              ("workers", int, "data loader workers per process"), ("seed", int, None)]:
+        default = getattr(defaults, name.replace("-", "_"))
+        tr.add_argument(f"--{name}", type=kind, default=default, help=f"{help_ + '; ' if help_ else ''}default {default}")
+    tr.add_argument("--layer-weights", type=_csv_floats, help="style weight per layer relu1_1..relu4_1")
+    tr.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                    help="auto: bf16 autocast on GPUs that support it, else fp32")
+    tr.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto")
+    tr.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    tr.add_argument("--losses", choices=["fused", "reference"], default="fused")
+    tr.add_argument("--resume", nargs="?", const="auto",
+                    help="continue from a checkpoint (default: OUTPUT/checkpoint.pt)")
+    tr.add_argument("--no-tensorboard", action="store_true")
 
     wt = sub.add_parser("weights", help="manage the pretrained weight files")
     wsub = wt.add_subparsers(dest="action", required=True)
@@ -287,6 +316,28 @@ def run_video(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- train ----
+def run_train(args) -> int:
+    from .trainer import TrainConfig, Trainer
+
+    config = TrainConfig(
+        content_dir=args.content_dir, style_dir=args.style_dir, output_dir=args.output, vgg=args.vgg,
+        device=args.device, lr=args.lr, lr_decay=args.lr_decay, batch_size=args.batch_size,
+        max_iter=args.max_iter, style_weight=args.style_weight, content_weight=args.content_weight,
+        layer_weights=args.layer_weights, image_size=args.image_size, crop_size=args.crop_size,
+        save_every=args.save_every, log_every=args.log_every, sample_every=args.sample_every,
+        workers=args.workers, seed=args.seed, precision=args.precision,
+        channels_last={"auto": None, "on": True, "off": False}[args.channels_last], compile=args.compile,
+        losses=args.losses, resume=args.resume, tensorboard=not args.no_tensorboard)
+    try:
+        trainer = Trainer(config)
+    except (ImageError, WeightsError, ValueError, FileNotFoundError) as exc:
+        print(f"adain-cuda: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    trainer.train()
+    return 0
+
+
 # ------------------------------------------------------------------- weights ----
 def run_weights(args) -> int:
     if args.action == "path":
@@ -317,7 +368,8 @@ def run_weights(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"stylize": run_stylize, "grid": run_grid, "video": run_video, "weights": run_weights}[args.command]
+    handler = {"stylize": run_stylize, "grid": run_grid, "video": run_video, "train": run_train,
+               "weights": run_weights}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt as exc:
