@@ -27,8 +27,8 @@ def main(path: str) -> None:
                     return by_provider[name]["stats"]["median"]
             return None
 
-        eager = median_of("reference", "plain_eager", "naive_per_frame")
-        compiled = median_of("reference_compiled", "plain_compiled")
+        eager = median_of("reference", "plain_eager", "naive_per_frame", "plain_fp32_eager")
+        compiled = median_of("reference_compiled", "plain_compiled", "plain_bf16_compiled")
         for provider, bench in sorted(by_provider.items()):
             med = bench["stats"]["median"]
             speed = lambda base: f"{base / med:.2f}x" if base else "-"  # noqa: E731
