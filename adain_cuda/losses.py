@@ -17,16 +17,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from . import _checks, _extension, reference
+from . import _checks, reference
+from . import _extension
+from .ops import _kernel_output_like, _stats_dtype, _use_reference
 
 __all__ = ["ContentLoss", "StyleLoss", "content_loss", "style_content_loss", "style_loss"]
-
-Target = "Tensor | tuple[Tensor, Tensor]"
-
-
-def _stats_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
 
 def _layer_target(x: Tensor, target, index: int) -> Tensor:
     """A target feature map as is, or a (mean, std) pair packed as a (2, N or 1, C) tensor."""
@@ -75,13 +70,6 @@ def _check_layers(inputs: Sequence[Tensor], targets: Sequence | None, layer_weig
     if len(weights) != len(inputs):
         raise ValueError(f"layer_weights must have one weight per layer ({len(inputs)}), got {len(weights)}")
     return weights
-
-
-def _use_reference(x: Tensor) -> bool:
-    reason = _extension.fallback_reason(x.device.type)
-    if reason is not None:
-        _extension.warn_fallback(reason)
-    return reason is not None
 
 
 def _losses(inputs, targets, content_target, weights, eps, unbiased):
@@ -177,12 +165,6 @@ def _stats_numel(inputs, targets) -> int:
     return total
 
 
-def _kernel_layout(x: Tensor) -> Tensor:
-    if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
-        x = x.contiguous()
-    return x
-
-
 def _register() -> None:
     ops = torch.ops.adain_cuda
 
@@ -194,7 +176,7 @@ def _register() -> None:
 
     @torch.library.register_fake("adain_cuda::losses_backward")
     def _(grad_style, grad_content, inputs, targets, content_target, stats, weights, unbiased):
-        return [torch.empty_like(_kernel_layout(x)) for x in inputs]
+        return [_kernel_output_like(x) for x in inputs]
 
     def setup_context(ctx, inputs, output):
         feats, targets, content_target, weights, _eps, unbiased = inputs

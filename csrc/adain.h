@@ -48,6 +48,8 @@ inline at::ScalarType stats_dtype(at::ScalarType t) {
 // Returns x itself when a kernel can read it directly, else an NCHW-contiguous copy.
 at::Tensor to_kernel_layout(const at::Tensor& x);
 PlaneShape plane_shape(const at::Tensor& x);  // x must come from to_kernel_layout
+// `t` (same shape as the kernel-layout `x`) in x's layout, so both walk with one index.
+at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& x);
 
 // Argument checks shared by the CPU and CUDA entry points; messages name the argument.
 void check_feature_map(const at::Tensor& x, const char* name);

@@ -23,6 +23,11 @@ PlaneShape plane_shape(const at::Tensor& x) {
   return s;
 }
 
+at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& x) {
+  return t.contiguous(plane_shape(x).layout == Layout::kNHWC ? at::MemoryFormat::ChannelsLast
+                                                              : at::MemoryFormat::Contiguous);
+}
+
 void check_feature_map(const at::Tensor& x, const char* name) {
   TORCH_CHECK(x.dim() == 4, name, " must be a 4-D (N, C, H, W) tensor, got ", x.dim(),
               " dimensions with shape ", x.sizes());

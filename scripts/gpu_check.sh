@@ -5,6 +5,10 @@
 # and the benchmark table last. BENCH_K narrows the benchmarks (a pytest -k expression);
 # SKIP_TESTS=1 / SKIP_SANITIZER=1 / SKIP_BENCH=1 drop those steps (e.g. to split the check over
 # two calls on a warm machine, whose build is kept).
+# PyAV (video tests and benchmark) is not on the GPU image: carry its wheel, made here with
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl av
+# and call the device tool with carry [".whl"]; without it the video cases skip.
 set -uo pipefail
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT"
@@ -22,6 +26,10 @@ step() {  # step NAME TIMEOUT_S COMMAND...: runs with a time limit, logs to $OUT
 }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >> "$SUMMARY" 2>&1
+if compgen -G ".whl/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 if ! step build 400 env TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 \
     python3 -m pip install --no-build-isolation --no-deps -e .; then
   tail -40 "$OUT/build.log"; cat "$SUMMARY"; exit 1

@@ -107,9 +107,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cpu(
   const at::Tensor x = to_kernel_layout(content_in);
   const PlaneShape g = plane_shape(x);
   // The driver reads u and v with one layout: give grad_out the content's.
-  const at::Tensor dy = grad_out_in.to(x.scalar_type())
-                            .contiguous(g.layout == Layout::kNHWC ? at::MemoryFormat::ChannelsLast
-                                                                  : at::MemoryFormat::Contiguous);
+  const at::Tensor dy = in_layout_of(grad_out_in.to(x.scalar_type()), x);
   auto sopts = x.options().dtype(stats_dtype(x.scalar_type()));
   at::Tensor gx = at::empty_like(x);
   at::Tensor g_mean = at::empty({x.size(0), x.size(1)}, sopts);

@@ -46,11 +46,6 @@ double squared_difference_sum(const T* x, const T* t, int64_t numel) {
   return sum;
 }
 
-// The content target in the input's layout, so that both are walked element by element.
-at::Tensor like_layout(const at::Tensor& t, const at::Tensor& x) {
-  return t.contiguous(plane_shape(x).layout == Layout::kNHWC ? at::MemoryFormat::ChannelsLast
-                                                              : at::MemoryFormat::Contiguous);
-}
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_cpu(
     at::TensorList inputs_in, at::TensorList targets_in, const std::optional<at::Tensor>& content_target,
@@ -87,7 +82,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_cpu(
     }
     if (content_target.has_value()) {
       const at::Tensor x = to_kernel_layout(inputs.back());
-      const at::Tensor t = like_layout(*content_target, x);
+      const at::Tensor t = in_layout_of(*content_target, x);
       content = squared_difference_sum(x.const_data_ptr<scalar_t>(), t.const_data_ptr<scalar_t>(), x.numel()) /
                 static_cast<double>(x.numel());
     }
@@ -131,7 +126,7 @@ std::vector<at::Tensor> losses_backward_cpu(
         // + c * (x - t), c = 2 g / numel, written as a*u + b*(x - m) + k with u = t.
         const double c = 2.0 * g_content / static_cast<double>(x.numel());
         for (auto& cf : cs) cf = Coef<acc_t>{acc_t(-c), acc_t(cf.b + c), cf.m, acc_t(cf.k + c * cf.m)};
-        const at::Tensor t = like_layout(*content_target, x);
+        const at::Tensor t = in_layout_of(*content_target, x);
         apply_coefs<scalar_t, true>(t.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                                     gx.mutable_data_ptr<scalar_t>(), g, cs);
       } else {

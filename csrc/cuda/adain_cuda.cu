@@ -475,9 +475,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cuda(
   const c10::cuda::CUDAGuard guard(content.device());
   const at::Tensor x = to_kernel_layout(content);
   const PlaneShape g = plane_shape(x);
-  const at::Tensor dy = grad_out.to(x.scalar_type())
-                            .contiguous(g.layout == Layout::kNHWC ? at::MemoryFormat::ChannelsLast
-                                                                  : at::MemoryFormat::Contiguous);
+  const at::Tensor dy = in_layout_of(grad_out.to(x.scalar_type()), x);
   auto sopts = x.options().dtype(stats_dtype(x.scalar_type()));
   at::Tensor dx = at::empty_like(x);
   at::Tensor g_mean = at::empty({x.size(0), x.size(1)}, sopts);

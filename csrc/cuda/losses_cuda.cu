@@ -211,11 +211,6 @@ __global__ void __launch_bounds__(kReduceThreads) loss_apply_kernel(const __grid
 }
 
 // ----------------------------------------------------------------- op entries ----
-// The content target in the input's layout, so both are walked with one index.
-at::Tensor like_layout(const at::Tensor& t, const at::Tensor& x) {
-  return t.contiguous(plane_shape(x).layout == Layout::kNHWC ? at::MemoryFormat::ChannelsLast
-                                                              : at::MemoryFormat::Contiguous);
-}
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_cuda(
     at::TensorList inputs_in, at::TensorList targets_in, const std::optional<at::Tensor>& content_target,
@@ -258,7 +253,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_cuda(
       keep.push_back(to_kernel_layout(inputs_v[l]));
       const at::Tensor x = keep.back();
       const bool content_here = content_target.has_value() && l + 1 == inputs_v.size();
-      if (content_here) keep.push_back(like_layout(*content_target, x));
+      if (content_here) keep.push_back(in_layout_of(*content_target, x));
       const int in_job = add_job(x, content_here ? keep.back().const_data_ptr<T>() : nullptr);
       if (content_here) meta.content_job = in_job, meta.content_numel = x.numel();
       if (l >= plan.layers.size()) continue;
@@ -318,7 +313,7 @@ std::vector<at::Tensor> losses_backward_cuda(
       job.out = grads.back().mutable_data_ptr<T>();
       job.g = plane_shape(x);
       if (content) {
-        keep.push_back(like_layout(*content_target, x));
+        keep.push_back(in_layout_of(*content_target, x));
         job.u = keep.back().const_data_ptr<T>();
       }
       planes += cl.planes;
