@@ -207,3 +207,14 @@ def test_cli_video(tmp_path, capsys):
     assert "use --overwrite" in capsys.readouterr().err
     assert cli.main([*args[:5], str(tmp_path / "in.mp4"), *args[6:]]) == 2
     assert "is the input" in capsys.readouterr().err
+
+
+def test_zero_frames(tmp_path):
+    with av.open(str(tmp_path / "empty.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        out.start_encoding()  # a header with the stream, then no frames at all
+    assert (tmp_path / "empty.mp4").stat().st_size > 0
+    with pytest.raises(VideoError, match="no frames|not a readable video|no video stream"):
+        process_video(tmp_path / "empty.mp4", tmp_path / "o.mp4", lambda x: x, progress=False)
+    assert not (tmp_path / "o.mp4").exists()
