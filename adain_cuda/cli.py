@@ -48,6 +48,8 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--channels-last", action="store_true", help="run the networks in channels_last")
+    p.add_argument("--fast", action="store_true",
+                   help="exact rewrites of the networks (same results; see adain_cuda.fast)")
     p.add_argument("--no-download", action="store_true", help="never download missing weights")
 
 
@@ -204,7 +206,7 @@ def run_stylize(args) -> int:
             Stylizer._normalise_weights(args.style_interpolation_weights, len(styles))
         stylizer = Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
                                             device=args.device, precision=args.precision,
-                                            channels_last=args.channels_last)
+                                            channels_last=args.channels_last, fast=args.fast)
     except (ImageError, WeightsError, ValueError) as exc:
         print(f"adain-cuda: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -299,7 +301,7 @@ def run_video(args) -> int:
     try:
         stylizer = Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
                                             device=args.device, precision=args.precision,
-                                            channels_last=args.channels_last)
+                                            channels_last=args.channels_last, fast=args.fast)
         report = stylize_video(
             stylizer, args.input, output, [Path(s) for s in args.style],
             weights=args.style_interpolation_weights, alpha=args.alpha, preserve_color=args.preserve_color,

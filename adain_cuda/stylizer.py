@@ -67,10 +67,13 @@ def _available_memory(device: torch.device) -> int | None:
 
 
 class Stylizer:
-    """Encoder and decoder on one device and precision, with a cache of style statistics."""
+    """Encoder and decoder on one device and precision, with a cache of style statistics.
+
+    ``fast=True`` runs the exact rewrites of :mod:`adain_cuda.fast` (folded input convolution,
+    no padded copies, sub-pixel upsampling convolutions) instead of the plain layer stacks."""
 
     def __init__(self, encoder: Encoder, decoder: Decoder, *, device: str | torch.device | None = "auto",
-                 precision: str = "fp32", channels_last: bool = False) -> None:
+                 precision: str = "fp32", channels_last: bool = False, fast: bool = False) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}: use one of fp32, bf16, fp16")
         self.device = parse_device(device)
@@ -82,6 +85,11 @@ class Stylizer:
                                                                memory_format=self.memory_format)
         self.decoder = decoder.eval().requires_grad_(False).to(self.device, self.dtype,
                                                                memory_format=self.memory_format)
+        if fast:  # exact rewrites of the networks (adain_cuda.fast): same results, less work
+            from .fast import FastDecoder, FastEncoder
+
+            self.encoder, self.decoder = FastEncoder(self.encoder), FastDecoder(self.decoder)
+        self.fast = fast
         self._style_cache: OrderedDict[tuple, tuple[Tensor, Tensor]] = OrderedDict()
         self.style_encodes = 0  # how many times a style image went through the encoder
 

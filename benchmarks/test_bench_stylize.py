@@ -1,7 +1,11 @@
-"""Whole stylization (encode content and style, AdaIN, decode): the Stylizer against the plain
-eager pipeline (nn.Sequential networks in the community layout and the pure-PyTorch AdaIN), with
-random weights, a 512x512 style, float32 and bfloat16 weights. ``adain_cuda_cached`` reuses the
-style's statistics, as stylizing many contents (or video frames) with one style does.
+"""Whole stylization (encode content and style, AdaIN, decode) with random weights, a 512x512
+style, float32 and bfloat16 weights (no autocast), against the plain pipeline (nn.Sequential
+networks in the community layout and the pure-PyTorch AdaIN), eager and under torch.compile.
+
+  adain_cuda[_fast][_cached]   the Stylizer's transfer(); _fast: the exact rewrites of
+                               adain_cuda.fast; _cached: the style's statistics reused (many
+                               contents or video frames with one style), else encoded every call
+Reports ms, images per second and peak memory (CUDA).
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from community_layout import (DECODER_CONVS, VGG_CONVS, decoder_sequential,  # noqa: E402
                               random_state, vgg_sequential)
 
-SIZES = [(512, 512), (1080, 1920)] if CUDA else [(256, 256)]
+# (batch, height, width) of the content
+SIZES = [(1, 512, 512), (8, 512, 512), (1, 1080, 1920), (1, 2160, 3840)] if CUDA else [(1, 256, 256)]
 STYLE = (512, 512) if CUDA else (256, 256)
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-PROVIDERS = ["adain_cuda", "adain_cuda_cached", "plain_eager"]
+PROVIDERS = ["adain_cuda", "adain_cuda_cached", "adain_cuda_fast", "adain_cuda_fast_cached", "plain_eager"]
+if CUDA:
+    PROVIDERS.append("plain_compiled")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +39,7 @@ def states():
     return random_state(VGG_CONVS, 1), random_state(DECODER_CONVS, 2)
 
 
-def plain_runner(states, dtype):
+def plain_runner(states, dtype, compiled=False):
     vgg_state, dec_state = states
     vgg = vgg_sequential()
     vgg.load_state_dict({k: v for k, v in vgg_state.items() if int(k.split(".")[0]) < 31})
@@ -40,30 +47,30 @@ def plain_runner(states, dtype):
     dec.load_state_dict(dec_state)
     vgg, dec = vgg.to(DEVICE, dtype).eval(), dec.to(DEVICE, dtype).eval()
 
-    @torch.no_grad()
     def run(content, style):
         t = reference.adain(vgg(content.to(dtype)), vgg(style.to(dtype)))
         return dec(t)[..., : content.shape[-2], : content.shape[-1]]
 
-    return run
+    return torch.no_grad()(torch.compile(run) if compiled else run)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[1]}x{s[0]}")
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[2]}x{s[1]}")
 @pytest.mark.parametrize("precision", list(PRECISIONS))
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_stylize(benchmark, states, provider, precision, size):
-    benchmark.group = f"stylize {size[1]}x{size[0]} content, {STYLE[1]}x{STYLE[0]} style, {precision}"
+    batch, height, width = size
+    benchmark.group = f"stylize {batch}x {width}x{height} content, {STYLE[1]}x{STYLE[0]} style, {precision}"
     g = torch.Generator(device=DEVICE).manual_seed(0)
-    content = torch.rand((1, 3, *size), generator=g, device=DEVICE)
+    content = torch.rand((batch, 3, height, width), generator=g, device=DEVICE)
     style = torch.rand((1, 3, *STYLE), generator=g, device=DEVICE)
-    if provider == "plain_eager":
-        plain = plain_runner(states, PRECISIONS[precision])
+    if provider.startswith("plain"):
+        plain = plain_runner(states, PRECISIONS[precision], compiled=provider == "plain_compiled")
         run = lambda: plain(content, style)  # noqa: E731
     else:
         enc, dec = Encoder().load_weights(states[0]), Decoder().load_weights(states[1])
-        stylizer = Stylizer(enc, dec, device=DEVICE, precision=precision)
+        stylizer = Stylizer(enc, dec, device=DEVICE, precision=precision, fast="fast" in provider)
         stats = stylizer.encode_style(style)
-        if provider == "adain_cuda_cached":
+        if provider.endswith("cached"):
             run = lambda: stylizer.transfer(content, [stats])  # noqa: E731
         else:
             run = lambda: stylizer.transfer(content, [stylizer.encode_style(style)])  # noqa: E731
@@ -73,5 +80,5 @@ def test_stylize(benchmark, states, provider, precision, size):
         torch.cuda.reset_peak_memory_stats()
     benchmark.pedantic(run, rounds=20 if CUDA else 3, iterations=1, warmup_rounds=2 if CUDA else 1)
     peak = torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")
-    record(benchmark, images=1, provider=provider, precision=precision,
-           content=f"{size[1]}x{size[0]}", style=f"{STYLE[1]}x{STYLE[0]}", peak_gib=round(peak, 2))
+    record(benchmark, images=batch, provider=provider, precision=precision, batch=batch,
+           content=f"{width}x{height}", style=f"{STYLE[1]}x{STYLE[0]}", peak_gib=round(peak, 2))

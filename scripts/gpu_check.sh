@@ -3,6 +3,7 @@
 #   build (sm_90) -> info -> whole test suite -> compute-sanitizer over the CUDA tests -> benchmarks
 # Writes summary.txt and one log per step under $OUT (default ./gpu_out) and prints the summary
 # and the benchmark table last. BENCH_K narrows the benchmarks (a pytest -k expression);
+# SKIP_PROFILE=0 adds the per-kernel profile of a stylization.
 # SKIP_TESTS=1 / SKIP_SANITIZER=1 / SKIP_BENCH=1 drop those steps (e.g. to split the check over
 # two calls on a warm machine, whose build is kept).
 # PyAV (video tests and benchmark) is not on the GPU image: carry its wheel, made here with
@@ -46,6 +47,11 @@ if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
     python3 -m pytest -q -x tests/test_adain.py tests/test_autograd.py \
     -k "cuda and not compile and not opcheck and (float32 or gradcheck)"
   grep -E "ERROR SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -3 >> "$SUMMARY"
+fi
+if [ "${SKIP_PROFILE:-1}" != 1 ]; then  # SKIP_PROFILE=0: where a frame's time goes (issue 7)
+  step profile 300 bash -c "python3 benchmarks/profile_stylize.py --size 512x512 && \
+    python3 benchmarks/profile_stylize.py --size 1080x1920 && \
+    python3 benchmarks/profile_stylize.py --size 1080x1920 --fast"
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   step bench 500 python3 -m pytest -q benchmarks --benchmark-only -k "${BENCH_K:-bench}" \
