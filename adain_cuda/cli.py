@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     vd.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_network_options(vd)
 
-    tr = sub.add_parser("train", help="train a decoder (several GPUs: torchrun --nproc_per_node N -m adain_cuda train ...)")
+    tr = sub.add_parser("train", help="train a decoder (several GPUs: "
+                                      "torchrun --nproc_per_node N -m adain_cuda train ...)")
     from .trainer import TrainConfig
 
     defaults = TrainConfig("", "")
@@ -129,10 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
                               ("style-weight", float, None), ("content-weight", float, None),
                               ("image-size", int, "shorter side after resizing (0: keep)"),
                               ("crop-size", int, "random crop"), ("save-every", int, "checkpoint interval"),
-                              ("log-every", int, "log interval"), ("sample-every", int, "sample grid interval (0: off)"),
+                              ("log-every", int, "log interval"),
+                              ("sample-every", int, "sample grid interval (0: off)"),
                               ("workers", int, "data loader workers per process"), ("seed", int, None)]:
         default = getattr(defaults, name.replace("-", "_"))
-        tr.add_argument(f"--{name}", type=kind, default=default, help=f"{help_ + '; ' if help_ else ''}default {default}")
+        text = f"{help_}; default {default}" if help_ else f"default {default}"
+        tr.add_argument(f"--{name}", type=kind, default=default, help=text)
     tr.add_argument("--layer-weights", type=_csv_floats, help="style weight per layer relu1_1..relu4_1")
     tr.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                     help="auto: bf16 autocast on GPUs that support it, else fp32")

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from . import _checks, reference
-from . import _extension
+from . import _checks, _extension, reference
 from .ops import _kernel_output_like, _stats_dtype, _use_reference
 
 __all__ = ["ContentLoss", "StyleLoss", "content_loss", "style_content_loss", "style_loss"]
+
 
 def _layer_target(x: Tensor, target, index: int) -> Tensor:
     """A target feature map as is, or a (mean, std) pair packed as a (2, N or 1, C) tensor."""

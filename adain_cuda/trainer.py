@@ -222,9 +222,10 @@ class Trainer:
         old = state.get("config", {})
         changed = [k for k in ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "crop_size",
                                "image_size", "seed", "layer_weights") if k in old and old[k] != getattr(self.config, k)]
-        self._say(f"resumed from {path} at iteration {self.iteration}"
-                  + (f" (options changed since: {', '.join(changed)})" if changed else "")
-                  + (f"; it was saved by {state.get('world_size')} process(es)" if state.get("world_size") != self.world else ""))
+        note = f" (options changed since: {', '.join(changed)})" if changed else ""
+        if state.get("world_size") != self.world:
+            note += f"; it was saved by {state.get('world_size')} process(es)"
+        self._say(f"resumed from {path} at iteration {self.iteration}{note}")
 
     # -------------------------------------------------------------------- logging ----
     def _sample_grid(self) -> None:

@@ -14,7 +14,7 @@ import torch
 
 import adain_cuda
 from adain_cuda import reference
-from common import CUDA, DEVICE, features, record, synchronized
+from common import CUDA, features, record, synchronized
 
 if CUDA:
     SHAPES = [(1, 512, 64, 64), (8, 512, 32, 32), (1, 512, 135, 240), (1, 512, 270, 480)]
