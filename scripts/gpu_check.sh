@@ -2,7 +2,8 @@
 # The GPU check, run on the device machine from the repository root:
 #   build (sm_90) -> info -> whole test suite -> compute-sanitizer over the CUDA tests -> benchmarks
 # Writes summary.txt and one log per step under $OUT (default ./gpu_out) and prints the summary
-# and the benchmark table last. BENCH_K narrows the benchmarks (a pytest -k expression);
+# and the benchmark table last. BENCH_FILES picks the benchmark files (default: op and losses),
+# BENCH_K narrows them (a pytest -k expression);
 # SKIP_PROFILE=0 adds the per-kernel profile of a stylization.
 # SKIP_TESTS=1 / SKIP_SANITIZER=1 / SKIP_BENCH=1 drop those steps (e.g. to split the check over
 # two calls on a warm machine, whose build is kept).
@@ -54,7 +55,10 @@ if [ "${SKIP_PROFILE:-1}" != 1 ]; then  # SKIP_PROFILE=0: where a frame's time g
     python3 benchmarks/profile_stylize.py --size 1080x1920 --fast"
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  step bench 500 python3 -m pytest -q benchmarks --benchmark-only -k "${BENCH_K:-bench}" \
+  # Default: the op and loss benchmarks (issues 2, 3). BENCH_FILES="benchmarks/test_bench_stylize.py
+  # benchmarks/test_bench_video.py benchmarks/test_bench_train.py" for the application ones.
+  step bench 500 python3 -m pytest -q ${BENCH_FILES:-benchmarks/test_bench_adain.py benchmarks/test_bench_losses.py} \
+    --benchmark-only -k "${BENCH_K:-bench}" \
     --benchmark-json="$OUT/bench.json" --benchmark-columns=median,iqr,rounds
   python3 benchmarks/summarize.py "$OUT/bench.json" > "$OUT/bench.md" 2>&1
 fi
