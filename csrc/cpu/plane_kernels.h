@@ -5,7 +5,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <c10/util/BFloat16.h>
+
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -31,6 +34,35 @@ constexpr int64_t kSumBlock = 1024;
 template <typename T>
 using acc_of = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
+// Widening loads. bfloat16 is the top half of a float: a shift the compiler vectorizes, where
+// the generic conversion operator is not always inlined into the vector loop.
+template <typename T>
+inline acc_of<T> to_acc(const T& x) {
+  return static_cast<acc_of<T>>(x);
+}
+template <>
+inline float to_acc(const c10::BFloat16& x) {
+  const uint32_t bits = static_cast<uint32_t>(x.x) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+// Narrowing stores; for bfloat16 the same round-to-nearest-even (NaN stays NaN) as c10's
+// conversion, written branch-free so the loop vectorizes.
+template <typename T>
+inline T from_acc(acc_of<T> v) {
+  return static_cast<T>(v);
+}
+template <>
+inline c10::BFloat16 from_acc(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+  const bool nan = (bits & 0x7FFFFFFFu) > 0x7F800000u;
+  return c10::BFloat16(static_cast<uint16_t>(nan ? 0x7FC0u : rounded), c10::BFloat16::from_bits());
+}
+
 template <typename T, bool HAS_U>
 Sums contiguous_sums(const T* u, const T* v, int64_t p, double m) {
   using acc_t = acc_of<T>;
@@ -41,9 +73,9 @@ Sums contiguous_sums(const T* u, const T* v, int64_t p, double m) {
     acc_t q1 = 0, q2 = 0;
 #pragma omp simd reduction(+ : q1, q2)
     for (int64_t i = begin; i < end; ++i) {
-      const acc_t d = static_cast<acc_t>(v[i]) - mf;
+      const acc_t d = to_acc(v[i]) - mf;
       if constexpr (HAS_U) {
-        const acc_t g = static_cast<acc_t>(u[i]);
+        const acc_t g = to_acc(u[i]);
         q1 += g;
         q2 += g * d;
       } else {
@@ -61,9 +93,9 @@ template <typename T, typename acc_t, bool HAS_U>
 void contiguous_apply(const T* u, const T* v, T* out, int64_t p, const Coef<acc_t>& c) {
 #pragma omp simd
   for (int64_t i = 0; i < p; ++i) {
-    acc_t r = c.b * (static_cast<acc_t>(v[i]) - c.m) + c.k;
-    if constexpr (HAS_U) r += c.a * static_cast<acc_t>(u[i]);
-    out[i] = static_cast<T>(r);
+    acc_t r = c.b * (to_acc(v[i]) - c.m) + c.k;
+    if constexpr (HAS_U) r += c.a * to_acc(u[i]);
+    out[i] = from_acc<T>(r);
   }
 }
 
@@ -112,9 +144,9 @@ void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn 
           const T* ur = HAS_U ? u + base + row * g.c : nullptr;
 #pragma omp simd
           for (int64_t j = 0; j < width; ++j) {
-            const acc_t d = static_cast<acc_t>(vr[j]) - mf[j];
+            const acc_t d = to_acc(vr[j]) - mf[j];
             if constexpr (HAS_U) {
-              const acc_t gv = static_cast<acc_t>(ur[j]);
+              const acc_t gv = to_acc(ur[j]);
               s1[j] += gv;
               s2[j] += gv * d;
             } else {
@@ -134,9 +166,9 @@ void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn 
         const int64_t off = base + row * g.c;
 #pragma omp simd
         for (int64_t j = 0; j < width; ++j) {
-          acc_t r = cb[j] * (static_cast<acc_t>(v[off + j]) - cm[j]) + ck[j];
-          if constexpr (HAS_U) r += ca[j] * static_cast<acc_t>(u[off + j]);
-          out[off + j] = static_cast<T>(r);
+          acc_t r = cb[j] * (to_acc(v[off + j]) - cm[j]) + ck[j];
+          if constexpr (HAS_U) r += ca[j] * to_acc(u[off + j]);
+          out[off + j] = from_acc<T>(r);
         }
       }
     }
@@ -192,9 +224,9 @@ void apply_coefs(const T* u, const T* v, T* out, const PlaneShape& g,
       const int64_t off = row * g.c;
 #pragma omp simd
       for (int64_t j = 0; j < g.c; ++j) {
-        acc_t r = cr[j].b * (static_cast<acc_t>(v[off + j]) - cr[j].m) + cr[j].k;
-        if constexpr (HAS_U) r += cr[j].a * static_cast<acc_t>(u[off + j]);
-        out[off + j] = static_cast<T>(r);
+        acc_t r = cr[j].b * (to_acc(v[off + j]) - cr[j].m) + cr[j].k;
+        if constexpr (HAS_U) r += cr[j].a * to_acc(u[off + j]);
+        out[off + j] = from_acc<T>(r);
       }
     }
   });
