@@ -23,6 +23,8 @@ SHAPES = [  # (content, style)
     ((1, 3, 200, 200), (1, 3, 64, 64)),       # plane larger than one CUDA block holds
     ((2, 5, 128, 130), (2, 5, 40, 40)),       # fused forward, general backward on CUDA
     ((2, 4, 181, 181), (1, 4, 33, 33)),       # odd plane: unvectorized paths
+    ((1, 4, 270, 480), (1, 4, 64, 64)),       # relu4_1 of a 4K frame: a thread-block cluster on sm_90
+    ((2, 3, 181, 199), (2, 3, 20, 20)),       # odd plane over a cluster, unvectorized
 ]
 
 
