@@ -48,7 +48,9 @@ def test_gradcheck_channel_stats(device, seed, unbiased):
 
 
 @pytest.mark.parametrize("shapes", [((2, 8, 20, 20), (2, 8, 16, 16)), ((3, 5, 130, 131), (1, 5, 9, 9)),
-                                    ((2, 4, 128, 130), (2, 4, 10, 10))], ids=str)
+                                    ((2, 4, 128, 130), (2, 4, 10, 10)),
+                                    ((1, 3, 270, 480), (1, 3, 32, 32))],  # a cluster per plane on sm_90
+                         ids=str)
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 def test_gradients_match_reference_autograd(device, shapes, channels_last, dtype, poisoned_outputs):

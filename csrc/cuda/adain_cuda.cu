@@ -5,9 +5,9 @@
 //    elements forward / 16384 backward): one block per (n, c) plane loads the plane once into
 //    registers, reduces it exactly (two-pass mean and variance), and writes the result. Forward
 //    AdaIN also reduces the style plane in the same block, so the whole op is one launch that
-//    reads content and style once and writes the output once: the byte floor. On sm_90 a forward
-//    plane up to 8x larger (relu4_1 of a 4K frame) is split over a thread-block cluster that adds
-//    its partial sums through distributed shared memory, still in one pass.
+//    reads content and style once and writes the output once: the byte floor. On sm_90 a plane
+//    up to 8x larger (relu4_1 of a 4K frame), forward or backward, is split over a thread-block
+//    cluster that adds its partial sums through distributed shared memory, still in one pass.
 //  * General path (channels_last, large planes, broadcast styles): a chunked partial-sum kernel
 //    (coalesced along H*W for NCHW, along C for channels_last), a tiny per-plane finalize
 //    kernel that turns sums into coefficients, and one vectorized pointwise kernel.
@@ -159,14 +159,18 @@ __global__ void __launch_bounds__(kMaxThreads) adain_fused_forward_kernel(
 }
 
 // dx = a * dy + b * (x - mu) + k with S1 = sum(dy), S2 = sum(dy * xhat) (conventions.md §1).
-template <typename T, int VEC, int ITEMS>
+// CLUSTER: as for the forward, the plane is split over a cluster, `slice` elements per block.
+template <typename T, int VEC, int ITEMS, bool CLUSTER>
 __global__ void __launch_bounds__(kMaxThreads) adain_fused_backward_kernel(
     const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ dx, PlaneShape g,
     const acc_type<T>* __restrict__ c_mean, const acc_type<T>* __restrict__ c_rstd,
     const acc_type<T>* __restrict__ s_std, int64_t style_batch, acc_type<T> alpha, bool unbiased,
-    acc_type<T>* __restrict__ g_mean, acc_type<T>* __restrict__ g_std) {
+    acc_type<T>* __restrict__ g_mean, acc_type<T>* __restrict__ g_std, int64_t slice) {
   using A = acc_type<T>;
-  const int64_t plane = blockIdx.x;
+  __shared__ A exchange[2];
+  const unsigned rank = CLUSTER ? cluster_rank() : 0;
+  const int64_t plane = CLUSTER ? blockIdx.x / cluster_blocks() : blockIdx.x;
+  const int64_t begin = rank * slice, end = min(g.p, begin + slice);
   const A mu = c_mean[plane], r = c_rstd[plane];
   const A sigma_s = s_std[style_batch == 1 ? plane % g.c : plane];
   const T* xp = x + plane * g.p;
@@ -175,8 +179,8 @@ __global__ void __launch_bounds__(kMaxThreads) adain_fused_backward_kernel(
   A s1 = 0, s2 = 0;
 #pragma unroll
   for (int k = 0; k < ITEMS; ++k) {
-    const int64_t e = (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
-    if (e < g.p) {
+    const int64_t e = begin + (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
+    if (e < end) {
       const Vec<T, VEC> xin = *reinterpret_cast<const Vec<T, VEC>*>(xp + e);
       const Vec<T, VEC> gin = *reinterpret_cast<const Vec<T, VEC>*>(gp + e);
 #pragma unroll
@@ -189,6 +193,10 @@ __global__ void __launch_bounds__(kMaxThreads) adain_fused_backward_kernel(
     }
   }
   block_sum2(s1, s2);
+  if constexpr (CLUSTER) {
+    s1 = cluster_total(s1, &exchange[0]);
+    s2 = cluster_total(s2, &exchange[1]);
+  }
   s2 *= r;
   const A big_a = sigma_s * r;
   const A a = alpha * big_a + (A(1) - alpha);
@@ -197,15 +205,16 @@ __global__ void __launch_bounds__(kMaxThreads) adain_fused_backward_kernel(
   T* op = dx + plane * g.p;
 #pragma unroll
   for (int k = 0; k < ITEMS; ++k) {
-    const int64_t e = (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
-    if (e < g.p) {
+    const int64_t e = begin + (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
+    if (e < end) {
       Vec<T, VEC> out;
 #pragma unroll
       for (int j = 0; j < VEC; ++j) out.v[j] = static_cast<T>(a * gv[k][j] + b * xv[k][j] + k0);
       *reinterpret_cast<Vec<T, VEC>*>(op + e) = out;
     }
   }
-  if (threadIdx.x == 0) g_mean[plane] = alpha * s1, g_std[plane] = alpha * s2;
+  if (threadIdx.x == 0 && rank == 0) g_mean[plane] = alpha * s1, g_std[plane] = alpha * s2;
+  if constexpr (CLUSTER) cluster_sync();  // no block leaves while others may read its `exchange`
 }
 
 // --------------------------------------------------------------- general path ----
@@ -602,13 +611,32 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cuda(
     const T *xp = x.const_data_ptr<T>(), *gp = dy.const_data_ptr<T>();
     T* op = dx.mutable_data_ptr<T>();
     FusedShape fs;
-    if (fused_shape<T>(g, aligned16(xp) && aligned16(gp) && aligned16(op), kBwdMaxPerThread, fs)) {
+    const bool aligned = aligned16(xp) && aligned16(gp) && aligned16(op);
+    bool fused = fused_shape<T>(g, aligned, kBwdMaxPerThread, fs);
+    if (!fused && cluster_shape<T>(g, aligned, kBwdMaxPerThread, fs)) {
       with_fused_shape<T>(fs, [&](auto vec, auto items) {
         constexpr int V = decltype(vec)::value, I = decltype(items)::value;
         if constexpr (V * I <= kBwdMaxPerThread) {
-          adain_fused_backward_kernel<T, V, I><<<g.planes(), fs.threads, 0, stream>>>(
-              gp, xp, op, g, cm.const_data_ptr<A>(), cr.const_data_ptr<A>(), ss.const_data_ptr<A>(),
-              ss.size(0), A(alpha), unbiased, g_mean.mutable_data_ptr<A>(), g_std.mutable_data_ptr<A>());
+          fused = ClusterLaunch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream)
+                      .schedulable(adain_fused_backward_kernel<T, V, I, true>);
+        }
+      });
+    }
+    if (fused) {
+      const A *cmp = cm.const_data_ptr<A>(), *crp = cr.const_data_ptr<A>(), *ssp = ss.const_data_ptr<A>();
+      A *gm = g_mean.mutable_data_ptr<A>(), *gs = g_std.mutable_data_ptr<A>();
+      with_fused_shape<T>(fs, [&](auto vec, auto items) {
+        constexpr int V = decltype(vec)::value, I = decltype(items)::value;
+        if constexpr (V * I <= kBwdMaxPerThread) {
+          if (fs.cluster == 1) {
+            adain_fused_backward_kernel<T, V, I, false><<<g.planes(), fs.threads, 0, stream>>>(
+                gp, xp, op, g, cmp, crp, ssp, ss.size(0), A(alpha), unbiased, gm, gs, fs.slice);
+          } else {
+            ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream);
+            C10_CUDA_CHECK(cudaLaunchKernelEx(&launch.config, adain_fused_backward_kernel<T, V, I, true>, gp, xp,
+                                              op, g, cmp, crp, ssp, ss.size(0), A(alpha), unbiased, gm, gs,
+                                              fs.slice));
+          }
         }
       });
       C10_CUDA_KERNEL_LAUNCH_CHECK();
