@@ -35,8 +35,9 @@ def data(tmp_path_factory):
 
 def config(data, out, **kw):
     root, vgg = data
+    # The CPU, also on a GPU machine: exact resume and the fp32 comparisons are CPU properties.
     base = dict(content_dir=str(root / "content"), style_dir=str(root / "style"), output_dir=str(out),
-                vgg=str(vgg), batch_size=2, max_iter=4, image_size=32, crop_size=32, log_every=1,
+                vgg=str(vgg), device="cpu", batch_size=2, max_iter=4, image_size=32, crop_size=32, log_every=1,
                 save_every=1000, sample_every=0, workers=0, progress=False, tensorboard=False, lr=1e-3)
     base.update(kw)
     return TrainConfig(**base)
@@ -162,9 +163,9 @@ def free_port():
 
 
 def test_two_process_gloo_run_matches_single_process(data, tmp_path):
-    kwargs = dict(config(data, tmp_path / "ddp", max_iter=3, batch_size=4, device="cpu").__dict__)
+    kwargs = dict(config(data, tmp_path / "ddp", max_iter=3, batch_size=4).__dict__)
     mp.spawn(_ddp_worker, args=(2, free_port(), kwargs, tmp_path / "ddp.pth"), nprocs=2, join=True)
-    single = Trainer(config(data, tmp_path / "single", max_iter=3, batch_size=4, device="cpu"))
+    single = Trainer(config(data, tmp_path / "single", max_iter=3, batch_size=4))
     initial = {k: v.clone() for k, v in single.decoder.community_state_dict().items()}
     single.train()
     ddp = torch.load(tmp_path / "ddp.pth")
@@ -180,6 +181,6 @@ def test_two_process_gloo_run_matches_single_process(data, tmp_path):
         a, b = float(row_ddp.split(",")[1]), float(row_single.split(",")[1])
         assert a == pytest.approx(b, rel=1e-3)
     # and a checkpoint written by two processes resumes in one
-    resumed = Trainer(config(data, tmp_path / "ddp", max_iter=4, batch_size=4, device="cpu", resume="auto"))
+    resumed = Trainer(config(data, tmp_path / "ddp", max_iter=4, batch_size=4, resume="auto"))
     assert resumed.iteration == 3
     resumed.train()
