@@ -17,7 +17,6 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <cooperative_groups.h>
 #include <torch/library.h>
 
 #include <tuple>
@@ -31,50 +30,6 @@ namespace {
 using namespace cuda;
 
 // ------------------------------------------------------------ fused plane kernels ----
-// Thread-block clusters (sm_90): a plane too large for one block's registers is split over the
-// blocks of a cluster, which add their partial sums through distributed shared memory, so the
-// plane is still read once and written once. Every block adds the partials in rank order: the
-// totals are identical in every block and from run to run.
-__device__ __forceinline__ unsigned cluster_rank() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  return cooperative_groups::this_cluster().block_rank();
-#else
-  return 0;
-#endif
-}
-
-__device__ __forceinline__ unsigned cluster_blocks() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  return cooperative_groups::this_cluster().num_blocks();
-#else
-  return 1;
-#endif
-}
-
-__device__ __forceinline__ void cluster_sync() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  cooperative_groups::this_cluster().sync();
-#endif
-}
-
-// The cluster-wide sum of a value every block has (each block's thread 0 publishes it in `slot`).
-template <typename A>
-__device__ __forceinline__ A cluster_total(A value, A* slot) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  auto cluster = cooperative_groups::this_cluster();
-  if (threadIdx.x == 0) *slot = value;
-  cluster.sync();
-  A total = 0;
-  for (unsigned r = 0; r < cluster.num_blocks(); ++r) total += *cluster.map_shared_rank(slot, r);
-  return total;
-#else
-  __trap();  // launched only on sm_90 and newer
-  return value;
-#endif
-}
-
-// One block per content plane (n, c). The style's statistics come either from the style
-// tensor (reduced here, style batch == content batch or content batch 1) or precomputed.
 // CLUSTER: the plane is split over the blocks of a cluster, `slice` elements each.
 template <typename T, int VEC, int ITEMS, bool CLUSTER>
 __global__ void __launch_bounds__(kMaxThreads) adain_fused_forward_kernel(

@@ -1,10 +1,11 @@
-// Device building blocks shared by the CUDA kernels of the AdaIN and loss operators: block
-// reductions, 16-byte vectors, chunked per-plane partial sums for NCHW and channels_last, and the
-// pointwise form out = a*u + b*(v - m) + k that every op reduces to.
+// Device building blocks shared by the CUDA kernels of the AdaIN and loss operators: block and
+// thread-block-cluster reductions, 16-byte vectors, chunked per-plane partial sums for NCHW and
+// channels_last, and the pointwise form out = a*u + b*(v - m) + k that every op reduces to.
 #pragma once
 
 #include <ATen/AccumulateType.h>
 #include <ATen/cuda/CUDAContext.h>
+#include <cooperative_groups.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -82,6 +83,52 @@ __device__ __forceinline__ A variance_from_sums(A q1, A q2, int64_t p, bool unbi
   const A m2 = q2 - q1 * mean_d;
   return (m2 > A(0) ? m2 : A(0)) / A(dof(p, unbiased));
 }
+
+// -------------------------------------------------------- thread-block clusters ----
+// Thread-block clusters (sm_90): a plane too large for one block's registers is split over the
+// blocks of a cluster, which add their partial sums through distributed shared memory, so the
+// plane is still read once and written once. Every block adds the partials in rank order: the
+// totals are identical in every block and from run to run.
+__device__ __forceinline__ unsigned cluster_rank() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  return cooperative_groups::this_cluster().block_rank();
+#else
+  return 0;
+#endif
+}
+
+__device__ __forceinline__ unsigned cluster_blocks() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  return cooperative_groups::this_cluster().num_blocks();
+#else
+  return 1;
+#endif
+}
+
+__device__ __forceinline__ void cluster_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cooperative_groups::this_cluster().sync();
+#endif
+}
+
+// The cluster-wide sum of a value every block has (each block's thread 0 publishes it in `slot`).
+template <typename A>
+__device__ __forceinline__ A cluster_total(A value, A* slot) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  auto cluster = cooperative_groups::this_cluster();
+  if (threadIdx.x == 0) *slot = value;
+  cluster.sync();
+  A total = 0;
+  for (unsigned r = 0; r < cluster.num_blocks(); ++r) total += *cluster.map_shared_rank(slot, r);
+  return total;
+#else
+  __trap();  // launched only on sm_90 and newer
+  return value;
+#endif
+}
+
+// One block per content plane (n, c). The style's statistics come either from the style
+// tensor (reduced here, style batch == content batch or content batch 1) or precomputed.
 
 // ------------------------------------------------------------- partial sums ----
 // Blocks of kReduceThreads threads. A tensor is cut into blocks as follows:
