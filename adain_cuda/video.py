@@ -18,6 +18,7 @@ difference between consecutive output frames over that of the input frames.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -144,8 +145,11 @@ def process_video(src: str | Path, dst: str | Path, transform: Callable[[Tensor]
             audio = {a.index: _copy_stream(writer, a) for a in reader.streams.audio}
             pipeline = _Pipeline(av, reader, writer, v_in, v_out, audio, size, skip_bad_frames)
             report = pipeline.run(transform, batch_size, v_in.frames or None, progress)
-        finally:
-            writer.close()
+        except BaseException:
+            with contextlib.suppress(Exception):  # keep the original error, not a close failure
+                writer.close()
+            raise
+        writer.close()
         if report.frames == 0:
             raise VideoError(f"{src}: no frames could be decoded")
         os.replace(tmp, dst)
