@@ -195,7 +195,7 @@ def _plan_jobs(args, contents: list[Path], styles: list[Path]) -> list[Job]:
 def run_stylize(args) -> int:
     from tqdm.auto import tqdm
 
-    from .stylizer import Stylizer
+    from .stylizer import Stylizer, normalise_weights
 
     try:
         contents = _gather(args.content, args.content_dir)
@@ -206,7 +206,7 @@ def run_stylize(args) -> int:
         if not 0.0 <= args.alpha <= 1.0:
             raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
         if args.style_interpolation_weights is not None:
-            Stylizer._normalise_weights(args.style_interpolation_weights, len(styles))
+            normalise_weights(args.style_interpolation_weights, len(styles))
         stylizer = Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
                                             device=args.device, precision=args.precision,
                                             channels_last=args.channels_last, fast=args.fast)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .models import Decoder, Encoder
+from .models import Decoder, Encoder, run_blocks
 
 __all__ = ["FastDecoder", "FastEncoder", "ReflectConv", "UpsampleConv", "fold_input_affine"]
 
@@ -137,11 +137,7 @@ class FastEncoder(nn.Module):
         return x
 
     def layers(self, x: Tensor) -> list[Tensor]:
-        feats = []
-        for block in self.blocks:
-            x = block(x)
-            feats.append(x)
-        return feats
+        return run_blocks(self.blocks, x)
 
 
 class FastDecoder(nn.Module):

@@ -97,6 +97,15 @@ def _check_state_dict(state: Mapping[str, Tensor], expected: Mapping[str, Tensor
         raise WeightsError(f"{source} does not match the expected layout: " + ", ".join(problems))
 
 
+def run_blocks(blocks, x: Tensor) -> list[Tensor]:
+    """Runs ``blocks`` in turn and returns every block's output (relu1_1 .. relu4_1)."""
+    feats = []
+    for block in blocks:
+        x = block(x)
+        feats.append(x)
+    return feats
+
+
 class Encoder(nn.Module):
     """VGG-19 to relu4_1 (frozen in training). ``forward`` returns relu4_1; ``layers`` returns
     relu1_1, relu2_1, relu3_1 and relu4_1 for the style loss."""
@@ -111,11 +120,7 @@ class Encoder(nn.Module):
         return self.net(x)
 
     def layers(self, x: Tensor) -> list[Tensor]:
-        feats = []
-        for block in self._slices:
-            x = block(x)
-            feats.append(x)
-        return feats
+        return run_blocks(self._slices, x)
 
     def load_weights(self, source: str | Path | Mapping[str, Tensor]) -> "Encoder":
         """Loads vgg_normalised weights: the full 53-module file or its first 31 modules."""

@@ -28,7 +28,7 @@ from .models import Decoder, Encoder
 from .ops import adain_from_stats, channel_stats
 from .spatial import masked_adain, masks_to_features
 
-__all__ = ["PRECISIONS", "Stylizer", "parse_device"]
+__all__ = ["PRECISIONS", "Stylizer", "normalise_weights", "parse_device"]
 
 PRECISIONS = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
               "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
@@ -51,6 +51,21 @@ def parse_device(device: str | torch.device | None) -> torch.device:
     elif dev.type != "cpu":
         raise ValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda'")
     return dev
+
+
+def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    """Style interpolation weights, one per style, scaled to sum 1 (None: a single style)."""
+    if weights is None:
+        if count > 1:
+            raise ValueError(f"{count} styles given: pass interpolation weights (one per style) or masks")
+        return [1.0]
+    weights = [float(w) for w in weights]
+    if len(weights) != count:
+        raise ValueError(f"{len(weights)} interpolation weights for {count} styles; give one per style")
+    total = sum(weights)
+    if abs(total) < 1e-8:
+        raise ValueError(f"interpolation weights {weights} sum to zero; they are normalised to sum 1")
+    return [w / total for w in weights]
 
 
 def _available_memory(device: torch.device) -> int | None:
@@ -176,7 +191,7 @@ class Stylizer:
             raise ValueError("no style given")
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        mixing = self._normalise_weights(weights, len(styles)) if masks is None else None
+        mixing = normalise_weights(weights, len(styles)) if masks is None else None
         content_img = self._prepare(content, content_size, crop)
         height, width = content_img.shape[-2:]
         self._check_memory(height, width)
@@ -211,20 +226,6 @@ class Stylizer:
         self.style_encodes += 1
         return channel_stats(self.encoder(style.to(self.device, self.dtype).contiguous(
             memory_format=self.memory_format)))
-
-    @staticmethod
-    def _normalise_weights(weights: Sequence[float] | None, count: int) -> list[float]:
-        if weights is None:
-            if count > 1:
-                raise ValueError(f"{count} styles given: pass interpolation weights (one per style) or masks")
-            return [1.0]
-        weights = [float(w) for w in weights]
-        if len(weights) != count:
-            raise ValueError(f"{len(weights)} interpolation weights for {count} styles; give one per style")
-        total = sum(weights)
-        if abs(total) < 1e-8:
-            raise ValueError(f"interpolation weights {weights} sum to zero; they are normalised to sum 1")
-        return [w / total for w in weights]
 
     @staticmethod
     def _load_masks(masks, count: int, size: tuple[int, int]) -> Tensor:

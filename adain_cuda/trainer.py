@@ -232,11 +232,7 @@ class Trainer:
         """A contact sheet of fixed content and style images through the current decoder."""
         from .sheet import contact_sheet
 
-        c = self.config
-        contents = [imaging.center_crop(imaging.resize_shorter(imaging.load_image(p), c.crop_size), c.crop_size)
-                    for p in self._sample_files[0]]
-        styles = [imaging.center_crop(imaging.resize_shorter(imaging.load_image(p), c.crop_size), c.crop_size)
-                  for p in self._sample_files[1]]
+        contents, styles = self._samples
         results = {}
         self.decoder.eval()
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
@@ -247,22 +243,24 @@ class Trainer:
         self.decoder.train()
         folder = self.out / "samples"
         folder.mkdir(exist_ok=True)
-        contact_sheet(contents, styles, results, cell=c.crop_size).save(folder / f"iter_{self.iteration:07d}.png")
+        contact_sheet(contents, styles, results, cell=self.config.crop_size).save(
+            folder / f"iter_{self.iteration:07d}.png")
 
-    def _pick_sample_files(self) -> tuple[list[Path], list[Path]]:
-        usable = []
+    def _pick_samples(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The first three usable content and style images, center-cropped, loaded once."""
+        crop = self.config.crop_size
+        picked = []
         for files in (self.content_files, self.style_files):
-            chosen = []
+            images = []
             for p in files:
                 try:
-                    imaging.load_image(p)
-                    chosen.append(p)
+                    images.append(imaging.center_crop(imaging.resize_shorter(imaging.load_image(p), crop), crop))
                 except imaging.ImageError:
                     continue
-                if len(chosen) == 3:
+                if len(images) == 3:
                     break
-            usable.append(chosen)
-        return usable[0], usable[1]
+            picked.append(images)
+        return picked[0], picked[1]
 
     # ---------------------------------------------------------------------- train ----
     def train(self) -> dict[str, float]:
@@ -271,7 +269,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         c = self.config
-        self._sample_files = self._pick_sample_files() if self.main and c.sample_every else ([], [])
+        self._samples = self._pick_samples() if self.main and c.sample_every else ([], [])
         content_iter = iter(self._loader(self.content_files, c.seed))
         style_iter = iter(self._loader(self.style_files, c.seed + 1))
         writer = self._tensorboard() if self.main and c.tensorboard else None

@@ -32,8 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import imaging
 from .imaging import ImageSource
 from .ops import channel_stats
+from .stylizer import normalise_weights
 
 __all__ = ["VideoError", "VideoReport", "stylize_video", "process_video"]
 
@@ -180,6 +182,7 @@ class _Pipeline:
         self.av, self.reader, self.writer = av, reader, writer
         self.v_in, self.v_out, self.audio, self.size = v_in, v_out, audio, size
         self.skip_bad, self.bad, self.encoded = skip_bad, 0, 0
+        self.flicker = _Flicker()  # measured in the encode thread, off the device-feeding one
         self.held_audio: list = []  # muxed after the video: audio is small
         self.errors: list[BaseException] = []
         self.stop = threading.Event()
@@ -212,7 +215,9 @@ class _Pipeline:
 
     def encode(self, out_q: queue.Queue) -> None:
         try:
-            while (array := out_q.get()) is not _DONE:  # `is`: arrays do not compare with ==
+            while (item := out_q.get()) is not _DONE:  # `is`: arrays do not compare with ==
+                frame_in, array = item
+                self.flicker.add(frame_in, array)
                 for packet in self.v_out.encode(self.av.VideoFrame.from_ndarray(array, format="rgb24")):
                     self.writer.mux(packet)
                 self.encoded += 1
@@ -236,7 +241,7 @@ class _Pipeline:
         encoder = threading.Thread(target=self.encode, args=(out_q,), name="adain-encode", daemon=True)
         decoder.start()
         encoder.start()
-        flicker, count, start = _Flicker(), 0, time.perf_counter()
+        count, start = 0, time.perf_counter()
         width, height = self.size
         bar = tqdm(total=total, unit="frame", desc="stylizing video", disable=not progress)
         finished = False
@@ -255,8 +260,7 @@ class _Pipeline:
                 result = transform(frames)[..., :height, :width]
                 out = result.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
                 for frame_in, frame_out in zip(batch, out):
-                    flicker.add(frame_in, frame_out)
-                    out_q.put(np.ascontiguousarray(frame_out))
+                    out_q.put((frame_in, np.ascontiguousarray(frame_out)))
                 count += len(batch)
                 bar.update(len(batch))
         finally:
@@ -273,7 +277,7 @@ class _Pipeline:
             decoder.join()
         if self.errors:
             raise self.errors[0]
-        return VideoReport(count, 0.0, width, height, time.perf_counter() - start, flicker.ratio, self.bad)
+        return VideoReport(count, 0.0, width, height, time.perf_counter() - start, self.flicker.ratio, self.bad)
 
 
 def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSource | Sequence[ImageSource], *,
@@ -289,13 +293,13 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
         raise VideoError(f"temporal_smoothing must be in [0, 1), got {temporal_smoothing}")
     if not 0.0 <= alpha <= 1.0:
         raise VideoError(f"alpha must be in [0, 1], got {alpha}")
-    mixing = stylizer._normalise_weights(weights, len(styles))
+    mixing = normalise_weights(weights, len(styles))
     fixed = None if preserve_color else [stylizer.style_stats(s, size=style_size) for s in styles]
     smoother = _StatSmoother(temporal_smoothing)
 
     def transform(frames: Tensor) -> Tensor:
         h, w = frames.shape[-2:]
-        work = _resize_shorter(frames, content_size)
+        work = imaging.resize_shorter(frames, content_size)
         outs = []
         # Colors are preserved per frame: the style is recolored to each frame (and re-encoded).
         groups = [work] if fixed is not None else [f[None] for f in work]
@@ -361,12 +365,3 @@ def _stylize_batch(stylizer, frames: Tensor, stats, mixing, alpha: float, smooth
     target = sum(w * (normalized * s.view(1, -1, 1, 1) + m.view(1, -1, 1, 1)) for w, (m, s) in zip(mixing, stats))
     target = alpha * target + (1 - alpha) * x
     return stylizer.decoder(target.to(stylizer.dtype))[:, :, :height, :width].float()
-
-
-def _resize_shorter(frames: Tensor, size: int) -> Tensor:
-    if size <= 0 or min(frames.shape[-2:]) == size:
-        return frames
-    h, w = frames.shape[-2:]
-    scale = size / min(h, w)
-    return F.interpolate(frames, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear",
-                         align_corners=False, antialias=True)
