@@ -47,10 +47,18 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
                                      "the cached download")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    p.add_argument("--channels-last", action="store_true", help="run the networks in channels_last")
-    p.add_argument("--fast", action="store_true",
-                   help="exact rewrites of the networks (same results; see adain_cuda.fast)")
+    onoff = argparse.BooleanOptionalAction
+    p.add_argument("--fast", action=onoff, default=None,
+                   help="exact rewrites of the networks (same results; see adain_cuda.fast); default: on for CUDA")
+    p.add_argument("--channels-last", action=onoff, default=None,
+                   help="run the networks in channels_last; default: on for CUDA")
+    p.add_argument("--cuda-graphs", action=onoff, default=None,
+                   help="replay a CUDA graph for content sizes seen before (video frames); default: on for CUDA")
     p.add_argument("--no-download", action="store_true", help="never download missing weights")
+
+
+def _speed_options(args: argparse.Namespace) -> dict:
+    return dict(fast=args.fast, channels_last=args.channels_last, cuda_graphs=args.cuda_graphs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,7 +217,7 @@ def run_stylize(args) -> int:
             normalise_weights(args.style_interpolation_weights, len(styles))
         stylizer = Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
                                             device=args.device, precision=args.precision,
-                                            channels_last=args.channels_last, fast=args.fast)
+                                            **_speed_options(args))
     except (ImageError, WeightsError, ValueError) as exc:
         print(f"adain-cuda: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -304,7 +312,7 @@ def run_video(args) -> int:
     try:
         stylizer = Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
                                             device=args.device, precision=args.precision,
-                                            channels_last=args.channels_last, fast=args.fast)
+                                            **_speed_options(args))
         report = stylize_video(
             stylizer, args.input, output, [Path(s) for s in args.style],
             weights=args.style_interpolation_weights, alpha=args.alpha, preserve_color=args.preserve_color,

@@ -11,8 +11,13 @@ Each rewrite computes the same function as the plain layer stack (up to floating
   four 2x2 convolutions of the edge-replicated small map, interleaved (sub-pixel form): 16 instead
   of 36 multiply-adds per 2x2 output block, and no upsampled tensor.
 
-``FastEncoder`` and ``FastDecoder`` apply them to the loaded networks. Whether they are faster
-than the plain stack on a given GPU is for the benchmarks (benchmarks/test_bench_stylize.py) to say.
+On CUDA the ReLU after each convolution runs in cuDNN's epilogue (``torch.cudnn_convolution_relu``),
+which saves a read and a write of every activation; elsewhere it is a separate in-place ReLU.
+``UpsampleConv`` writes its output in the memory format of its input, so channels_last networks
+stay channels_last.
+
+``FastEncoder`` and ``FastDecoder`` apply them to the loaded networks; the figures are in
+benchmarks/RESULTS.md (benchmarks/test_bench_stylize.py).
 """
 
 from __future__ import annotations
@@ -23,7 +28,18 @@ from torch import Tensor, nn
 
 from .models import Decoder, Encoder, run_blocks
 
-__all__ = ["FastDecoder", "FastEncoder", "ReflectConv", "UpsampleConv", "fold_input_affine"]
+__all__ = ["FastDecoder", "FastEncoder", "ReflectConv", "UpsampleConv", "conv2d", "fold_input_affine"]
+
+# Set to False to run the ReLU as a separate op on CUDA too (for comparisons).
+FUSE_RELU_ON_CUDA = True
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, relu: bool) -> Tensor:
+    """A stride-1 convolution, followed by a ReLU when ``relu``; on CUDA the two are one cuDNN call."""
+    if relu and FUSE_RELU_ON_CUDA and x.is_cuda and torch.backends.cudnn.is_acceptable(x):
+        return torch.cudnn_convolution_relu(x, weight, bias, (1, 1), (padding, padding), (1, 1), 1)
+    y = F.conv2d(x, weight, bias, padding=padding)
+    return F.relu_(y) if relu else y
 
 
 def fold_input_affine(affine: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
@@ -47,19 +63,21 @@ class ReflectConv(nn.Module):
         self.weight, self.bias, self.relu = conv.weight, conv.bias, relu
 
     def _conv(self, x: Tensor, padding: int) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, padding=padding)
+        return conv2d(x, self.weight, self.bias, padding, self.relu)
+
+    def _reflected(self, strip: Tensor) -> Tensor:
+        return self._conv(F.pad(strip, (1, 1, 1, 1), mode="reflect"), 0)
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         if h < 3 or w < 3:  # the border strips would overlap: the plain form is as cheap
-            y = self._conv(F.pad(x, (1, 1, 1, 1), mode="reflect"), 0)
-        else:
-            y = self._conv(x, 1)  # correct everywhere but the one-pixel border
-            y[..., :1, :] = self._conv(F.pad(x[..., :2, :], (1, 1, 1, 1), mode="reflect"), 0)[..., :1, :]
-            y[..., -1:, :] = self._conv(F.pad(x[..., -2:, :], (1, 1, 1, 1), mode="reflect"), 0)[..., -1:, :]
-            y[..., :, :1] = self._conv(F.pad(x[..., :, :2], (1, 1, 1, 1), mode="reflect"), 0)[..., :, :1]
-            y[..., :, -1:] = self._conv(F.pad(x[..., :, -2:], (1, 1, 1, 1), mode="reflect"), 0)[..., :, -1:]
-        return F.relu_(y) if self.relu else y
+            return self._reflected(x)
+        y = self._conv(x, 1)  # correct everywhere but the one-pixel border
+        y[..., :1, :] = self._reflected(x[..., :2, :])[..., :1, :]
+        y[..., -1:, :] = self._reflected(x[..., -2:, :])[..., -1:, :]
+        y[..., :, :1] = self._reflected(x[..., :, :2])[..., :, :1]
+        y[..., :, -1:] = self._reflected(x[..., :, -2:])[..., :, -1:]
+        return y
 
 
 class UpsampleConv(nn.Module):
@@ -89,15 +107,25 @@ class UpsampleConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, _, h, w = x.shape
-        y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias)  # (n, 4o, h+1, w+1)
-        y = y.view(n, 2, 2, self.out_channels, h + 1, w + 1)
+        o = self.out_channels
+        # (n, 4o, h+1, w+1); the ReLU commutes with the interleaving below, so it can run here
+        y = conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias, 0, self.relu)
+        y = y.view(n, 2, 2, o, h + 1, w + 1)
         # phase (a, b) of output pixel (2i + a, 2j + b) is y[a, b, :, i + a, j + b]
-        out = y.new_empty(n, self.out_channels, h, 2, w, 2)
+        if _channels_last(x):  # out is (n, h, 2, w, 2, o) in memory: an (n, o, 2h, 2w) channels_last map
+            store = y.new_empty(n, h, 2, w, 2, o)
+            out, image = store.permute(0, 5, 1, 2, 3, 4), store.view(n, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
+        else:
+            out = y.new_empty(n, o, h, 2, w, 2)
+            image = out.view(n, o, 2 * h, 2 * w)
         for a in range(2):
             for b in range(2):
                 out[:, :, :, a, :, b] = y[:, a, b, :, a:a + h, b:b + w]
-        out = out.view(n, self.out_channels, 2 * h, 2 * w)
-        return F.relu_(out) if self.relu else out
+        return image
+
+
+def _channels_last(x: Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def _rewrite(layers: nn.Sequential, start: int = 0) -> nn.Sequential:

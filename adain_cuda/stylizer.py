@@ -13,6 +13,7 @@ many contents with one style encodes it once.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from torch import Tensor
 
 from . import imaging, weights
 from .color import match_color
+from .graphs import GraphCache
 from .imaging import ImageError, ImageSource
 from .models import Decoder, Encoder
 from .ops import adain_from_stats, channel_stats
@@ -84,27 +86,35 @@ def _available_memory(device: torch.device) -> int | None:
 class Stylizer:
     """Encoder and decoder on one device and precision, with a cache of style statistics.
 
-    ``fast=True`` runs the exact rewrites of :mod:`adain_cuda.fast` (folded input convolution,
-    no padded copies, sub-pixel upsampling convolutions) instead of the plain layer stacks."""
+    ``fast`` runs the exact rewrites of :mod:`adain_cuda.fast` (folded input convolution, no
+    padded copies, sub-pixel upsampling convolutions, ReLU in the convolution's epilogue on CUDA)
+    instead of the plain layer stacks; ``channels_last`` runs the networks in that memory format;
+    ``cuda_graphs`` replays a CUDA graph of the whole pipeline for a content shape seen before.
+    Each defaults to on for CUDA and off for the CPU (None); False selects the plain path."""
 
     def __init__(self, encoder: Encoder, decoder: Decoder, *, device: str | torch.device | None = "auto",
-                 precision: str = "fp32", channels_last: bool = False, fast: bool = False) -> None:
+                 precision: str = "fp32", channels_last: bool | None = None, fast: bool | None = None,
+                 cuda_graphs: bool | None = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}: use one of fp32, bf16, fp16")
         self.device = parse_device(device)
         self.dtype = PRECISIONS[precision]
-        if self.dtype == torch.float16 and self.device.type == "cpu":
+        on_cuda = self.device.type == "cuda"
+        if self.dtype == torch.float16 and not on_cuda:
             raise ValueError("precision fp16 needs a CUDA device; use fp32 or bf16 on the CPU")
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.encoder = encoder.eval().requires_grad_(False).to(self.device, self.dtype,
-                                                               memory_format=self.memory_format)
-        self.decoder = decoder.eval().requires_grad_(False).to(self.device, self.dtype,
-                                                               memory_format=self.memory_format)
-        if fast:  # exact rewrites of the networks (adain_cuda.fast): same results, less work
+        if cuda_graphs and not on_cuda:
+            raise ValueError(f"cuda_graphs=True needs a CUDA device, not {self.device}")
+        self.fast = on_cuda if fast is None else bool(fast)
+        self.channels_last = on_cuda if channels_last is None else bool(channels_last)
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        encoder, decoder = encoder.eval(), decoder.eval()
+        if self.fast:  # rewritten from the weights as loaded (in float64), before any cast to bf16
             from .fast import FastDecoder, FastEncoder
 
-            self.encoder, self.decoder = FastEncoder(self.encoder), FastDecoder(self.decoder)
-        self.fast = fast
+            encoder, decoder = FastEncoder(encoder), FastDecoder(decoder)
+        self.encoder = encoder.requires_grad_(False).to(self.device, self.dtype, memory_format=self.memory_format)
+        self.decoder = decoder.requires_grad_(False).to(self.device, self.dtype, memory_format=self.memory_format)
+        self.graphs = GraphCache() if (on_cuda if cuda_graphs is None else cuda_graphs) else None
         self._style_cache: OrderedDict[tuple, tuple[Tensor, Tensor]] = OrderedDict()
         self.style_encodes = 0  # how many times a style image went through the encoder
 
@@ -209,16 +219,31 @@ class Stylizer:
         ``stats`` from :meth:`style_stats` or :meth:`encode_style`; returns (N, 3, H, W) float32 on
         the stylizer's device. ``weights`` (normalised) mix several styles; ``masks`` (K, H, W)
         place them. No resizing and no caching: the building block for batches and video."""
-        height, width = content.shape[-2:]
-        feat = self.encoder(content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
+        x = content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
         if masks is not None:
+            feat = self.encoder(x)
             region = masks_to_features(masks.to(self.device), feat.shape[-2:])
-            target = torch.cat([masked_adain(f[None], stats, region, alpha=alpha) for f in feat])
+            return self._decode(x.shape[-2:], torch.cat([masked_adain(f[None], stats, region, alpha=alpha)
+                                                         for f in feat]))
+        mixing = tuple(weights) if weights is not None else (1.0,) * len(stats)
+        flat = [t for pair in stats for t in pair]
+        if self.graphs is not None:
+            return self.graphs(partial(self._pipeline, alpha=alpha, mixing=mixing), (alpha, mixing), x, *flat)
+        return self._pipeline(x, *flat, alpha=alpha, mixing=mixing)
+
+    def _pipeline(self, x: Tensor, *flat_stats: Tensor, alpha: float, mixing: tuple[float, ...]) -> Tensor:
+        """encode -> AdaIN (mixed over the styles) -> decode, all on the device: what a CUDA graph captures."""
+        feat = self.encoder(x)
+        pairs = list(zip(flat_stats[::2], flat_stats[1::2]))
+        if mixing == (1.0,):
+            target = adain_from_stats(feat, *pairs[0], alpha=alpha)
         else:
-            mixing = weights if weights is not None else [1.0] * len(stats)
-            target = sum(w * adain_from_stats(feat, m, s, alpha=alpha) for w, (m, s) in zip(mixing, stats))
+            target = sum(w * adain_from_stats(feat, m, s, alpha=alpha) for w, (m, s) in zip(mixing, pairs))
+        return self._decode(x.shape[-2:], target)
+
+    def _decode(self, size: torch.Size, target: Tensor) -> Tensor:
         out = self.decoder(target.to(self.dtype))
-        return out[:, :, :height, :width].float()
+        return out[:, :, :size[0], :size[1]].float()
 
     @torch.no_grad()
     def encode_style(self, style: Tensor) -> tuple[Tensor, Tensor]:

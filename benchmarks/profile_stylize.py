@@ -1,9 +1,11 @@
 """Where the time of a stylization goes: per layer and per kernel (torch.profiler).
 
-    python benchmarks/profile_stylize.py [--size 1080x1920] [--precision bf16] [--fast]
+    python benchmarks/profile_stylize.py [--size 1080x1920] [--precision bf16] [--plain]
 
 Random weights; the style's statistics are cached, so this is the per-frame content path
 (encode, AdaIN, decode). Prints the kernels by total device time and the time per network module.
+Default: the Stylizer's default path without CUDA graphs (which would hide the modules);
+--plain: the plain networks in NCHW.
 """
 
 from __future__ import annotations
@@ -39,14 +41,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="1080x1920", help="HxW of the content")
     parser.add_argument("--precision", default="bf16")
-    parser.add_argument("--fast", action="store_true")
+    parser.add_argument("--plain", action="store_true")
     parser.add_argument("--rows", type=int, default=25)
     args = parser.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     stylizer = Stylizer(Encoder().load_weights(random_state(VGG_CONVS, 1)),
                         Decoder().load_weights(random_state(DECODER_CONVS, 2)),
-                        device=device, precision=args.precision, fast=args.fast)
+                        device=device, precision=args.precision, cuda_graphs=False,
+                        **(dict(fast=False, channels_last=False) if args.plain else {}))
     label_modules(stylizer.encoder, "encoder")
     label_modules(stylizer.decoder, "decoder")
     content = torch.rand(1, 3, h, w, device=device)
@@ -60,7 +63,7 @@ def main() -> None:
         if device == "cuda":
             torch.cuda.synchronize()
     key = "cuda_time_total" if device == "cuda" else "cpu_time_total"
-    print(f"== {args.size} {args.precision} fast={args.fast} on {device}: kernels")
+    print(f"== {args.size} {args.precision} {'plain' if args.plain else 'default'} path on {device}: kernels")
     print(prof.key_averages().table(sort_by=key, row_limit=args.rows))
     print("== per module (5 calls)")
     ranges = [e for e in prof.key_averages() if e.key.startswith(("encoder.", "decoder."))]

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # The GPU check, run on the device machine from the repository root:
-#   build (sm_90) -> info -> whole test suite -> compute-sanitizer over the CUDA tests -> benchmarks
-# Writes summary.txt and one log per step under $OUT (default ./gpu_out) and prints the summary
-# and the benchmark table last. BENCH_FILES picks the benchmark files (default: op and losses),
-# BENCH_K narrows them (a pytest -k expression);
-# SKIP_PROFILE=0 adds the per-kernel profile of a stylization.
-# SKIP_TESTS=1 / SKIP_SANITIZER=1 / SKIP_BENCH=1 drop those steps (e.g. to split the check over
-# two calls on a warm machine, whose build is kept).
+#   build (sm_90) -> info -> whole test suite -> fast-path variants and per-kernel profile
+#   (issue 7) -> compute-sanitizer over the CUDA op tests -> benchmarks
+# Writes summary.txt and one log per step under $OUT (default ./gpu_out; at most 8 files, the
+# device tool's limit) and prints the summary last.
+#
+# Switches (environment):
+#   SKIP_TESTS=1 SKIP_SANITIZER=1 SKIP_BENCH=1     drop those steps
+#   VARIANTS="512x512 1080x1920:compile"           benchmarks/fast_variants.py at these sizes (bf16;
+#                                                  :compile adds the torch.compile variants)
+#   PROFILE="512x512 1080x1920"                    benchmarks/profile_stylize.py, plain and fast
+#   BENCH_FILES="benchmarks/test_bench_stylize.py ..."  (default: op and loss benchmarks)
+#   BENCH_K="..."                                  a pytest -k expression for the benchmarks
+#   SAVE_SO=1   return the built extension as $OUT/_C-<source hash>.so.gz; carry it back in
+#               .prebuilt/ and the next call skips the build when the sources are unchanged.
 # PyAV (video tests and benchmark) is not on the GPU image: carry its wheel, made here with
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl av
@@ -18,10 +25,10 @@ export PYTHONUNBUFFERED=1
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 
-step() {  # step NAME TIMEOUT_S COMMAND...: runs with a time limit, logs to $OUT/NAME.log
+step() {  # step NAME TIMEOUT_S COMMAND...: runs with a time limit, appends to $OUT/NAME.log
   local name=$1 limit=$2; shift 2
   local start=$SECONDS
-  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  timeout "$limit" "$@" >> "$OUT/$name.log" 2>&1
   local rc=$?
   echo "$name: exit $rc in $((SECONDS - start)) s" | tee -a "$SUMMARY"
   return $rc
@@ -32,36 +39,57 @@ if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-if ! step build 400 env TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 \
+
+# ---- build (or reuse a build of the same sources)
+HASH=$(find csrc setup.py -type f | sort | xargs sha256sum | sha256sum | cut -c1-12)
+PREBUILT=.prebuilt/_C-$HASH.so.gz
+if [ -f "$PREBUILT" ]; then
+  SO=adain_cuda/_C.$(python3 -c "import sysconfig; print(sysconfig.get_config_var('SOABI'))").so
+  gunzip -c "$PREBUILT" > "$SO" && echo "build: reused $PREBUILT" | tee -a "$SUMMARY"
+  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+elif ! step build 400 env TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 \
     python3 -m pip install --no-build-isolation --no-deps -e .; then
   tail -40 "$OUT/build.log"; cat "$SUMMARY"; exit 1
 fi
-grep -E "registers|spill" "$OUT/build.log" | grep -v " 0 bytes spill" | head -5 >> "$SUMMARY"
-step info 60 python3 -m adain_cuda.info
-cat "$OUT/info.log" >> "$SUMMARY"
+[ -f "$OUT/build.log" ] && grep -E "spill" "$OUT/build.log" | grep -v " 0 bytes spill" | sort | uniq -c | head -5 >> "$SUMMARY"
+[ "${SAVE_SO:-0}" = 1 ] && gzip -c adain_cuda/_C*.so > "$OUT/_C-$HASH.so.gz"
+timeout 60 python3 -m adain_cuda.info >> "$SUMMARY" 2>&1
+
+# ---- correctness
+XDIST=""
+python3 -c "import xdist" 2>/dev/null && XDIST="-n 8"
+TIMEOUT=""
+python3 -c "import pytest_timeout" 2>/dev/null && TIMEOUT="--timeout=90 --timeout-method=thread"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
-  step tests 400 python3 -m pytest -q -rs tests
-  tail -3 "$OUT/tests.log" >> "$SUMMARY"
+  step tests "${TESTS_LIMIT:-240}" python3 -m pytest -q -rfEs $XDIST $TIMEOUT tests
+  grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | head -30 >> "$SUMMARY"
+  tail -1 "$OUT/tests.log" >> "$SUMMARY"
 fi
+# ---- issue 7: where the time goes
+for spec in ${VARIANTS:-}; do  # SIZE or SIZE:compile
+  extra=""; [[ $spec == *:compile ]] && extra=--compile
+  step variants 200 python3 benchmarks/fast_variants.py --size "${spec%%:*}" $extra
+done
+for size in ${PROFILE:-}; do
+  step profile 60 python3 benchmarks/profile_stylize.py --size "$size" --plain
+  step profile 60 python3 benchmarks/profile_stylize.py --size "$size"
+done
+
 if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
-  step sanitizer 300 compute-sanitizer --tool memcheck --error-exitcode 9 \
-    python3 -m pytest -q -x tests/test_adain.py tests/test_autograd.py \
+  step sanitizer "${SANITIZER_LIMIT:-200}" compute-sanitizer --tool memcheck --error-exitcode 9 \
+    python3 -m pytest -q -x -p no:xdist tests/test_adain.py tests/test_autograd.py \
     -k "cuda and not compile and not opcheck and (float32 or gradcheck)"
   grep -E "ERROR SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -3 >> "$SUMMARY"
 fi
-if [ "${SKIP_PROFILE:-1}" != 1 ]; then  # SKIP_PROFILE=0: where a frame's time goes (issue 7)
-  step profile 300 bash -c "python3 benchmarks/profile_stylize.py --size 512x512 && \
-    python3 benchmarks/profile_stylize.py --size 1080x1920 && \
-    python3 benchmarks/profile_stylize.py --size 1080x1920 --fast"
-fi
+
+# ---- benchmarks
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  # Default: the op and loss benchmarks (issues 2, 3). BENCH_FILES="benchmarks/test_bench_stylize.py
-  # benchmarks/test_bench_video.py benchmarks/test_bench_train.py" for the application ones.
-  step bench 500 python3 -m pytest -q ${BENCH_FILES:-benchmarks/test_bench_adain.py benchmarks/test_bench_losses.py} \
+  step bench "${BENCH_LIMIT:-500}" python3 -m pytest -q -p no:xdist \
+    ${BENCH_FILES:-benchmarks/test_bench_adain.py benchmarks/test_bench_losses.py} \
     --benchmark-only -k "${BENCH_K:-bench}" \
     --benchmark-json="$OUT/bench.json" --benchmark-columns=median,iqr,rounds
-  python3 benchmarks/summarize.py "$OUT/bench.json" > "$OUT/bench.md" 2>&1
+  python3 benchmarks/summarize.py "$OUT/bench.json" >> "$SUMMARY" 2>&1
 fi
 echo "=== summary"; cat "$SUMMARY"
-[ -f "$OUT/bench.md" ] && { echo "=== benchmarks"; cat "$OUT/bench.md"; }
+[ -f "$OUT/variants.log" ] && { echo "=== variants"; cat "$OUT/variants.log"; }
 exit 0

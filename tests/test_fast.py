@@ -69,3 +69,81 @@ def test_stylizer_fast_path_matches_plain_fp32(nets):
     a = plain.stylize(content, style, content_size=0, style_size=0, alpha=0.7)
     b = fast.stylize(content, style, content_size=0, style_size=0, alpha=0.7)
     assert ((a - b).abs().max() / a.abs().max()).item() < 1e-4
+
+
+# ------------------------------------------------------- the Stylizer's default paths ----
+def stylizer(nets, device, precision="fp32", **opts):
+    return Stylizer(Encoder().load_weights(nets[0].net.state_dict()), Decoder().load_weights(nets[1].net.state_dict()),
+                    device=device, precision=precision, **opts)
+
+
+PLAIN = dict(fast=False, channels_last=False, cuda_graphs=False)
+
+
+@pytest.fixture
+def no_tf32():
+    """fp32 convolutions in true fp32 on CUDA (TF32 rounding would swamp the 1e-4 comparison)."""
+    old = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32 = old
+
+
+def test_defaults_per_device(nets, device):
+    s = stylizer(nets, device)
+    on_cuda = device == "cuda"
+    assert (s.fast, s.channels_last, s.graphs is not None) == (on_cuda,) * 3
+    plain = stylizer(nets, device, **PLAIN)
+    assert (plain.fast, plain.channels_last, plain.graphs) == (False, False, None)
+
+
+def test_cuda_graphs_need_cuda(nets):
+    with pytest.raises(ValueError, match="cuda_graphs=True needs a CUDA device"):
+        stylizer(nets, "cpu", cuda_graphs=True)
+
+
+def test_fast_path_matches_plain_fp32(nets, device, no_tf32):
+    plain = stylizer(nets, device, **PLAIN)
+    quick = stylizer(nets, device, fast=True, channels_last=True)
+    g = torch.Generator().manual_seed(5)
+    style = torch.rand(1, 3, 64, 80, generator=g)
+    for _ in range(3):  # on CUDA: eager, then captured, then replayed
+        content = torch.rand(2, 3, 90, 130, generator=g)
+        a = plain.transfer(content, [plain.encode_style(style)], alpha=0.8)
+        b = quick.transfer(content, [quick.encode_style(style)], alpha=0.8)
+        assert ((a - b).abs().max() / a.abs().max()).item() < 1e-4
+    if device == "cuda":
+        assert (quick.graphs.captures, quick.graphs.replays) == (1, 2)
+
+
+def test_fast_path_bf16_within_rounding(nets, device, no_tf32):
+    """bf16 fast path vs the plain bf16 pipeline: both are compared with the plain fp32 result;
+    the fast path's error must be of the plain bf16 path's size (rounding), not more."""
+    content = torch.rand(1, 3, 96, 120, generator=torch.Generator().manual_seed(6))
+    style = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(7))
+
+    def run(s):
+        return s.transfer(content, [s.encode_style(style)])
+
+    exact = run(stylizer(nets, device, **PLAIN))
+    plain_err = (run(stylizer(nets, device, "bf16", **PLAIN)) - exact).norm() / exact.norm()
+    fast_err = (run(stylizer(nets, device, "bf16", fast=True, channels_last=True)) - exact).norm() / exact.norm()
+    assert 0 < plain_err < 0.05
+    assert fast_err < 1.5 * plain_err
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_graph_replay_is_fresh_each_call(nets):
+    s = stylizer(nets, "cuda", "bf16")
+    eager = stylizer(nets, "cuda", "bf16", cuda_graphs=False)
+    stats = s.encode_style(torch.rand(1, 3, 64, 64))
+    contents = [torch.rand(1, 3, 72, 88, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    outs = [s.transfer(c, [stats]) for c in contents]
+    assert (s.graphs.captures, s.graphs.replays) == (1, 2)
+    for c, out in zip(contents, outs):  # earlier results are not overwritten by later replays
+        torch.testing.assert_close(out, eager.transfer(c, [stats]), rtol=1e-2, atol=1e-2)
+    mixed = s.transfer(contents[0], [stats, stats], weights=[0.5, 0.5], alpha=0.5)  # a new key: eager
+    assert s.graphs.captures == 1
+    torch.testing.assert_close(mixed, eager.transfer(contents[0], [stats, stats], weights=[0.5, 0.5], alpha=0.5),
+                               rtol=1e-2, atol=1e-2)
