@@ -81,6 +81,28 @@ def pip_cuda_includes(cuda_home: str) -> list[str]:
     return sorted({str(h.parent) for root in nvidia.__path__ for h in Path(root).glob("*/include/cusparse.h")})
 
 
+def shared_cxx_runtime_args() -> list[str]:
+    """Linker arguments that keep the C++ runtime shared with torch's.
+
+    Where the compiler has no libstdc++.so link (a toolchain image without the -dev package) or
+    -static-libstdc++ is in the flags, g++ links libstdc++.a into the extension. The extension then
+    throws exceptions from its own copy of the runtime, which torch's copy does not catch reliably:
+    an argument error raised in C++ crashed the Python process on such a machine instead of
+    raising RuntimeError. Naming the shared runtime first makes the static archive unused.
+    """
+    cxx = os.environ.get("CXX", "c++")
+    try:
+        dev_link = subprocess.run([cxx, "-print-file-name=libstdc++.so"], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    flags = " ".join(os.environ.get(k, "") for k in ("LDFLAGS", "CXXFLAGS", "CFLAGS"))
+    if os.path.isfile(dev_link) and "-static-libstdc++" not in flags:
+        return []
+    log("libstdc++ would be linked statically here; linking the shared libstdc++.so.6 instead")
+    return ["-l:libstdc++.so.6"]
+
+
 def write_build_info(description: str) -> Path:
     """The build description is compiled into the binary (see build_info() in csrc/ops.cpp)."""
     gen = ROOT / "build" / "generated"
@@ -98,7 +120,7 @@ def extension():
         gen = write_build_info(description)
         return cpp_extension.CppExtension(
             "adain_cuda._C", sources, include_dirs=[str(gen)],
-            extra_compile_args={"cxx": cxx_flags}, extra_link_args=["-fopenmp"])
+            extra_compile_args={"cxx": cxx_flags}, extra_link_args=["-fopenmp", *shared_cxx_runtime_args()])
 
     nvcc = check_cuda_toolchain()
     if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
@@ -112,7 +134,7 @@ def extension():
         "adain_cuda._C", sources, include_dirs=[str(gen), *pip_cuda_includes(cpp_extension.CUDA_HOME)],
         define_macros=[("ADAIN_WITH_CUDA", "1")],
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
-        extra_link_args=["-fopenmp"])
+        extra_link_args=["-fopenmp", *shared_cxx_runtime_args()])
 
 
 setup(

@@ -5,8 +5,8 @@ Each rewrite computes the same function as the plain layer stack (up to floating
 * ``fold_input_affine``: the encoder's first 1x1 convolution is a per-pixel affine map, which
   commutes with reflection padding, so it folds into the next 3x3 convolution's weights and bias.
 * ``ReflectConv``: reflection padding by 1 then a 3x3 convolution equals a zero-padded
-  convolution whose one-pixel output border is recomputed from reflected inputs; the padded copy
-  of every activation disappears (the border is a small fraction of the work).
+  convolution whose one-pixel output border is recomputed from reflected inputs (two small
+  convolutions); the padded copy of every activation disappears.
 * ``UpsampleConv``: nearest x2 upsampling, reflection padding by 1 and a 3x3 convolution equal
   four 2x2 convolutions of the edge-replicated small map, interleaved (sub-pixel form): 16 instead
   of 36 multiply-adds per 2x2 output block, and no upsampled tensor.
@@ -32,11 +32,13 @@ __all__ = ["FastDecoder", "FastEncoder", "ReflectConv", "UpsampleConv", "conv2d"
 
 # Set to False to run the ReLU as a separate op on CUDA too (for comparisons).
 FUSE_RELU_ON_CUDA = True
+_CUDNN_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, relu: bool) -> Tensor:
-    """A stride-1 convolution, followed by a ReLU when ``relu``; on CUDA the two are one cuDNN call."""
-    if relu and FUSE_RELU_ON_CUDA and x.is_cuda and torch.backends.cudnn.is_acceptable(x):
+    """A stride-1 convolution, followed by a ReLU when ``relu``; on CUDA the bias and the ReLU
+    run in cuDNN's epilogue (F.conv2d adds the bias in a separate pass there)."""
+    if relu and FUSE_RELU_ON_CUDA and x.is_cuda and x.dtype in _CUDNN_DTYPES and torch.backends.cudnn.enabled:
         return torch.cudnn_convolution_relu(x, weight, bias, (1, 1), (padding, padding), (1, 1), 1)
     y = F.conv2d(x, weight, bias, padding=padding)
     return F.relu_(y) if relu else y
@@ -56,27 +58,31 @@ def fold_input_affine(affine: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
 
 
 class ReflectConv(nn.Module):
-    """ReflectionPad2d(1) + 3x3 Conv2d (+ ReLU), computed without the padded copy."""
+    """ReflectionPad2d(1) + 3x3 Conv2d (+ ReLU), computed without the padded copy.
+
+    The zero-padded convolution is right everywhere but the one-pixel border. The first and last
+    rows are then recomputed by one small convolution over the rows they see with reflection
+    ([1, 0, 1] and [H-2, H-1, H-2], stacked), and the first and last columns alike: two small
+    convolutions per layer instead of a padded copy of the whole activation."""
 
     def __init__(self, conv: nn.Conv2d, relu: bool) -> None:
         super().__init__()
         self.weight, self.bias, self.relu = conv.weight, conv.bias, relu
 
-    def _conv(self, x: Tensor, padding: int) -> Tensor:
+    def _conv(self, x: Tensor, padding: int = 0) -> Tensor:
         return conv2d(x, self.weight, self.bias, padding, self.relu)
-
-    def _reflected(self, strip: Tensor) -> Tensor:
-        return self._conv(F.pad(strip, (1, 1, 1, 1), mode="reflect"), 0)
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         if h < 3 or w < 3:  # the border strips would overlap: the plain form is as cheap
-            return self._reflected(x)
-        y = self._conv(x, 1)  # correct everywhere but the one-pixel border
-        y[..., :1, :] = self._reflected(x[..., :2, :])[..., :1, :]
-        y[..., -1:, :] = self._reflected(x[..., -2:, :])[..., -1:, :]
-        y[..., :, :1] = self._reflected(x[..., :, :2])[..., :, :1]
-        y[..., :, -1:] = self._reflected(x[..., :, -2:])[..., :, -1:]
+            return self._conv(F.pad(x, (1, 1, 1, 1), mode="reflect"))
+        y = self._conv(x, 1)
+        rows = torch.cat([x[..., i:i + 1, :] for i in (1, 0, 1, h - 2, h - 1, h - 2)], dim=2)
+        top_bottom = self._conv(F.pad(rows, (1, 1, 0, 0), mode="reflect"))    # (n, o, 4, w): rows 0, 3
+        y[..., ::h - 1, :] = top_bottom[..., ::3, :]
+        cols = torch.cat([x[..., j:j + 1] for j in (1, 0, 1, w - 2, w - 1, w - 2)], dim=3)
+        left_right = self._conv(F.pad(cols, (0, 0, 1, 1), mode="reflect"))    # (n, o, h, 4): cols 0, 3
+        y[..., ::w - 1] = left_right[..., ::3]
         return y
 
 

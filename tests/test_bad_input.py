@@ -1,5 +1,7 @@
 """Bad input gets an error that names the argument, and the fallback warns once."""
 
+import shutil
+import subprocess
 import warnings
 
 import pytest
@@ -74,3 +76,17 @@ def test_fallback_warns_once_and_uses_reference(monkeypatch):
         adain_cuda.adain(content, style)
         mean, std = adain_cuda.channel_stats(content)
     assert mean.dtype == torch.float32
+
+
+def test_extension_shares_the_cxx_runtime_with_torch():
+    """An extension with its own (static) C++ runtime throws exceptions that torch's runtime may
+    not catch: on the GPU machine an argument error raised in C++ crashed the process. The built
+    binary must leave the runtime's exception machinery to the shared libstdc++ (setup.py)."""
+    nm = shutil.which("nm")
+    if not _extension.loaded() or nm is None:
+        pytest.skip("needs the compiled extension and binutils' nm")
+    from adain_cuda import _C
+
+    defined = subprocess.run([nm, "-D", "--defined-only", _C.__file__], capture_output=True, text=True,
+                             check=True).stdout
+    assert "__cxa_throw" not in defined, f"{_C.__file__} has a statically linked libstdc++; rebuild it"
