@@ -7,11 +7,13 @@
 #
 # Switches (environment):
 #   SKIP_TESTS=1 SKIP_SANITIZER=1 SKIP_BENCH=1     drop those steps
-#   VARIANTS="512x512 1080x1920:compile"           benchmarks/fast_variants.py at these sizes (bf16;
-#                                                  :compile adds the torch.compile variants)
+#   VARIANTS="512x512 1080x1920:fp32:compile"      benchmarks/fast_variants.py at these sizes (bf16
+#                                                  unless :fp32; :compile adds torch.compile variants)
 #   PROFILE="512x512 1080x1920"                    benchmarks/profile_stylize.py, plain and fast
 #   BENCH_FILES="benchmarks/test_bench_stylize.py ..."  (default: op and loss benchmarks)
 #   BENCH_K="..."                                  a pytest -k expression for the benchmarks
+#   BUILD_CHECK=1  with a prebuilt extension: build a copy anyway (alongside the tests) and report
+#               whether it links the shared C++ runtime
 #   SAVE_SO=1   return the built extension as $OUT/_C-<source hash>.so.gz; carry it back in
 #               .prebuilt/ and the next call skips the build when the sources are unchanged.
 # PyAV (video tests and benchmark) is not on the GPU image: carry its wheel, made here with
@@ -55,19 +57,41 @@ fi
 [ "${SAVE_SO:-0}" = 1 ] && gzip -c adain_cuda/_C*.so > "$OUT/_C-$HASH.so.gz"
 timeout 60 python3 -m adain_cuda.info >> "$SUMMARY" 2>&1
 
+# ---- a fresh build in a copy, alongside the tests (BUILD_CHECK=1, when the extension was carried
+# prebuilt): does this machine's toolchain link the shared C++ runtime?
+if [ "${BUILD_CHECK:-0}" = 1 ]; then
+  rm -rf /tmp/build_check && mkdir -p /tmp/build_check
+  cp -r csrc setup.py pyproject.toml README.md adain_cuda /tmp/build_check/ && rm -f /tmp/build_check/adain_cuda/_C*.so
+  (cd /tmp/build_check && TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=6 timeout 300 python3 setup.py build_ext --inplace \
+     > build_check.log 2>&1; echo "build_check: exit $?" >> build_check.log) &
+  BUILD_CHECK_PID=$!
+fi
+
 # ---- correctness
 XDIST=""
-python3 -c "import xdist" 2>/dev/null && XDIST="-n 8"
+python3 -c "import xdist" 2>/dev/null && XDIST="-n ${TEST_WORKERS:-8}"
 TIMEOUT=""
 python3 -c "import pytest_timeout" 2>/dev/null && TIMEOUT="--timeout=90 --timeout-method=thread"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
-  step tests "${TESTS_LIMIT:-240}" python3 -m pytest -q -rfEs $XDIST $TIMEOUT tests
-  grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | head -30 >> "$SUMMARY"
+  # -v: one line per test as it ends, so a run cut short still says what passed
+  step tests "${TESTS_LIMIT:-240}" python3 -m pytest -v -rfEs --durations=15 $XDIST $TIMEOUT tests
+  grep -E "(FAILED|ERROR) tests/|node down|Fatal Python" "$OUT/tests.log" | head -30 >> "$SUMMARY"
+  echo "tests passed: $(grep -c ' PASSED ' "$OUT/tests.log"), skipped: $(grep -c ' SKIPPED ' "$OUT/tests.log")" >> "$SUMMARY"
   tail -1 "$OUT/tests.log" >> "$SUMMARY"
 fi
+if [ -n "${BUILD_CHECK_PID:-}" ]; then
+  wait "$BUILD_CHECK_PID"
+  { grep -E "adain_cuda build|build_check: exit|error" /tmp/build_check/build_check.log | head -8
+    echo "toolchain: $(${CXX:-c++} --version | head -1); libstdc++.so link: $(${CXX:-c++} -print-file-name=libstdc++.so)"
+    env | grep -E "^(LDFLAGS|CXXFLAGS|CFLAGS|CXX|CC)=" || true
+    for so in /tmp/build_check/adain_cuda/_C*.so adain_cuda/_C*.so; do
+      echo "$so: libstdc++ needed: $(readelf -d "$so" | grep -c 'libstdc++'), __cxa_throw defined: $(nm -D --defined-only "$so" | grep -c __cxa_throw)"
+    done; } >> "$SUMMARY" 2>&1
+fi
 # ---- issue 7: where the time goes
-for spec in ${VARIANTS:-}; do  # SIZE or SIZE:compile
-  extra=""; [[ $spec == *:compile ]] && extra=--compile
+for spec in ${VARIANTS:-}; do  # SIZE[:fp32][:compile]
+  extra=""; [[ $spec == *:compile* ]] && extra=--compile
+  [[ $spec == *:fp32* ]] && extra="$extra --precision fp32"
   step variants 200 python3 benchmarks/fast_variants.py --size "${spec%%:*}" $extra
 done
 for size in ${PROFILE:-}; do
