@@ -81,7 +81,9 @@ class GraphCache:
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            # thread_local: CUDA calls other threads make meanwhile (the video pipeline's readers
+            # and writers) neither break the capture nor fail themselves
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 output = fn(*inputs)
         except RuntimeError as err:  # an op that cannot be captured: stay eager from now on
             warnings.warn(f"adain_cuda: CUDA graph capture failed ({err}); running eagerly", stacklevel=3)
