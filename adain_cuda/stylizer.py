@@ -13,9 +13,9 @@ many contents with one style encodes it once.
 from __future__ import annotations
 
 import hashlib
-from functools import partial
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
