@@ -2,9 +2,12 @@
 style, float32 and bfloat16 weights (no autocast), against the plain pipeline (nn.Sequential
 networks in the community layout and the pure-PyTorch AdaIN), eager and under torch.compile.
 
-  adain_cuda[_fast][_cached]   the Stylizer's transfer(); _fast: the exact rewrites of
-                               adain_cuda.fast; _cached: the style's statistics reused (many
-                               contents or video frames with one style), else encoded every call
+  adain_cuda[_cached]          the Stylizer's transfer() with its defaults (on CUDA the fast path:
+                               exact rewrites, channels_last, CUDA graphs; on the CPU the plain
+                               networks); _cached: the style's statistics reused (many contents or
+                               video frames with one style), else encoded every call
+  adain_cuda_plain_cached      (CUDA) the Stylizer with fast, channels_last and graphs off
+  adain_cuda_fast_cached       (CPU) the Stylizer with the exact rewrites on
 Reports ms, images per second and peak memory (CUDA).
 """
 
@@ -29,9 +32,10 @@ from community_layout import (DECODER_CONVS, VGG_CONVS, decoder_sequential,  # n
 SIZES = [(1, 512, 512), (8, 512, 512), (1, 1080, 1920), (1, 2160, 3840)] if CUDA else [(1, 256, 256)]
 STYLE = (512, 512) if CUDA else (256, 256)
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-PROVIDERS = ["adain_cuda", "adain_cuda_cached", "adain_cuda_fast", "adain_cuda_fast_cached", "plain_eager"]
-if CUDA:
-    PROVIDERS.append("plain_compiled")
+PROVIDERS = ["adain_cuda", "adain_cuda_cached", "adain_cuda_plain_cached" if CUDA else "adain_cuda_fast_cached",
+             "plain_eager"] + (["plain_compiled"] if CUDA else [])
+OPTIONS = {"adain_cuda_plain_cached": dict(fast=False, channels_last=False, cuda_graphs=False),
+           "adain_cuda_fast_cached": dict(fast=True)}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +72,7 @@ def test_stylize(benchmark, states, provider, precision, size):
         run = lambda: plain(content, style)  # noqa: E731
     else:
         enc, dec = Encoder().load_weights(states[0]), Decoder().load_weights(states[1])
-        stylizer = Stylizer(enc, dec, device=DEVICE, precision=precision, fast="fast" in provider)
+        stylizer = Stylizer(enc, dec, device=DEVICE, precision=precision, **OPTIONS.get(provider, {}))
         stats = stylizer.encode_style(style)
         if provider.endswith("cached"):
             run = lambda: stylizer.transfer(content, [stats])  # noqa: E731
