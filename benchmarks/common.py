@@ -1,11 +1,34 @@
-"""Helpers shared by the benchmark modules: inputs, timing wrappers, bandwidth bookkeeping."""
+"""Helpers shared by the benchmark modules: inputs, networks, timing wrappers, bandwidth bookkeeping."""
 
 from __future__ import annotations
 
+import functools
+import sys
+from pathlib import Path
+
 import torch
+
+from adain_cuda.models import Decoder, Encoder
+from adain_cuda.stylizer import Stylizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from community_layout import DECODER_CONVS, VGG_CONVS, random_state  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
+
+
+@functools.cache
+def random_states() -> tuple[dict, dict]:
+    """VGG and decoder state dicts in the community layout with fixed random weights (trained
+    weights cannot be downloaded on the benchmark machines); made once per process."""
+    return random_state(VGG_CONVS, 1), random_state(DECODER_CONVS, 2)
+
+
+def random_stylizer(**options) -> Stylizer:
+    """A Stylizer on DEVICE with the random networks; ``options`` go to Stylizer."""
+    vgg, dec = random_states()
+    return Stylizer(Encoder().load_weights(vgg), Decoder().load_weights(dec), **{"device": DEVICE, **options})
 
 
 def features(shape, dtype, device=DEVICE, seed=0):

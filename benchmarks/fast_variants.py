@@ -19,11 +19,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from adain_cuda import fast  # noqa: E402
-from adain_cuda.models import Decoder, Encoder  # noqa: E402
-from adain_cuda.stylizer import Stylizer  # noqa: E402
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state  # noqa: E402
+from common import random_stylizer  # noqa: E402
 
 # name: Stylizer options (fuse: ReLU in the convolution epilogue; bench: cudnn.benchmark)
 VARIANTS = {
@@ -62,15 +59,13 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
-    states = random_state(VGG_CONVS, 1), random_state(DECODER_CONVS, 2)
     content = torch.rand(args.batch, 3, h, w, device="cuda")
     style = torch.rand(1, 3, 512, 512, device="cuda")
     print(f"== {torch.cuda.get_device_name()}, {args.batch}x{w}x{h} content, {args.precision}, "
           f"torch {torch.__version__}")
 
     def stylizer(**opts):
-        return Stylizer(Encoder().load_weights(states[0]), Decoder().load_weights(states[1]),
-                        device="cuda", precision=args.precision, **opts)
+        return random_stylizer(precision=args.precision, **opts)
 
     for name, opts in VARIANTS.items():
         opts = dict(opts)

@@ -18,10 +18,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from adain_cuda.models import Decoder, Encoder  # noqa: E402
-from adain_cuda.stylizer import Stylizer  # noqa: E402
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state  # noqa: E402
+from common import DEVICE as device  # noqa: E402
+from common import random_stylizer  # noqa: E402
 
 
 def label_modules(net: torch.nn.Module, prefix: str) -> None:
@@ -45,11 +43,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=25)
     args = parser.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    stylizer = Stylizer(Encoder().load_weights(random_state(VGG_CONVS, 1)),
-                        Decoder().load_weights(random_state(DECODER_CONVS, 2)),
-                        device=device, precision=args.precision, cuda_graphs=False,
-                        **(dict(fast=False, channels_last=False) if args.plain else {}))
+    stylizer = random_stylizer(precision=args.precision, cuda_graphs=False,
+                               **(dict(fast=False, channels_last=False) if args.plain else {}))
     label_modules(stylizer.encoder, "encoder")
     label_modules(stylizer.decoder, "decoder")
     content = torch.rand(1, 3, h, w, device=device)

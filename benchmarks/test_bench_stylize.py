@@ -13,20 +13,12 @@ Reports ms, images per second and peak memory (CUDA).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from adain_cuda import reference
-from adain_cuda.models import Decoder, Encoder
-from adain_cuda.stylizer import Stylizer
-from common import CUDA, DEVICE, record, synchronized
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from community_layout import (DECODER_CONVS, VGG_CONVS, decoder_sequential,  # noqa: E402
-                              random_state, vgg_sequential)
+from common import CUDA, DEVICE, random_states, random_stylizer, record, synchronized
+from community_layout import decoder_sequential, vgg_sequential  # on the path through common
 
 # (batch, height, width) of the content
 SIZES = [(1, 512, 512), (8, 512, 512), (1, 1080, 1920), (1, 2160, 3840)] if CUDA else [(1, 256, 256)]
@@ -38,13 +30,8 @@ OPTIONS = {"adain_cuda_plain_cached": dict(fast=False, channels_last=False, cuda
            "adain_cuda_fast_cached": dict(fast=True)}
 
 
-@pytest.fixture(scope="module")
-def states():
-    return random_state(VGG_CONVS, 1), random_state(DECODER_CONVS, 2)
-
-
-def plain_runner(states, dtype, compiled=False):
-    vgg_state, dec_state = states
+def plain_runner(dtype, compiled=False):
+    vgg_state, dec_state = random_states()
     vgg = vgg_sequential()
     vgg.load_state_dict({k: v for k, v in vgg_state.items() if int(k.split(".")[0]) < 31})
     dec = decoder_sequential()
@@ -61,18 +48,17 @@ def plain_runner(states, dtype, compiled=False):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[2]}x{s[1]}")
 @pytest.mark.parametrize("precision", list(PRECISIONS))
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_stylize(benchmark, states, provider, precision, size):
+def test_stylize(benchmark, provider, precision, size):
     batch, height, width = size
     benchmark.group = f"stylize {batch}x {width}x{height} content, {STYLE[1]}x{STYLE[0]} style, {precision}"
     g = torch.Generator(device=DEVICE).manual_seed(0)
     content = torch.rand((batch, 3, height, width), generator=g, device=DEVICE)
     style = torch.rand((1, 3, *STYLE), generator=g, device=DEVICE)
     if provider.startswith("plain"):
-        plain = plain_runner(states, PRECISIONS[precision], compiled=provider == "plain_compiled")
+        plain = plain_runner(PRECISIONS[precision], compiled=provider == "plain_compiled")
         run = lambda: plain(content, style)  # noqa: E731
     else:
-        enc, dec = Encoder().load_weights(states[0]), Decoder().load_weights(states[1])
-        stylizer = Stylizer(enc, dec, device=DEVICE, precision=precision, **OPTIONS.get(provider, {}))
+        stylizer = random_stylizer(precision=precision, **OPTIONS.get(provider, {}))
         stats = stylizer.encode_style(style)
         if provider.endswith("cached"):
             run = lambda: stylizer.transfer(content, [stats])  # noqa: E731

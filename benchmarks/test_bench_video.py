@@ -14,15 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from adain_cuda.models import Decoder, Encoder
-from adain_cuda.stylizer import Stylizer
-from common import CUDA, DEVICE, record, synchronized
+from common import CUDA, random_stylizer, record, synchronized
 
 av = pytest.importorskip("av")
-import sys  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state  # noqa: E402
 
 SIZE = (1920, 1080) if CUDA else (256, 144)
 FRAMES = 48 if CUDA else 6
@@ -58,9 +52,7 @@ def clip(tmp_path_factory) -> Path:
 
 
 def make_stylizer(precision):
-    enc = Encoder().load_weights(random_state(VGG_CONVS, 1))
-    dec = Decoder().load_weights(random_state(DECODER_CONVS, 2))
-    return Stylizer(enc, dec, device=DEVICE, precision=precision)
+    return random_stylizer(precision=precision)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

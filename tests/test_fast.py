@@ -60,11 +60,13 @@ def test_networks_float64_exact(nets, size):
         torch.testing.assert_close(FastDecoder(dec)(f), dec(f), rtol=1e-10, atol=1e-10)
 
 
+def stylizer(nets, device, precision="fp32", **opts):
+    return Stylizer(Encoder().load_weights(nets[0].net.state_dict()), Decoder().load_weights(nets[1].net.state_dict()),
+                    device=device, precision=precision, **opts)
+
+
 def test_stylizer_fast_path_matches_plain_fp32(nets):
-    plain = Stylizer(Encoder().load_weights(nets[0].net.state_dict()), Decoder().load_weights(nets[1].net.state_dict()),
-                     device="cpu")
-    fast = Stylizer(Encoder().load_weights(nets[0].net.state_dict()), Decoder().load_weights(nets[1].net.state_dict()),
-                    device="cpu", fast=True)
+    plain, fast = stylizer(nets, "cpu"), stylizer(nets, "cpu", fast=True)
     content, style = torch.rand(3, 90, 130), torch.rand(3, 64, 64)
     a = plain.stylize(content, style, content_size=0, style_size=0, alpha=0.7)
     b = fast.stylize(content, style, content_size=0, style_size=0, alpha=0.7)
@@ -72,11 +74,6 @@ def test_stylizer_fast_path_matches_plain_fp32(nets):
 
 
 # ------------------------------------------------------- the Stylizer's default paths ----
-def stylizer(nets, device, precision="fp32", **opts):
-    return Stylizer(Encoder().load_weights(nets[0].net.state_dict()), Decoder().load_weights(nets[1].net.state_dict()),
-                    device=device, precision=precision, **opts)
-
-
 PLAIN = dict(fast=False, channels_last=False, cuda_graphs=False)
 
 
