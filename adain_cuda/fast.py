@@ -22,6 +22,8 @@ benchmarks/RESULTS.md (benchmarks/test_bench_stylize.py).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -57,33 +59,86 @@ def fold_input_affine(affine: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
     return folded
 
 
+@functools.lru_cache(maxsize=64)
+def _border_taps(grid_h: int, grid_w: int, k: int, src_h: int, src_w: int, reflect: bool,
+                 device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Where the one-pixel border of a (grid_h, grid_w) output grid reads its k x k window from
+    a (src_h, src_w) input whose padding by 1 is reflected (``reflect``) or edge-replicated.
+
+    Returns the border's output rows and columns, (P,), and the input rows and columns of each
+    of their k*k taps, (P, k*k) in row-major tap order. Built with device arithmetic (no
+    host-to-device copy, so a first call inside a CUDA graph capture works) and cached per shape."""
+    def index(n: int) -> Tensor:
+        return torch.arange(n, device=device)
+
+    # the grid's border: top and bottom rows whole, then the left and right columns between them
+    inner = index(grid_h - 2) + 1
+    rows = torch.cat([torch.zeros(grid_w, dtype=torch.long, device=device), inner,
+                      torch.full((grid_w,), grid_h - 1, device=device), inner])
+    cols = torch.cat([index(grid_w), torch.zeros_like(inner), index(grid_w),
+                      torch.full_like(inner, grid_w - 1)])
+
+    def source(pos: Tensor, size: int) -> Tensor:
+        src = pos[:, None] + index(k)[None, :] - 1          # (P, k): the padded window, shifted back
+        if reflect:                                         # -1 -> 1, size -> size - 2
+            return torch.where(src < 0, -src, torch.where(src >= size, 2 * (size - 1) - src, src))
+        return src.clamp(0, size - 1)
+
+    src_rows, src_cols = source(rows, src_h), source(cols, src_w)
+    return rows, cols, (src_rows[:, :, None].expand(-1, k, k)).reshape(-1, k * k), \
+        (src_cols[:, None, :].expand(-1, k, k)).reshape(-1, k * k)
+
+
+def _border_taps_for(grid_h: int, grid_w: int, k: int, x: Tensor, reflect: bool):
+    h, w = x.shape[-2:]
+    if x.is_cuda and torch.cuda.is_current_stream_capturing():
+        # tensors made inside a CUDA graph capture hold their values only once the graph runs, so
+        # they must not enter the cache (GraphCache's warm-up calls normally fill it beforehand)
+        return _border_taps.__wrapped__(grid_h, grid_w, k, h, w, reflect, x.device)
+    return _border_taps(grid_h, grid_w, k, h, w, reflect, x.device)
+
+
+def _fix_border(y: Tensor, x: Tensor, taps: Tensor, bias: Tensor | None, relu: bool, k: int, reflect: bool) -> Tensor:
+    """Overwrites the one-pixel output border of ``y`` (a convolution of zero-padded ``x``) with
+    the convolution of the reflected / edge-replicated padding instead: the border's k x k
+    windows gathered from ``x`` (im2col of the border only) times the kernel, as one GEMM.
+    ``taps`` is the kernel as (out, k*k*in) in (row, column, channel) order."""
+    n, c = x.shape[:2]
+    rows, cols, src_rows, src_cols = _border_taps_for(y.shape[2], y.shape[3], k, x, reflect)
+    windows = x.permute(0, 2, 3, 1)[:, src_rows, src_cols]          # (n, P, k*k, c)
+    windows = windows.reshape(-1, k * k * c)
+    if relu and bias is not None and windows.is_cuda:  # bias and ReLU in cuBLASLt's epilogue
+        out = torch._addmm_activation(bias, windows, taps.t())
+    else:
+        out = F.linear(windows, taps, bias)
+        out = F.relu_(out) if relu else out
+    y.permute(0, 2, 3, 1)[:, rows, cols] = out.view(n, -1, out.shape[-1])
+    return y
+
+
+def _taps(weight: Tensor) -> Tensor:
+    """(out, in, k, k) -> (out, k*k*in), the order in which _fix_border gathers a window."""
+    return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
+
+
 class ReflectConv(nn.Module):
     """ReflectionPad2d(1) + 3x3 Conv2d (+ ReLU), computed without the padded copy.
 
-    The zero-padded convolution is right everywhere but the one-pixel border. The first and last
-    rows are then recomputed by one small convolution over the rows they see with reflection
-    ([1, 0, 1] and [H-2, H-1, H-2], stacked), and the first and last columns alike: two small
-    convolutions per layer instead of a padded copy of the whole activation."""
+    The zero-padded convolution is right everywhere but the one-pixel border, which is then
+    recomputed from the reflected windows by one small GEMM (:func:`_fix_border`): a few
+    kernels per layer on 2(H + W) pixels instead of a padded copy of the whole activation."""
 
     def __init__(self, conv: nn.Conv2d, relu: bool) -> None:
         super().__init__()
         self.weight, self.bias, self.relu = conv.weight, conv.bias, relu
-
-    def _conv(self, x: Tensor, padding: int = 0) -> Tensor:
-        return conv2d(x, self.weight, self.bias, padding, self.relu)
+        self.register_buffer("taps", _taps(conv.weight))
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
-        if h < 3 or w < 3:  # the border strips would overlap: the plain form is as cheap
-            return self._conv(F.pad(x, (1, 1, 1, 1), mode="reflect"))
-        y = self._conv(x, 1)
-        rows = torch.cat([x[..., i:i + 1, :] for i in (1, 0, 1, h - 2, h - 1, h - 2)], dim=2)
-        top_bottom = self._conv(F.pad(rows, (1, 1, 0, 0), mode="reflect"))    # (n, o, 4, w): rows 0, 3
-        y[..., ::h - 1, :] = top_bottom[..., ::3, :]
-        cols = torch.cat([x[..., j:j + 1] for j in (1, 0, 1, w - 2, w - 1, w - 2)], dim=3)
-        left_right = self._conv(F.pad(cols, (0, 0, 1, 1), mode="reflect"))    # (n, o, h, 4): cols 0, 3
-        y[..., ::w - 1] = left_right[..., ::3]
-        return y
+        if h < 2 or w < 2:  # reflection padding needs two pixels; let F.pad say so
+            return conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias, 0, self.relu)
+        y = conv2d(x, self.weight, self.bias, 1, self.relu)
+        return _fix_border(y, x, self.taps, self.bias, self.relu, 3, reflect=True)
 
 
 class UpsampleConv(nn.Module):
@@ -92,7 +147,9 @@ class UpsampleConv(nn.Module):
     The padded upsampled map is the upsampled edge-replicated map, so output phase (a, b) of each
     2x2 block sees only a 2x2 window of the small map: its 3x3 kernel collapses to 2x2 by summing
     the taps that land on the same small-map pixel (rows: phase 0 -> [k0, k1 + k2], phase 1 ->
-    [k0 + k1, k2]; columns alike). All four phases run as one convolution with 4x the channels.
+    [k0 + k1, k2]; columns alike). All four phases run as one convolution with 4x the channels,
+    over the zero-padded small map with the edge-replicated border recomputed (as ReflectConv
+    does), and one strided copy interleaves the phases.
     """
 
     def __init__(self, conv: nn.Conv2d, relu: bool) -> None:
@@ -106,8 +163,10 @@ class UpsampleConv(nn.Module):
                 c = r[..., 0], r[..., 1], r[..., 2]
                 cols = (c[0], c[1] + c[2]) if b == 0 else (c[0] + c[1], c[2])
                 kernels.append(torch.stack(cols, -1))                    # (out, in, 2, 2)
+        weight = torch.cat(kernels).to(conv.weight.dtype)                # (4 out, in, 2, 2)
         self.out_channels = conv.out_channels
-        self.register_buffer("weight", torch.cat(kernels).to(conv.weight.dtype))   # (4 out, in, 2, 2)
+        self.register_buffer("weight", weight)
+        self.register_buffer("taps", _taps(weight))
         self.register_buffer("bias", conv.bias.detach().repeat(4))
         self.relu = relu
 
@@ -115,19 +174,18 @@ class UpsampleConv(nn.Module):
         n, _, h, w = x.shape
         o = self.out_channels
         # (n, 4o, h+1, w+1); the ReLU commutes with the interleaving below, so it can run here
-        y = conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias, 0, self.relu)
-        y = y.view(n, 2, 2, o, h + 1, w + 1)
-        # phase (a, b) of output pixel (2i + a, 2j + b) is y[a, b, :, i + a, j + b]
-        if _channels_last(x):  # out is (n, h, 2, w, 2, o) in memory: an (n, o, 2h, 2w) channels_last map
+        y = conv2d(x, self.weight, self.bias, 1, self.relu)
+        y = _fix_border(y, x, self.taps, self.bias, self.relu, 2, reflect=False)
+        # Phase (a, b) of output pixel (2i + a, 2j + b) is phase channel block 2a + b of y at
+        # (i + a, j + b): an affine function of (i, a, j, b, c), so one strided view of y is the
+        # interleaved image and one copy writes it out.
+        sn, sc, sh, sw = y.stride()
+        phases = y.as_strided((n, o, h, 2, w, 2), (sn, sc, sh, 2 * o * sc + sh, sw, o * sc + sw), y.storage_offset())
+        if _channels_last(x):  # stored as (n, h, 2, w, 2, o): an (n, o, 2h, 2w) channels_last map
             store = y.new_empty(n, h, 2, w, 2, o)
-            out, image = store.permute(0, 5, 1, 2, 3, 4), store.view(n, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
-        else:
-            out = y.new_empty(n, o, h, 2, w, 2)
-            image = out.view(n, o, 2 * h, 2 * w)
-        for a in range(2):
-            for b in range(2):
-                out[:, :, :, a, :, b] = y[:, a, b, :, a:a + h, b:b + w]
-        return image
+            store.copy_(phases.permute(0, 2, 3, 4, 5, 1))
+            return store.view(n, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
+        return phases.contiguous().view(n, o, 2 * h, 2 * w)
 
 
 def _channels_last(x: Tensor) -> bool:

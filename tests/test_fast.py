@@ -9,7 +9,17 @@ from adain_cuda.models import Decoder, Encoder
 from adain_cuda.stylizer import Stylizer
 from community_layout import DECODER_CONVS, VGG_CONVS, random_state
 
-SIZES = [(37, 50), (3, 3), (4, 9), (64, 64), (17, 8)]
+SIZES = [(37, 50), (3, 3), (4, 9), (64, 64), (17, 8), (2, 2), (2, 7)]
+FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
+@pytest.fixture
+def no_tf32():
+    """fp32 convolutions in true fp32 on CUDA (TF32 rounding would swamp the 1e-4 comparison)."""
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def conv(cin, cout, k, seed):
@@ -17,23 +27,55 @@ def conv(cin, cout, k, seed):
     return nn.Conv2d(cin, cout, k).double()
 
 
+@pytest.mark.parametrize("layout", FORMATS)
 @pytest.mark.parametrize("size", SIZES)
-def test_reflect_conv(size):
+@pytest.mark.parametrize("relu", [True, False])
+def test_reflect_conv(size, layout, relu):
     c = conv(5, 7, 3, 0)
-    x = torch.randn(2, 5, *size, dtype=torch.float64)
-    plain = torch.relu(c(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")))
-    torch.testing.assert_close(ReflectConv(c, relu=True)(x), plain, rtol=1e-12, atol=1e-12)
+    x = torch.randn(2, 5, *size, dtype=torch.float64).contiguous(memory_format=FORMATS[layout])
+    plain = c(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
+    plain = torch.relu(plain) if relu else plain
+    torch.testing.assert_close(ReflectConv(c, relu=relu)(x), plain, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("layout", FORMATS)
 @pytest.mark.parametrize("size", SIZES + [(1, 1), (1, 5)])
 @pytest.mark.parametrize("relu", [True, False])
-def test_upsample_conv(size, relu):
+def test_upsample_conv(size, relu, layout):
     c = conv(4, 6, 3, 1)
-    x = torch.randn(2, 4, *size, dtype=torch.float64)
+    x = torch.randn(2, 4, *size, dtype=torch.float64).contiguous(memory_format=FORMATS[layout])
     up = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
     plain = c(nn.functional.pad(up, (1, 1, 1, 1), mode="reflect"))
     plain = torch.relu(plain) if relu else plain
-    torch.testing.assert_close(UpsampleConv(c, relu=relu)(x), plain, rtol=1e-12, atol=1e-12)
+    out = UpsampleConv(c, relu=relu)(x)
+    torch.testing.assert_close(out, plain, rtol=1e-12, atol=1e-12)
+    if layout == "channels_last" and min(size) > 1:  # the next layer gets the layout it was given
+        assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("layout", FORMATS)
+@pytest.mark.parametrize("size", [(37, 50), (2, 7), (64, 64)])
+def test_rewrites_on_cuda_float32(size, layout, no_tf32):
+    """The CUDA paths (cuDNN's fused bias+ReLU, cuBLASLt's epilogue for the border) in float32
+    against the plain layers in float64."""
+    x = torch.randn(2, 16, *size, dtype=torch.float64)
+    reflect, upsample = conv(16, 24, 3, 4), conv(16, 24, 3, 5)
+    plain_reflect = torch.relu(reflect(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")))
+    up = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+    plain_upsample = torch.relu(upsample(nn.functional.pad(up, (1, 1, 1, 1), mode="reflect")))
+    xc = x.float().cuda().contiguous(memory_format=FORMATS[layout])
+    for layer, plain in ((ReflectConv(reflect.float().cuda(), relu=True), plain_reflect),
+                         (UpsampleConv(upsample.float().cuda(), relu=True), plain_upsample)):
+        out = layer(xc).double().cpu()
+        assert out.shape == plain.shape
+        assert ((out - plain).abs().max() / plain.abs().max()).item() < 1e-5
+
+
+def test_reflect_conv_needs_two_pixels():
+    with pytest.raises(RuntimeError, match="[Pp]adding size should be less than"):
+        ReflectConv(conv(2, 3, 3, 0), relu=True)(torch.randn(1, 2, 1, 6, dtype=torch.float64))
 
 
 def test_fold_input_affine():
@@ -75,15 +117,6 @@ def test_stylizer_fast_path_matches_plain_fp32(nets):
 
 # ------------------------------------------------------- the Stylizer's default paths ----
 PLAIN = dict(fast=False, channels_last=False, cuda_graphs=False)
-
-
-@pytest.fixture
-def no_tf32():
-    """fp32 convolutions in true fp32 on CUDA (TF32 rounding would swamp the 1e-4 comparison)."""
-    old = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32 = old
 
 
 def test_defaults_per_device(nets, device):
