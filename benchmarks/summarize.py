@@ -16,8 +16,10 @@ def main(path: str) -> None:
     groups: dict[str, dict[str, dict]] = defaultdict(dict)
     for bench in data["benchmarks"]:
         groups[bench["group"]][bench["extra_info"].get("provider", bench["name"])] = bench
-    print("| case | provider | median ms | GB/s or images/s | vs eager baseline | vs compiled baseline |")
-    print("|---|---|---:|---:|---:|---:|")
+    peaks = any("peak_gib" in b["extra_info"] for b in data["benchmarks"])
+    print("| case | provider | median ms | GB/s or images/s | vs eager baseline | vs compiled baseline |"
+          + (" peak GiB |" if peaks else ""))
+    print("|---|---|---:|---:|---:|---:|" + ("---:|" if peaks else ""))
     for group in sorted(groups):
         by_provider = groups[group]
 
@@ -34,7 +36,8 @@ def main(path: str) -> None:
             speed = lambda base: f"{base / med:.2f}x" if base else "-"  # noqa: E731
             info = bench["extra_info"]
             rate = info.get("GB_per_s", info.get("images_per_s", "-"))
-            print(f"| {group} | {provider} | {med * 1e3:.4f} | {rate} | {speed(eager)} | {speed(compiled)} |")
+            peak = f" {info.get('peak_gib', '-')} |" if peaks else ""
+            print(f"| {group} | {provider} | {med * 1e3:.4f} | {rate} | {speed(eager)} | {speed(compiled)} |{peak}")
 
 
 if __name__ == "__main__":

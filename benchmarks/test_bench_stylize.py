@@ -8,7 +8,8 @@ networks in the community layout and the pure-PyTorch AdaIN), eager and under to
                                video frames with one style), else encoded every call
   adain_cuda_plain_cached      (CUDA) the Stylizer with fast, channels_last and graphs off
   adain_cuda_fast_cached       (CPU) the Stylizer with the exact rewrites on
-Reports ms, images per second and peak memory (CUDA).
+Reports ms, images per second and peak memory (CUDA: the most allocated at once over the warm-up
+and timed calls, including what was already held, such as the networks' weights).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def plain_runner(dtype, compiled=False):
     dec = decoder_sequential()
     dec.load_state_dict(dec_state)
     vgg, dec = vgg.to(DEVICE, dtype).eval(), dec.to(DEVICE, dtype).eval()
+    if compiled:
+        # torch.compile caches per code object and falls back to eager after 8 recompilations
+        # (silently); every configuration gets a fresh compile instead
+        torch._dynamo.reset()
 
     def run(content, style):
         t = reference.adain(vgg(content.to(dtype)), vgg(style.to(dtype)))
@@ -65,9 +70,9 @@ def test_stylize(benchmark, provider, precision, size):
         else:
             run = lambda: stylizer.transfer(content, [stylizer.encode_style(style)])  # noqa: E731
     run = synchronized(run)
-    run()
-    if CUDA:
+    if CUDA:  # the peak covers warm-up too: a CUDA graph's pool is allocated when it is captured
         torch.cuda.reset_peak_memory_stats()
+    run()
     benchmark.pedantic(run, rounds=20 if CUDA else 3, iterations=1, warmup_rounds=2 if CUDA else 1)
     peak = torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")
     record(benchmark, images=batch, provider=provider, precision=precision, batch=batch,

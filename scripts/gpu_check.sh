@@ -9,9 +9,13 @@
 #   SKIP_TESTS=1 SKIP_SANITIZER=1 SKIP_BENCH=1     drop those steps
 #   VARIANTS="512x512 1080x1920:fp32:compile"      benchmarks/fast_variants.py at these sizes (bf16
 #                                                  unless :fp32; :compile adds torch.compile variants)
-#   PROFILE="512x512 1080x1920"                    benchmarks/profile_stylize.py, plain and fast
+#   PROFILE="512x512 1080x1920"                    benchmarks/profile_stylize.py of the default path
+#                                                  (and of the plain one with PROFILE_PLAIN=1)
 #   BENCH_FILES="benchmarks/test_bench_stylize.py ..."  (default: op and loss benchmarks)
 #   BENCH_K="..."                                  a pytest -k expression for the benchmarks
+#   BENCH_K_SLOW="expr1;expr2"                     then these (e.g. torch.compile baselines), one
+#                                                  run each, BENCH_SLOW_LIMIT seconds each
+#   TEST_FILES="tests/test_fast.py ..."            a part of the suite instead of all of it
 #   BUILD_CHECK=1  with a prebuilt extension: build a copy anyway (alongside the tests) and report
 #               whether it links the shared C++ runtime
 #   SAVE_SO=1   return the built extension as $OUT/_C-<source hash>.so.gz; carry it back in
@@ -76,7 +80,7 @@ TIMEOUT=""
 python3 -c "import pytest_timeout" 2>/dev/null && TIMEOUT="--timeout=90 --timeout-method=thread"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   # -v: one line per test as it ends, so a run cut short still says what passed
-  step tests "${TESTS_LIMIT:-240}" python3 -m pytest -v -rfEs --durations=15 $XDIST $TIMEOUT tests
+  step tests "${TESTS_LIMIT:-240}" python3 -m pytest -v -rfEs --durations=15 $XDIST $TIMEOUT ${TEST_FILES:-tests}
   grep -E "(FAILED|ERROR) tests/|node down|Fatal Python" "$OUT/tests.log" | head -30 >> "$SUMMARY"
   echo "tests passed: $(grep -c ' PASSED ' "$OUT/tests.log"), skipped: $(grep -c ' SKIPPED ' "$OUT/tests.log")" >> "$SUMMARY"
   tail -1 "$OUT/tests.log" >> "$SUMMARY"
@@ -97,7 +101,7 @@ for spec in ${VARIANTS:-}; do  # SIZE[:fp32][:compile]
   step variants 200 python3 benchmarks/fast_variants.py --size "${spec%%:*}" $extra
 done
 for size in ${PROFILE:-}; do
-  step profile 60 python3 benchmarks/profile_stylize.py --size "$size" --plain
+  [ "${PROFILE_PLAIN:-0}" = 1 ] && step profile 60 python3 benchmarks/profile_stylize.py --size "$size" --plain
   step profile 60 python3 benchmarks/profile_stylize.py --size "$size"
 done
 
@@ -115,6 +119,14 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
     --benchmark-only -k "${BENCH_K:-bench}" \
     --benchmark-json="$OUT/bench.json" --benchmark-columns=median,iqr,rounds
   python3 benchmarks/summarize.py "$OUT/bench.json" >> "$SUMMARY" 2>&1
+  # slow cases (torch.compile baselines), one pytest run and JSON per ';'-separated expression, so
+  # a time limit loses only the case it stopped (pytest-benchmark writes its JSON at the end)
+  IFS=';' read -ra SLOW <<< "${BENCH_K_SLOW:-}"
+  for i in "${!SLOW[@]}"; do
+    step bench "${BENCH_SLOW_LIMIT:-120}" python3 -m pytest -q -p no:xdist ${BENCH_FILES:-} --benchmark-only \
+      -k "${SLOW[$i]}" --benchmark-json="/tmp/bench_slow_$i.json" --benchmark-columns=median,iqr,rounds \
+      && python3 benchmarks/summarize.py "/tmp/bench_slow_$i.json" | tail -n +5 >> "$SUMMARY" 2>&1
+  done
 fi
 echo "=== summary"; cat "$SUMMARY"
 [ -f "$OUT/variants.log" ] && { echo "=== variants"; cat "$OUT/variants.log"; }
