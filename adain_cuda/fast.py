@@ -30,10 +30,18 @@ from torch import Tensor, nn
 
 from .models import Decoder, Encoder, run_blocks
 
-__all__ = ["FastDecoder", "FastEncoder", "ReflectConv", "UpsampleConv", "conv2d", "fold_input_affine"]
+__all__ = ["FastDecoder", "FastEncoder", "MaxPool2x2", "ReflectConv", "UpsampleConv", "conv2d", "fold_input_affine"]
 
-# Set to False to run the ReLU as a separate op on CUDA too (for comparisons).
+# Switches for comparisons (benchmarks/fast_variants.py); the defaults are the measured best.
+# The ReLU (and bias) in cuDNN's epilogue on CUDA; False: a separate op.
 FUSE_RELU_ON_CUDA = True
+# On CUDA, layers with few channels (the first convolution reads 3, the last writes 3) run with
+# their channels zero-padded to a multiple of 8, the unit of cuDNN's tensor-core kernels; False:
+# as they are.
+PAD_CHANNELS_ON_CUDA = True
+# 2x2 max pooling of channels_last maps with even sizes as one max-reduction over a view instead
+# of max_pool2d; False: max_pool2d.
+POOL_AS_REDUCTION = True
 _CUDNN_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
@@ -121,24 +129,69 @@ def _taps(weight: Tensor) -> Tensor:
     return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
 
 
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _pad_channels(x: Tensor, channels: int) -> Tensor:
+    """``x`` with zero channels appended up to ``channels``, in x's memory format."""
+    if x.shape[1] == channels:
+        return x
+    out = torch.empty((x.shape[0], channels, *x.shape[2:]), dtype=x.dtype, device=x.device,
+                      memory_format=torch.channels_last if _channels_last(x) else torch.contiguous_format)
+    out[:, x.shape[1]:].zero_()
+    out[:, :x.shape[1]].copy_(x)
+    return out
+
+
+def _pads_channels(x: Tensor) -> bool:
+    return x.is_cuda and PAD_CHANNELS_ON_CUDA
+
+
 class ReflectConv(nn.Module):
     """ReflectionPad2d(1) + 3x3 Conv2d (+ ReLU), computed without the padded copy.
 
     The zero-padded convolution is right everywhere but the one-pixel border, which is then
     recomputed from the reflected windows by one small GEMM (:func:`_fix_border`): a few
-    kernels per layer on 2(H + W) pixels instead of a padded copy of the whole activation."""
+    kernels per layer on 2(H + W) pixels instead of a padded copy of the whole activation.
+    On CUDA, channel counts that are not a multiple of 8 (the 3 of an image) are zero-padded for
+    the convolution (PAD_CHANNELS_ON_CUDA); the extra outputs are dropped (a view)."""
 
     def __init__(self, conv: nn.Conv2d, relu: bool) -> None:
         super().__init__()
         self.weight, self.bias, self.relu = conv.weight, conv.bias, relu
         self.register_buffer("taps", _taps(conv.weight))
+        out_ch, in_ch = conv.weight.shape[:2]
+        padded = conv.weight.detach().new_zeros(_round_up(out_ch, 8), _round_up(in_ch, 8), 3, 3)
+        padded[:out_ch, :in_ch] = conv.weight.detach()
+        padded_bias = padded.new_zeros(padded.shape[0])
+        padded_bias[:out_ch] = conv.bias.detach()
+        self.register_buffer("padded_weight", padded if padded.shape != conv.weight.shape else None)
+        self.register_buffer("padded_bias", padded_bias if self.padded_weight is not None else None)
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         if h < 2 or w < 2:  # reflection padding needs two pixels; let F.pad say so
             return conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias, 0, self.relu)
-        y = conv2d(x, self.weight, self.bias, 1, self.relu)
+        if self.padded_weight is not None and _pads_channels(x):
+            xp = _pad_channels(x, self.padded_weight.shape[1])
+            y = conv2d(xp, self.padded_weight, self.padded_bias, 1, self.relu)[:, :self.weight.shape[0]]
+        else:
+            y = conv2d(x, self.weight, self.bias, 1, self.relu)
         return _fix_border(y, x, self.taps, self.bias, self.relu, 3, reflect=True)
+
+
+class MaxPool2x2(nn.Module):
+    """nn.MaxPool2d(2, 2, ceil_mode=True). A channels_last map of even size is pooled by one
+    max-reduction over its (n, h/2, 2, w/2, 2, c) view (POOL_AS_REDUCTION); otherwise, and for
+    odd sizes (where ceil mode pools the last row or column alone), by max_pool2d."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        if POOL_AS_REDUCTION and h % 2 == 0 and w % 2 == 0 and _channels_last(x):
+            pixels = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c)   # a view: no copy
+            return pixels.amax(dim=(2, 4)).permute(0, 3, 1, 2)
+        return F.max_pool2d(x, 2, 2, 0, ceil_mode=True)
 
 
 class UpsampleConv(nn.Module):
@@ -192,6 +245,9 @@ def _channels_last(x: Tensor) -> bool:
     return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
+_POOL_2X2 = {(k, st, p, True) for k in (2, (2, 2)) for st in (2, (2, 2)) for p in (0, (0, 0))}
+
+
 def _rewrite(layers: nn.Sequential, start: int = 0) -> nn.Sequential:
     """Walks a plain stack (ReflectionPad2d, Conv2d, ReLU, MaxPool2d, Upsample) into fast layers."""
     mods, out, i = list(layers), [], start
@@ -206,6 +262,9 @@ def _rewrite(layers: nn.Sequential, start: int = 0) -> nn.Sequential:
             conv = mods[i + 1]
             out.append(ReflectConv(conv, relu_after(i + 2)))
             i += 3 if relu_after(i + 2) else 2
+        elif isinstance(m, nn.MaxPool2d) and (m.kernel_size, m.stride, m.padding, m.ceil_mode) in _POOL_2X2:
+            out.append(MaxPool2x2())
+            i += 1
         else:
             out.append(m)
             i += 1

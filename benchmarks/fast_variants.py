@@ -4,9 +4,10 @@
 
 Random weights, the style's statistics cached (the per-frame path). Each variant is timed with
 CUDA events over --iters calls after warm-up (graph capture included in the warm-up) and printed
-as median ms and peak memory; --compile adds the plain pipeline and the fast one under
-torch.compile (slow to compile). The benchmark suite (test_bench_stylize.py) compares the final
-configuration with the baselines; this script explains where its speed comes from.
+as median ms and peak memory (allocated, warm-up included, the networks too); --compile adds the
+plain pipeline and the fast one under torch.compile (slow to compile). The benchmark suite
+(test_bench_stylize.py) compares the final configuration with the baselines; this script
+explains where its speed comes from.
 """
 
 from __future__ import annotations
@@ -22,23 +23,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from adain_cuda import fast  # noqa: E402
 from common import random_stylizer  # noqa: E402
 
-# name: Stylizer options (fuse: ReLU in the convolution epilogue; bench: cudnn.benchmark)
+# name: Stylizer options and fast-path switches (fuse: bias+ReLU in the convolution epilogue;
+# pad: 3-channel layers padded to 8 channels; pool: pooling as a max-reduction; bench:
+# cudnn.benchmark); the switches not named keep their defaults
+EAGER = dict(fast=True, channels_last=True, cuda_graphs=False)
 VARIANTS = {
     "plain (NCHW, eager)": dict(fast=False, channels_last=False, cuda_graphs=False),
     "plain channels_last": dict(fast=False, channels_last=True, cuda_graphs=False),
     "fast NCHW": dict(fast=True, channels_last=False, cuda_graphs=False),
-    "fast channels_last, separate ReLU": dict(fast=True, channels_last=True, cuda_graphs=False, fuse=False),
-    "fast channels_last": dict(fast=True, channels_last=True, cuda_graphs=False),
-    "fast channels_last + graphs (default)": dict(),
+    "fast channels_last, separate ReLU": dict(EAGER, fuse=False),
+    "fast channels_last, 3 channels unpadded": dict(EAGER, pad=False),
+    "fast channels_last, max_pool2d": dict(EAGER, pool=False),
+    "fast channels_last (all switches on)": dict(EAGER),
+    "fast channels_last + graphs forced on": dict(EAGER, cuda_graphs=True),
+    "default (Stylizer's own choice)": dict(),
     "default + cudnn.benchmark": dict(bench=True),
 }
+SWITCHES = {"fuse": "FUSE_RELU_ON_CUDA", "pad": "PAD_CHANNELS_ON_CUDA", "pool": "POOL_AS_REDUCTION"}
 
 
 def timed(fn, iters: int) -> tuple[float, float]:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()  # before the warm-up: a CUDA graph's pool counts
     for _ in range(3):
         fn()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(iters):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -67,16 +75,19 @@ def main() -> None:
     def stylizer(**opts):
         return random_stylizer(precision=args.precision, **opts)
 
+    defaults = {key: getattr(fast, name) for key, name in SWITCHES.items()}
     for name, opts in VARIANTS.items():
         opts = dict(opts)
-        fast.FUSE_RELU_ON_CUDA = opts.pop("fuse", True)
+        for key, switch in SWITCHES.items():
+            setattr(fast, switch, opts.pop(key, defaults[key]))
         torch.backends.cudnn.benchmark = opts.pop("bench", False)
         s = stylizer(**opts)
         stats = s.encode_style(style)
         ms, peak = timed(lambda: s.transfer(content, [stats]), args.iters)
         print(f"{name:<42} {ms:8.3f} ms  {args.batch * 1000 / ms:8.1f} img/s  peak {peak:6.2f} GiB", flush=True)
         del s
-    fast.FUSE_RELU_ON_CUDA = True
+    for key, switch in SWITCHES.items():
+        setattr(fast, switch, defaults[key])
     torch.backends.cudnn.benchmark = False
     if args.compile:
         for name, opts in {"plain, torch.compile": dict(fast=False, channels_last=False, cuda_graphs=False),

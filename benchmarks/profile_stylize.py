@@ -5,7 +5,7 @@
 Random weights; the style's statistics are cached, so this is the per-frame content path
 (encode, AdaIN, decode). Prints the kernels by total device time and the time per network module.
 Default: the Stylizer's default path without CUDA graphs (which would hide the modules);
---plain: the plain networks in NCHW.
+--graphs: with a CUDA graph replayed; --plain: the plain networks in NCHW.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ def main() -> None:
     parser.add_argument("--size", default="1080x1920", help="HxW of the content")
     parser.add_argument("--precision", default="bf16")
     parser.add_argument("--plain", action="store_true")
+    parser.add_argument("--graphs", action="store_true", help="replay a CUDA graph (kernels only, no modules)")
     parser.add_argument("--rows", type=int, default=25)
     args = parser.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
-    stylizer = random_stylizer(precision=args.precision, cuda_graphs=False,
+    stylizer = random_stylizer(precision=args.precision, cuda_graphs=args.graphs,
                                **(dict(fast=False, channels_last=False) if args.plain else {}))
     label_modules(stylizer.encoder, "encoder")
     label_modules(stylizer.decoder, "decoder")
@@ -58,7 +59,8 @@ def main() -> None:
         if device == "cuda":
             torch.cuda.synchronize()
     key = "cuda_time_total" if device == "cuda" else "cpu_time_total"
-    print(f"== {args.size} {args.precision} {'plain' if args.plain else 'default'} path on {device}: kernels")
+    path = "plain" if args.plain else "default, CUDA graph" if args.graphs else "default"
+    print(f"== {args.size} {args.precision} {path} path on {device}: kernels")
     print(prof.key_averages().table(sort_by=key, row_limit=args.rows))
     print("== per module (5 calls)")
     ranges = [e for e in prof.key_averages() if e.key.startswith(("encoder.", "decoder."))]

@@ -10,7 +10,8 @@
 #   VARIANTS="512x512 1080x1920:fp32:compile"      benchmarks/fast_variants.py at these sizes (bf16
 #                                                  unless :fp32; :compile adds torch.compile variants)
 #   PROFILE="512x512 1080x1920"                    benchmarks/profile_stylize.py of the default path
-#                                                  (and of the plain one with PROFILE_PLAIN=1)
+#                                                  (and of the plain one with PROFILE_PLAIN=1,
+#                                                  of the one with a CUDA graph with PROFILE_GRAPHS=1)
 #   BENCH_FILES="benchmarks/test_bench_stylize.py ..."  (default: op and loss benchmarks)
 #   BENCH_K="..."                                  a pytest -k expression for the benchmarks
 #   BENCH_K_SLOW="expr1;expr2"                     then these (e.g. torch.compile baselines), one
@@ -102,7 +103,8 @@ for spec in ${VARIANTS:-}; do  # SIZE[:fp32][:compile]
 done
 for size in ${PROFILE:-}; do
   [ "${PROFILE_PLAIN:-0}" = 1 ] && step profile 60 python3 benchmarks/profile_stylize.py --size "$size" --plain
-  step profile 60 python3 benchmarks/profile_stylize.py --size "$size"
+  step profile 60 python3 benchmarks/profile_stylize.py --size "$size" --rows 40
+  [ "${PROFILE_GRAPHS:-0}" = 1 ] && step profile 60 python3 benchmarks/profile_stylize.py --size "$size" --graphs --rows 40
 done
 
 if [ "${SKIP_SANITIZER:-0}" != 1 ]; then

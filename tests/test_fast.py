@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from adain_cuda.fast import FastDecoder, FastEncoder, ReflectConv, UpsampleConv, fold_input_affine
+from adain_cuda import fast
+from adain_cuda.fast import FastDecoder, FastEncoder, MaxPool2x2, ReflectConv, UpsampleConv, fold_input_affine
 from adain_cuda.models import Decoder, Encoder
 from adain_cuda.stylizer import Stylizer
 from community_layout import DECODER_CONVS, VGG_CONVS, random_state
@@ -61,16 +62,39 @@ def test_rewrites_on_cuda_float32(size, layout, no_tf32):
     """The CUDA paths (cuDNN's fused bias+ReLU, cuBLASLt's epilogue for the border) in float32
     against the plain layers in float64."""
     x = torch.randn(2, 16, *size, dtype=torch.float64)
-    reflect, upsample = conv(16, 24, 3, 4), conv(16, 24, 3, 5)
-    plain_reflect = torch.relu(reflect(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")))
+    pad = lambda t: nn.functional.pad(t, (1, 1, 1, 1), mode="reflect")  # noqa: E731
     up = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
-    plain_upsample = torch.relu(upsample(nn.functional.pad(up, (1, 1, 1, 1), mode="reflect")))
-    xc = x.float().cuda().contiguous(memory_format=FORMATS[layout])
-    for layer, plain in ((ReflectConv(reflect.float().cuda(), relu=True), plain_reflect),
-                         (UpsampleConv(upsample.float().cuda(), relu=True), plain_upsample)):
-        out = layer(xc).double().cpu()
+    # 3-channel inputs and outputs (the first and last layers) take the padded-channel path
+    for seed, (cin, cout, relu, upsample) in enumerate([(16, 24, True, False), (3, 24, True, False),
+                                                        (16, 3, False, False), (16, 24, True, True)]):
+        c = conv(cin, cout, 3, seed + 4)
+        source = up[:, :cin] if upsample else x[:, :cin]
+        plain = c(pad(source))
+        plain = torch.relu(plain) if relu else plain
+        layer = (UpsampleConv if upsample else ReflectConv)(c.float().cuda(), relu=relu)
+        out = layer(x[:, :cin].float().cuda().contiguous(memory_format=FORMATS[layout])).double().cpu()
         assert out.shape == plain.shape
-        assert ((out - plain).abs().max() / plain.abs().max()).item() < 1e-5
+        assert ((out - plain).abs().max() / plain.abs().max()).item() < 1e-5, (cin, cout, upsample)
+
+
+@pytest.mark.parametrize("layout", FORMATS)
+@pytest.mark.parametrize("cin, cout, relu", [(3, 10, True), (10, 3, False), (3, 3, True)])
+def test_reflect_conv_with_padded_channels(monkeypatch, cin, cout, relu, layout):
+    """The zero-padded channels of the first and last layers (taken on CUDA) change nothing."""
+    monkeypatch.setattr(fast, "_pads_channels", lambda x: True)
+    c = conv(cin, cout, 3, 8)
+    layer = ReflectConv(c, relu=relu)
+    assert layer.padded_weight.shape == (-(-cout // 8) * 8, -(-cin // 8) * 8, 3, 3)
+    x = torch.randn(2, cin, 9, 12, dtype=torch.float64).contiguous(memory_format=FORMATS[layout])
+    plain = c(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
+    torch.testing.assert_close(layer(x), torch.relu(plain) if relu else plain, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", FORMATS)
+@pytest.mark.parametrize("size", [(8, 12), (7, 12), (8, 5), (1, 1), (2, 2)])
+def test_max_pool(size, layout):
+    x = torch.randn(2, 6, *size, dtype=torch.float64).contiguous(memory_format=FORMATS[layout])
+    torch.testing.assert_close(MaxPool2x2()(x), nn.MaxPool2d(2, 2, 0, ceil_mode=True)(x), rtol=0, atol=0)
 
 
 def test_reflect_conv_needs_two_pixels():
@@ -90,16 +114,19 @@ def nets():
     return Encoder().load_weights(random_state(VGG_CONVS, 1)), Decoder().load_weights(random_state(DECODER_CONVS, 2))
 
 
+@pytest.mark.parametrize("layout", FORMATS)
 @pytest.mark.parametrize("size", [(37, 50), (24, 24)])
-def test_networks_float64_exact(nets, size):
+def test_networks_float64_exact(nets, size, layout):
     enc, dec = (m.double().eval() for m in (Encoder().load_weights(nets[0].net.state_dict()),
                                             Decoder().load_weights(nets[1].net.state_dict())))
     x = torch.rand(2, 3, *size, dtype=torch.float64)
+    xf = x.contiguous(memory_format=FORMATS[layout])
     with torch.no_grad():
-        for a, b in zip(enc.layers(x), FastEncoder(enc).layers(x)):
+        for a, b in zip(enc.layers(x), FastEncoder(enc).layers(xf)):
             torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
         f = enc(x)
-        torch.testing.assert_close(FastDecoder(dec)(f), dec(f), rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(FastDecoder(dec)(f.contiguous(memory_format=FORMATS[layout])), dec(f),
+                                   rtol=1e-10, atol=1e-10)
 
 
 def stylizer(nets, device, precision="fp32", **opts):
