@@ -22,7 +22,7 @@ benchmarks/RESULTS.md (benchmarks/test_bench_stylize.py).
 
 from __future__ import annotations
 
-import functools
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -35,10 +35,10 @@ __all__ = ["FastDecoder", "FastEncoder", "MaxPool2x2", "ReflectConv", "UpsampleC
 # Switches for comparisons (benchmarks/fast_variants.py); the defaults are the measured best.
 # The ReLU (and bias) in cuDNN's epilogue on CUDA; False: a separate op.
 FUSE_RELU_ON_CUDA = True
-# On CUDA, layers with few channels (the first convolution reads 3, the last writes 3) run with
-# their channels zero-padded to a multiple of 8, the unit of cuDNN's tensor-core kernels; False:
-# as they are.
-PAD_CHANNELS_ON_CUDA = True
+# A channels_last convolution with few input channels (the first one reads the image's 3) as one
+# GEMM over its im2col matrix instead of cuDNN's convolution (slow with K = 27); False: cuDNN.
+IM2COL_FEW_CHANNELS = True
+IM2COL_WIDTH = 32  # im2col columns (9 * channels, zero-padded to a GEMM-friendly width)
 # 2x2 max pooling of channels_last maps with even sizes as one max-reduction over a view instead
 # of max_pool2d; False: max_pool2d.
 POOL_AS_REDUCTION = True
@@ -67,7 +67,26 @@ def fold_input_affine(affine: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
     return folded
 
 
-@functools.lru_cache(maxsize=64)
+_TAPS_CACHE: OrderedDict[tuple, tuple[Tensor, Tensor, Tensor, Tensor]] = OrderedDict()
+
+
+def _border_taps_for(grid_h: int, grid_w: int, k: int, x: Tensor, reflect: bool):
+    """:func:`_border_taps` for input ``x``, cached per shape (the last 64)."""
+    key = (grid_h, grid_w, k, *x.shape[-2:], reflect, x.device)
+    taps = _TAPS_CACHE.get(key)
+    if taps is not None:
+        _TAPS_CACHE.move_to_end(key)
+        return taps
+    taps = _border_taps(grid_h, grid_w, k, *x.shape[-2:], reflect, x.device)
+    # Tensors made inside a CUDA graph capture get their values only when the graph runs, so they
+    # must not enter the cache (GraphCache's warm-up calls normally fill it beforehand).
+    if not (x.is_cuda and torch.cuda.is_current_stream_capturing()):
+        _TAPS_CACHE[key] = taps
+        while len(_TAPS_CACHE) > 64:
+            _TAPS_CACHE.popitem(last=False)
+    return taps
+
+
 def _border_taps(grid_h: int, grid_w: int, k: int, src_h: int, src_w: int, reflect: bool,
                  device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Where the one-pixel border of a (grid_h, grid_w) output grid reads its k x k window from
@@ -75,7 +94,7 @@ def _border_taps(grid_h: int, grid_w: int, k: int, src_h: int, src_w: int, refle
 
     Returns the border's output rows and columns, (P,), and the input rows and columns of each
     of their k*k taps, (P, k*k) in row-major tap order. Built with device arithmetic (no
-    host-to-device copy, so a first call inside a CUDA graph capture works) and cached per shape."""
+    host-to-device copy, so a first call inside a CUDA graph capture works)."""
     def index(n: int) -> Tensor:
         return torch.arange(n, device=device)
 
@@ -97,15 +116,6 @@ def _border_taps(grid_h: int, grid_w: int, k: int, src_h: int, src_w: int, refle
         (src_cols[:, None, :].expand(-1, k, k)).reshape(-1, k * k)
 
 
-def _border_taps_for(grid_h: int, grid_w: int, k: int, x: Tensor, reflect: bool):
-    h, w = x.shape[-2:]
-    if x.is_cuda and torch.cuda.is_current_stream_capturing():
-        # tensors made inside a CUDA graph capture hold their values only once the graph runs, so
-        # they must not enter the cache (GraphCache's warm-up calls normally fill it beforehand)
-        return _border_taps.__wrapped__(grid_h, grid_w, k, h, w, reflect, x.device)
-    return _border_taps(grid_h, grid_w, k, h, w, reflect, x.device)
-
-
 def _fix_border(y: Tensor, x: Tensor, taps: Tensor, bias: Tensor | None, relu: bool, k: int, reflect: bool) -> Tensor:
     """Overwrites the one-pixel output border of ``y`` (a convolution of zero-padded ``x``) with
     the convolution of the reflected / edge-replicated padding instead: the border's k x k
@@ -115,37 +125,22 @@ def _fix_border(y: Tensor, x: Tensor, taps: Tensor, bias: Tensor | None, relu: b
     rows, cols, src_rows, src_cols = _border_taps_for(y.shape[2], y.shape[3], k, x, reflect)
     windows = x.permute(0, 2, 3, 1)[:, src_rows, src_cols]          # (n, P, k*k, c)
     windows = windows.reshape(-1, k * k * c)
-    if relu and bias is not None and windows.is_cuda:  # bias and ReLU in cuBLASLt's epilogue
-        out = torch._addmm_activation(bias, windows, taps.t())
-    else:
-        out = F.linear(windows, taps, bias)
-        out = F.relu_(out) if relu else out
+    out = _linear(windows, taps, bias, relu)
     y.permute(0, 2, 3, 1)[:, rows, cols] = out.view(n, -1, out.shape[-1])
     return y
+
+
+def _linear(rows: Tensor, weight: Tensor, bias: Tensor | None, relu: bool) -> Tensor:
+    """rows @ weight.T + bias (then ReLU); on CUDA the bias and ReLU run in cuBLASLt's epilogue."""
+    if relu and bias is not None and rows.is_cuda:
+        return torch._addmm_activation(bias, rows, weight.t())
+    out = F.linear(rows, weight, bias)
+    return F.relu_(out) if relu else out
 
 
 def _taps(weight: Tensor) -> Tensor:
     """(out, in, k, k) -> (out, k*k*in), the order in which _fix_border gathers a window."""
     return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
-def _pad_channels(x: Tensor, channels: int) -> Tensor:
-    """``x`` with zero channels appended up to ``channels``, in x's memory format."""
-    if x.shape[1] == channels:
-        return x
-    out = torch.empty((x.shape[0], channels, *x.shape[2:]), dtype=x.dtype, device=x.device,
-                      memory_format=torch.channels_last if _channels_last(x) else torch.contiguous_format)
-    out[:, x.shape[1]:].zero_()
-    out[:, :x.shape[1]].copy_(x)
-    return out
-
-
-def _pads_channels(x: Tensor) -> bool:
-    return x.is_cuda and PAD_CHANNELS_ON_CUDA
 
 
 class ReflectConv(nn.Module):
@@ -154,31 +149,40 @@ class ReflectConv(nn.Module):
     The zero-padded convolution is right everywhere but the one-pixel border, which is then
     recomputed from the reflected windows by one small GEMM (:func:`_fix_border`): a few
     kernels per layer on 2(H + W) pixels instead of a padded copy of the whole activation.
-    On CUDA, channel counts that are not a multiple of 8 (the 3 of an image) are zero-padded for
-    the convolution (PAD_CHANNELS_ON_CUDA); the extra outputs are dropped (a view)."""
+    With few input channels (the image's 3) and a channels_last input, the layer is instead one
+    GEMM over its im2col matrix (IM2COL_FEW_CHANNELS), which is cheap to build from so few channels
+    and runs far better than a convolution whose reduction is only 27 long."""
 
     def __init__(self, conv: nn.Conv2d, relu: bool) -> None:
         super().__init__()
         self.weight, self.bias, self.relu = conv.weight, conv.bias, relu
         self.register_buffer("taps", _taps(conv.weight))
-        out_ch, in_ch = conv.weight.shape[:2]
-        padded = conv.weight.detach().new_zeros(_round_up(out_ch, 8), _round_up(in_ch, 8), 3, 3)
-        padded[:out_ch, :in_ch] = conv.weight.detach()
-        padded_bias = padded.new_zeros(padded.shape[0])
-        padded_bias[:out_ch] = conv.bias.detach()
-        self.register_buffer("padded_weight", padded if padded.shape != conv.weight.shape else None)
-        self.register_buffer("padded_bias", padded_bias if self.padded_weight is not None else None)
+        im2col = None
+        if self.taps.shape[1] <= IM2COL_WIDTH:  # taps zero-padded to the im2col width
+            im2col = self.taps.new_zeros(self.taps.shape[0], IM2COL_WIDTH)
+            im2col[:, :self.taps.shape[1]] = self.taps
+        self.register_buffer("im2col_taps", im2col)
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         if h < 2 or w < 2:  # reflection padding needs two pixels; let F.pad say so
             return conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias, 0, self.relu)
-        if self.padded_weight is not None and _pads_channels(x):
-            xp = _pad_channels(x, self.padded_weight.shape[1])
-            y = conv2d(xp, self.padded_weight, self.padded_bias, 1, self.relu)[:, :self.weight.shape[0]]
-        else:
-            y = conv2d(x, self.weight, self.bias, 1, self.relu)
+        if self.im2col_taps is not None and IM2COL_FEW_CHANNELS and _channels_last(x):
+            return self._im2col_forward(x)
+        y = conv2d(x, self.weight, self.bias, 1, self.relu)
         return _fix_border(y, x, self.taps, self.bias, self.relu, 3, reflect=True)
+
+    def _im2col_forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")      # c channels: a small copy
+        sn, sc, sh, sw = padded.stride()
+        # every pixel's 3x3 window as one (3, 3, c) row, a strided view of the padded map
+        windows = padded.as_strided((n, h, w, 3, 3, c), (sn, sh, sw, sh, sw, sc), padded.storage_offset())
+        cols = x.new_empty(n * h * w, IM2COL_WIDTH)
+        cols[:, 9 * c:].zero_()
+        cols[:, :9 * c].view(n, h, w, 3, 3, c).copy_(windows)
+        y = _linear(cols, self.im2col_taps, self.bias, self.relu)  # (n*h*w, out): NHWC
+        return y.view(n, h, w, -1).permute(0, 3, 1, 2)
 
 
 class MaxPool2x2(nn.Module):

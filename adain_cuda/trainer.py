@@ -102,6 +102,8 @@ class Trainer:
         self.device = parse_device(f"cuda:{local_rank}" if self.world > 1 and c.device in ("auto", "cuda")
                                    and torch.cuda.is_available() else c.device)
         if self.device.type == "cuda":
+            if self.device.index is None:  # "auto" / "cuda": set_device needs an index
+                self.device = torch.device("cuda", torch.cuda.current_device())
             torch.cuda.set_device(self.device)
         self.main = self.rank == 0
         # Data first: an empty folder is an error before anything heavy happens.

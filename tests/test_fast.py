@@ -64,7 +64,7 @@ def test_rewrites_on_cuda_float32(size, layout, no_tf32):
     x = torch.randn(2, 16, *size, dtype=torch.float64)
     pad = lambda t: nn.functional.pad(t, (1, 1, 1, 1), mode="reflect")  # noqa: E731
     up = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
-    # 3-channel inputs and outputs (the first and last layers) take the padded-channel path
+    # a 3-channel input (the first layer: im2col GEMM in channels_last) and a 3-channel output (the last)
     for seed, (cin, cout, relu, upsample) in enumerate([(16, 24, True, False), (3, 24, True, False),
                                                         (16, 3, False, False), (16, 24, True, True)]):
         c = conv(cin, cout, 3, seed + 4)
@@ -77,17 +77,22 @@ def test_rewrites_on_cuda_float32(size, layout, no_tf32):
         assert ((out - plain).abs().max() / plain.abs().max()).item() < 1e-5, (cin, cout, upsample)
 
 
-@pytest.mark.parametrize("layout", FORMATS)
-@pytest.mark.parametrize("cin, cout, relu", [(3, 10, True), (10, 3, False), (3, 3, True)])
-def test_reflect_conv_with_padded_channels(monkeypatch, cin, cout, relu, layout):
-    """The zero-padded channels of the first and last layers (taken on CUDA) change nothing."""
-    monkeypatch.setattr(fast, "_pads_channels", lambda x: True)
+@pytest.mark.parametrize("im2col", [True, False])
+@pytest.mark.parametrize("size", [(9, 12), (2, 2), (2, 5)])
+@pytest.mark.parametrize("cin, cout, relu", [(3, 10, True), (1, 4, False), (2, 3, True)])
+def test_reflect_conv_with_few_input_channels(monkeypatch, cin, cout, relu, size, im2col):
+    """The first layer's im2col GEMM (channels_last inputs with at most 3 channels) and its
+    convolution form give the plain result."""
+    monkeypatch.setattr(fast, "IM2COL_FEW_CHANNELS", im2col)
     c = conv(cin, cout, 3, 8)
     layer = ReflectConv(c, relu=relu)
-    assert layer.padded_weight.shape == (-(-cout // 8) * 8, -(-cin // 8) * 8, 3, 3)
-    x = torch.randn(2, cin, 9, 12, dtype=torch.float64).contiguous(memory_format=FORMATS[layout])
+    assert layer.im2col_taps.shape == (cout, fast.IM2COL_WIDTH)
+    x = torch.randn(2, cin, *size, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
     plain = c(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
-    torch.testing.assert_close(layer(x), torch.relu(plain) if relu else plain, rtol=1e-12, atol=1e-12)
+    out = layer(x)
+    torch.testing.assert_close(out, torch.relu(plain) if relu else plain, rtol=1e-12, atol=1e-12)
+    if im2col and cin > 1:  # (one channel is NCHW and channels_last at once: the convolution form)
+        assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
 
 
 @pytest.mark.parametrize("layout", FORMATS)

@@ -1,4 +1,4 @@
-"""The trainer on tiny generated images, on the CPU."""
+"""The trainer on tiny generated images, on the CPU (and the GPU where there is one)."""
 
 import math
 import os
@@ -184,3 +184,15 @@ def test_two_process_gloo_run_matches_single_process(data, tmp_path):
     resumed = Trainer(config(data, tmp_path / "ddp", max_iter=4, batch_size=4, resume="auto"))
     assert resumed.iteration == 3
     resumed.train()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("device", ["auto", "cuda"])
+def test_trains_on_the_gpu_when_asked_or_by_default(data, tmp_path, device):
+    """The CLI's defaults (device auto, bf16 autocast, channels_last) on a GPU machine."""
+    trainer = Trainer(config(data, tmp_path, device=device, precision="auto", max_iter=3))
+    assert trainer.device == torch.device("cuda", torch.cuda.current_device())
+    losses = trainer.train()
+    assert all(math.isfinite(float(v)) for v in losses.values())
+    assert (tmp_path / "decoder.pth").is_file()
