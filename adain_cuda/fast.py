@@ -5,16 +5,18 @@ Each rewrite computes the same function as the plain layer stack (up to floating
 * ``fold_input_affine``: the encoder's first 1x1 convolution is a per-pixel affine map, which
   commutes with reflection padding, so it folds into the next 3x3 convolution's weights and bias.
 * ``ReflectConv``: reflection padding by 1 then a 3x3 convolution equals a zero-padded
-  convolution whose one-pixel output border is recomputed from reflected inputs (two small
-  convolutions); the padded copy of every activation disappears.
+  convolution whose one-pixel output border is recomputed from reflected inputs (one gather of
+  the border's windows and one small GEMM); the padded copy of every activation disappears.
+  With 3 input channels (the first layer) and channels_last, the layer is one im2col GEMM.
 * ``UpsampleConv``: nearest x2 upsampling, reflection padding by 1 and a 3x3 convolution equal
   four 2x2 convolutions of the edge-replicated small map, interleaved (sub-pixel form): 16 instead
   of 36 multiply-adds per 2x2 output block, and no upsampled tensor.
+* ``MaxPool2x2``: 2x2 max pooling of an even-sized channels_last map as one max-reduction.
 
-On CUDA the ReLU after each convolution runs in cuDNN's epilogue (``torch.cudnn_convolution_relu``),
-which saves a read and a write of every activation; elsewhere it is a separate in-place ReLU.
-``UpsampleConv`` writes its output in the memory format of its input, so channels_last networks
-stay channels_last.
+On CUDA the bias and ReLU after each convolution run in cuDNN's epilogue
+(``torch.cudnn_convolution_relu``) or cuBLASLt's (the GEMMs), which saves a read and a write of
+every activation; elsewhere the ReLU is a separate in-place op. Every layer returns its input's
+memory format, so channels_last networks stay channels_last.
 
 ``FastEncoder`` and ``FastDecoder`` apply them to the loaded networks; the figures are in
 benchmarks/RESULTS.md (benchmarks/test_bench_stylize.py).

@@ -23,6 +23,8 @@
 #               .prebuilt/ and the next call skips the build when the sources are unchanged.
 # Timing on the H100 (2026-11-26): build 87 s (MAX_JOBS=16); the suite with 8 xdist workers had
 # not finished after 120 s (86% done, with a build beside it): keep TESTS_LIMIT at 240 s or more.
+# Without a build: test_fast + test_stylize 78 s (8 workers); the fast-path variants 10-20 s per
+# size; a torch.compile baseline of the stylize benchmark about 30 s per size.
 # PyAV (video tests and benchmark) is not on the GPU image: carry its wheel, made here with
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl av
@@ -76,7 +78,13 @@ fi
 
 # ---- correctness
 XDIST=""
-python3 -c "import xdist" 2>/dev/null && XDIST="-n ${TEST_WORKERS:-8}"
+if python3 -c "import xdist" 2>/dev/null; then
+  XDIST="-n ${TEST_WORKERS:-8}"
+  # Each worker's CPU tests would otherwise run nproc OpenMP threads: 14 workers x 16 threads on
+  # 16 cores slowed the CPU trainer tests past the 90 s per-test limit, whose thread method ends
+  # the worker ("node down"), on 2026-11-26. Share the cores out instead.
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / ${TEST_WORKERS:-8} > 0 ? $(nproc) / ${TEST_WORKERS:-8} : 1 ))}
+fi
 TIMEOUT=""
 python3 -c "import pytest_timeout" 2>/dev/null && TIMEOUT="--timeout=90 --timeout-method=thread"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
