@@ -83,7 +83,8 @@ if python3 -c "import xdist" 2>/dev/null; then
   # Each worker's CPU tests would otherwise run nproc OpenMP threads: 14 workers x 16 threads on
   # 16 cores slowed the CPU trainer tests past the 90 s per-test limit, whose thread method ends
   # the worker ("node down"), on 2026-11-26. Share the cores out instead.
-  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / ${TEST_WORKERS:-8} > 0 ? $(nproc) / ${TEST_WORKERS:-8} : 1 ))}
+  SHARE=$(( $(nproc) / ${TEST_WORKERS:-8} ))
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( SHARE > 0 ? SHARE : 1 ))}
 fi
 TIMEOUT=""
 python3 -c "import pytest_timeout" 2>/dev/null && TIMEOUT="--timeout=90 --timeout-method=thread"

@@ -28,15 +28,19 @@ def conv(cin, cout, k, seed):
     return nn.Conv2d(cin, cout, k).double()
 
 
+def plain_layer(c, x, relu):
+    """The plain stack a rewrite replaces: reflection padding by 1, the convolution, the ReLU if asked."""
+    y = c(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
+    return torch.relu(y) if relu else y
+
+
 @pytest.mark.parametrize("layout", FORMATS)
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("relu", [True, False])
 def test_reflect_conv(size, layout, relu):
     c = conv(5, 7, 3, 0)
     x = torch.randn(2, 5, *size, dtype=torch.float64).contiguous(memory_format=FORMATS[layout])
-    plain = c(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
-    plain = torch.relu(plain) if relu else plain
-    torch.testing.assert_close(ReflectConv(c, relu=relu)(x), plain, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ReflectConv(c, relu=relu)(x), plain_layer(c, x, relu), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("layout", FORMATS)
@@ -45,9 +49,7 @@ def test_reflect_conv(size, layout, relu):
 def test_upsample_conv(size, relu, layout):
     c = conv(4, 6, 3, 1)
     x = torch.randn(2, 4, *size, dtype=torch.float64).contiguous(memory_format=FORMATS[layout])
-    up = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
-    plain = c(nn.functional.pad(up, (1, 1, 1, 1), mode="reflect"))
-    plain = torch.relu(plain) if relu else plain
+    plain = plain_layer(c, nn.functional.interpolate(x, scale_factor=2, mode="nearest"), relu)
     out = UpsampleConv(c, relu=relu)(x)
     torch.testing.assert_close(out, plain, rtol=1e-12, atol=1e-12)
     if layout == "channels_last" and min(size) > 1:  # the next layer gets the layout it was given
@@ -62,15 +64,12 @@ def test_rewrites_on_cuda_float32(size, layout, no_tf32):
     """The CUDA paths (cuDNN's fused bias+ReLU, cuBLASLt's epilogue for the border) in float32
     against the plain layers in float64."""
     x = torch.randn(2, 16, *size, dtype=torch.float64)
-    pad = lambda t: nn.functional.pad(t, (1, 1, 1, 1), mode="reflect")  # noqa: E731
     up = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
     # a 3-channel input (the first layer: im2col GEMM in channels_last) and a 3-channel output (the last)
     for seed, (cin, cout, relu, upsample) in enumerate([(16, 24, True, False), (3, 24, True, False),
                                                         (16, 3, False, False), (16, 24, True, True)]):
         c = conv(cin, cout, 3, seed + 4)
-        source = up[:, :cin] if upsample else x[:, :cin]
-        plain = c(pad(source))
-        plain = torch.relu(plain) if relu else plain
+        plain = plain_layer(c, up[:, :cin] if upsample else x[:, :cin], relu)
         layer = (UpsampleConv if upsample else ReflectConv)(c.float().cuda(), relu=relu)
         out = layer(x[:, :cin].float().cuda().contiguous(memory_format=FORMATS[layout])).double().cpu()
         assert out.shape == plain.shape
@@ -88,9 +87,8 @@ def test_reflect_conv_with_few_input_channels(monkeypatch, cin, cout, relu, size
     layer = ReflectConv(c, relu=relu)
     assert layer.im2col_taps.shape == (cout, fast.IM2COL_WIDTH)
     x = torch.randn(2, cin, *size, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
-    plain = c(nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
     out = layer(x)
-    torch.testing.assert_close(out, torch.relu(plain) if relu else plain, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out, plain_layer(c, x, relu), rtol=1e-12, atol=1e-12)
     if im2col and cin > 1:  # (one channel is NCHW and channels_last at once: the convolution form)
         assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
 
