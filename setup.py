@@ -14,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from setuptools import setup
-
 import torch
+from setuptools import setup
 from torch.utils import cpp_extension
 
 ROOT = Path(__file__).parent.resolve()
@@ -107,7 +106,11 @@ def write_build_info(description: str) -> Path:
     """The build description is compiled into the binary (see build_info() in csrc/ops.cpp)."""
     gen = ROOT / "build" / "generated"
     gen.mkdir(parents=True, exist_ok=True)
-    (gen / "adain_build_info.h").write_text(f"#define ADAIN_BUILD_DESCRIPTION {json.dumps(description)}\n")
+    header = gen / "adain_build_info.h"
+    text = f"#define ADAIN_BUILD_DESCRIPTION {json.dumps(description)}\n"
+    # Rewritten only when it changes: ninja would otherwise recompile ops.cpp on every build.
+    if not header.exists() or header.read_text() != text:
+        header.write_text(text)
     return gen
 
 
@@ -138,6 +141,8 @@ def extension():
 
 
 setup(
-    ext_modules=[extension()],
+    # The Makefile installs the package editable (for the command and the extras) without the
+    # extension, then compiles it in place with ninja, incrementally.
+    ext_modules=[] if os.environ.get("ADAIN_CUDA_NO_EXTENSION") == "1" else [extension()],
     cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
 )

@@ -4,18 +4,40 @@
     out = adain_cuda.adain(content_features, style_features, alpha=0.8)
     layer = adain_cuda.AdaIN()  # drop-in module
     loss = adain_cuda.style_loss(output_feats, style_feats)  # fused training loss
+    stylizer = adain_cuda.Stylizer.from_pretrained()  # images in, stylized images out
 
-``adain_cuda.reference`` holds the pure-PyTorch formulation every kernel is tested against.
+The package is layered, each layer importing only those below it:
+``ops`` (the kernels) <- ``models`` (networks, weights) <- ``stylize`` (images) <- ``video`` and
+``training`` <- ``cli``. ``adain_cuda.reference`` is the pure-PyTorch formulation every kernel is
+tested against.
 """
 
-from . import reference
-from ._extension import build_info
-from .losses import ContentLoss, StyleLoss, content_loss, style_content_loss, style_loss
-from .modules import AdaIN
-from .ops import adain, adain_from_stats, channel_stats
+from ._version import __version__
+from .ops import (
+    AdaIN,
+    ContentLoss,
+    StyleLoss,
+    adain,
+    adain_from_stats,
+    build_info,
+    channel_stats,
+    content_loss,
+    reference,
+    style_content_loss,
+    style_loss,
+)
 
-__version__ = "0.1.0"
 __all__ = [
-    "AdaIN", "ContentLoss", "StyleLoss", "adain", "adain_from_stats", "build_info", "channel_stats",
-    "content_loss", "reference", "style_content_loss", "style_loss",
+    "AdaIN", "ContentLoss", "StyleLoss", "Stylizer", "__version__", "adain", "adain_from_stats",
+    "build_info", "channel_stats", "content_loss", "reference", "style_content_loss", "style_loss",
 ]
+
+
+def __getattr__(name: str):
+    # The Stylizer lives two layers up (networks, images); importing it lazily keeps
+    # `import adain_cuda` as light as the op layer.
+    if name == "Stylizer":
+        from .stylize import Stylizer
+
+        return Stylizer
+    raise AttributeError(f"module 'adain_cuda' has no attribute {name!r}")

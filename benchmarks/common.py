@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import functools
+import platform
 import sys
 from pathlib import Path
 
 import torch
 
-from adain_cuda.models import Decoder, Encoder
-from adain_cuda.stylizer import Stylizer
+# Under pytest the configuration puts the repository and tests/ on the path; the scripts in this
+# folder (fast_variants.py, profile_stylize.py) run as plain programs and get them here.
+_ROOT = Path(__file__).resolve().parents[1]
+for _folder in (_ROOT, _ROOT / "tests"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from adain_cuda.models import Decoder, Encoder  # noqa: E402
+from adain_cuda.stylize import Stylizer  # noqa: E402
+
 from community_layout import DECODER_CONVS, VGG_CONVS, random_state  # noqa: E402
 
 CUDA = torch.cuda.is_available()
@@ -55,11 +62,15 @@ def synchronized(fn):
     return run
 
 
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    return f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
 def record(benchmark, *, bytes_moved: int | None = None, images: int | None = None, **info):
     """Adds shape/dtype/provider info and, from the median, the effective bandwidth (bytes) or
     the throughput (images) to the JSON."""
-    from conftest import device_name
-
     benchmark.extra_info.update({k: str(v) for k, v in info.items()})
     benchmark.extra_info["device"] = device_name(DEVICE)
     median = benchmark.stats.stats.median

@@ -1,19 +1,7 @@
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-CUDA = torch.cuda.is_available()
-
-
-def device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name()
-    import platform
-    return f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+from common import CUDA, device_name
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -1,4 +1,4 @@
-"""Which parts of the fast inference path pay off, one switch at a time (issue: end-to-end speed).
+"""Which parts of the fast inference path pay off, one switch at a time.
 
     python benchmarks/fast_variants.py --size 1080x1920 --precision bf16 [--compile]
 
@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from adain_cuda import fast  # noqa: E402
-from common import random_stylizer  # noqa: E402
+from adain_cuda.models import FastOptions
+
+from common import random_stylizer
 
 # name: Stylizer options and fast-path switches (fuse: bias+ReLU in the convolution epilogue;
 # im2col: the first (3-channel) layer as an im2col GEMM; pool: pooling as a max-reduction; bench:
@@ -39,7 +37,7 @@ VARIANTS = {
     "default (Stylizer's own choice)": dict(),
     "default + cudnn.benchmark": dict(bench=True),
 }
-SWITCHES = {"fuse": "FUSE_RELU_ON_CUDA", "im2col": "IM2COL_FEW_CHANNELS", "pool": "POOL_AS_REDUCTION"}
+SWITCHES = {"fuse": "fuse_relu", "im2col": "im2col_first_layer", "pool": "pool_as_reduction"}
 
 
 def timed(fn, iters: int) -> tuple[float, float]:
@@ -75,19 +73,15 @@ def main() -> None:
     def stylizer(**opts):
         return random_stylizer(precision=args.precision, **opts)
 
-    defaults = {key: getattr(fast, name) for key, name in SWITCHES.items()}
     for name, opts in VARIANTS.items():
         opts = dict(opts)
-        for key, switch in SWITCHES.items():
-            setattr(fast, switch, opts.pop(key, defaults[key]))
+        switches = {field: opts.pop(key) for key, field in SWITCHES.items() if key in opts}
         torch.backends.cudnn.benchmark = opts.pop("bench", False)
-        s = stylizer(**opts)
+        s = stylizer(fast_options=FastOptions(**switches), **opts)
         stats = s.encode_style(style)
         ms, peak = timed(lambda: s.transfer(content, [stats]), args.iters)
         print(f"{name:<42} {ms:8.3f} ms  {args.batch * 1000 / ms:8.1f} img/s  peak {peak:6.2f} GiB", flush=True)
         del s
-    for key, switch in SWITCHES.items():
-        setattr(fast, switch, defaults[key])
     torch.backends.cudnn.benchmark = False
     if args.compile:
         for name, opts in {"plain, torch.compile": dict(fast=False, channels_last=False, cuda_graphs=False),

@@ -11,15 +11,12 @@ Default: the Stylizer's default path without CUDA graphs (which would hide the m
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import DEVICE as device  # noqa: E402
-from common import random_stylizer  # noqa: E402
+from common import DEVICE as device
+from common import random_stylizer
 
 
 def label_modules(net: torch.nn.Module, prefix: str) -> None:

@@ -14,6 +14,7 @@ import torch
 
 import adain_cuda
 from adain_cuda import reference
+
 from common import CUDA, features, record, synchronized
 
 if CUDA:

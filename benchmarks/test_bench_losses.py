@@ -12,6 +12,7 @@ import torch
 
 import adain_cuda
 from adain_cuda import reference
+
 from common import CUDA, features, record, synchronized
 
 BATCH = 8 if CUDA else 2

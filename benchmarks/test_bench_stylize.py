@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from adain_cuda import reference
+
 from common import CUDA, DEVICE, random_states, random_stylizer, record, synchronized
-from community_layout import decoder_sequential, vgg_sequential  # on the path through common
+from community_layout import decoder_sequential, vgg_sequential
 
 # (batch, height, width) of the content
 SIZES = [(1, 512, 512), (8, 512, 512), (1, 1080, 1920), (1, 2160, 3840)] if CUDA else [(1, 256, 256)]

@@ -3,12 +3,14 @@
   adain_cuda          the Trainer's step: fused AdaIN and losses, bf16 autocast + channels_last on CUDA
   plain_fp32_eager    the same step written plainly in PyTorch, fp32
   plain_bf16_compiled the plain step under torch.compile, bf16 autocast, channels_last
-and, with the data loader on real images (../shared/data, repeated; synthetic without it),
+and, with the data loader on real images ($ADAIN_CUDA_BENCH_DATA/content and /style, repeated;
+synthetic without it),
 images per second over STEPS steps of Trainer.train.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,12 +18,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from adain_cuda import imaging, reference
-from adain_cuda.trainer import TrainConfig, Trainer
+from adain_cuda import reference
+from adain_cuda.stylize import imaging
+from adain_cuda.training import TrainConfig, Trainer
+
 from common import CUDA, DEVICE, record, synchronized
 
 BATCH, CROP, STEPS = (8, 256, 200) if CUDA else (2, 64, 6)
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# A folder with content/ and style/ images of real sizes; synthetic images without it.
+DATA = Path(os.environ["ADAIN_CUDA_BENCH_DATA"]) if os.environ.get("ADAIN_CUDA_BENCH_DATA") else None
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +34,7 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("train_data")
     for kind in ("content", "style"):
         (root / kind).mkdir()
-        source = SHARED / kind
-        files = sorted(source.glob("*")) if source.exists() else []
+        files = sorted((DATA / kind).glob("*")) if DATA is not None else []
         for copy in range(4):  # repeated so an epoch is longer than a batch
             if files:
                 for f in files:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, run on the device machine from the repository root:
 #   build (sm_90) -> info -> whole test suite -> fast-path variants and per-kernel profile
-#   (issue 7) -> compute-sanitizer over the CUDA op tests -> benchmarks
+#   -> compute-sanitizer over the CUDA op tests -> benchmarks
 # Writes summary.txt and one log per step under $OUT (default ./gpu_out; at most 8 files, the
 # device tool's limit) and prints the summary last.
 #
@@ -16,7 +16,7 @@
 #   BENCH_K="..."                                  a pytest -k expression for the benchmarks
 #   BENCH_K_SLOW="expr1;expr2"                     then these (e.g. torch.compile baselines), one
 #                                                  run each, BENCH_SLOW_LIMIT seconds each
-#   TEST_FILES="tests/test_fast.py ..."            a part of the suite instead of all of it
+#   TEST_FILES="tests/models/test_fast.py ..."         a part of the suite instead of all of it
 #   BUILD_CHECK=1  with a prebuilt extension: build a copy anyway (alongside the tests) and report
 #               whether it links the shared C++ runtime
 #   SAVE_SO=1   return the built extension as $OUT/_C-<source hash>.so.gz; carry it back in
@@ -64,7 +64,7 @@ elif ! step build 400 env TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 \
 fi
 [ -f "$OUT/build.log" ] && grep -E "spill" "$OUT/build.log" | grep -v " 0 bytes spill" | sort | uniq -c | head -5 >> "$SUMMARY"
 [ "${SAVE_SO:-0}" = 1 ] && gzip -c adain_cuda/_C*.so > "$OUT/_C-$HASH.so.gz"
-timeout 60 python3 -m adain_cuda.info >> "$SUMMARY" 2>&1
+timeout 60 python3 -m adain_cuda info >> "$SUMMARY" 2>&1
 
 # ---- a fresh build in a copy, alongside the tests (BUILD_CHECK=1, when the extension was carried
 # prebuilt): does this machine's toolchain link the shared C++ runtime?
@@ -104,7 +104,7 @@ if [ -n "${BUILD_CHECK_PID:-}" ]; then
       echo "$so: libstdc++ needed: $(readelf -d "$so" | grep -c 'libstdc++'), __cxa_throw defined: $(nm -D --defined-only "$so" | grep -c __cxa_throw)"
     done; } >> "$SUMMARY" 2>&1
 fi
-# ---- issue 7: where the time goes
+# ---- the fast path: where the time goes
 for spec in ${VARIANTS:-}; do  # SIZE[:fp32][:compile]
   extra=""; [[ $spec == *:compile* ]] && extra=--compile
   [[ $spec == *:fp32* ]] && extra="$extra --precision fp32"
@@ -118,7 +118,7 @@ done
 
 if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
   step sanitizer "${SANITIZER_LIMIT:-200}" compute-sanitizer --tool memcheck --error-exitcode 9 \
-    python3 -m pytest -q -x -p no:xdist tests/test_adain.py tests/test_autograd.py \
+    python3 -m pytest -q -x -p no:xdist tests/ops/test_adain.py tests/ops/test_autograd.py \
     -k "cuda and not compile and not opcheck and (float32 or gradcheck)"
   grep -E "ERROR SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -3 >> "$SUMMARY"
 fi

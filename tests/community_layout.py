@@ -1,6 +1,6 @@
 """Random weight files in the community layout, and an independent pure-PyTorch pipeline.
 
-Written from the layout table in conventions.md section 3, without the package's own builders, so
+Written from the layout table in docs/weights.md, without the package's own builders, so
 that the package's networks and stylization can be checked against it.
 """
 

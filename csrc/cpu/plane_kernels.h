@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "../adain.h"
+#include "../plane.h"
 
 namespace adain::cpu {
 
@@ -114,7 +114,8 @@ void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn 
         const double m = center_of(plane, v + off);
         const Sums s = contiguous_sums<T, HAS_U>(HAS_U ? u + off : nullptr, v + off, g.p, m);
         const Coef<acc_t> c = coef_of(plane, s, m);
-        if (out) contiguous_apply<T, acc_t, HAS_U>(HAS_U ? u + off : nullptr, v + off, out + off, g.p, c);
+        if (out)
+          contiguous_apply<T, acc_t, HAS_U>(HAS_U ? u + off : nullptr, v + off, out + off, g.p, c);
       }
     });
     return;
@@ -135,7 +136,8 @@ void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn 
         mf[j] = static_cast<acc_t>(m[j]);
         q1[j] = q2[j] = 0.0;
       }
-      // Rows are summed in acc_t in blocks (kSumBlock / 8 rows), each block's sums then go to double.
+      // Rows are summed in acc_t in blocks (kSumBlock / 8 rows), each block's sums then go to
+      // double.
       for (int64_t row0 = 0; row0 < g.p; row0 += kSumBlock / 8) {
         const int64_t row_end = std::min(g.p, row0 + kSumBlock / 8);
         for (int64_t j = 0; j < width; ++j) s1[j] = s2[j] = 0;
@@ -189,19 +191,20 @@ inline std::pair<double, double> mean_var(const Sums& s, double shift, int64_t p
 }
 
 template <typename scalar_t>
-void stats_into(const at::Tensor& x, double eps, bool unbiased, at::Tensor& mean, at::Tensor& std_) {
+void stats_into(const at::Tensor& x, double eps, bool unbiased, at::Tensor& mean,
+                at::Tensor& std_) {
   using acc_t = acc_of<scalar_t>;
   const PlaneShape g = plane_shape(x);
   auto* mp = mean.data_ptr<acc_t>();
   auto* sp = std_.data_ptr<acc_t>();
-  reduce_apply<scalar_t, false>(
-      nullptr, x.const_data_ptr<scalar_t>(), nullptr, g, first_element_shift<scalar_t>(),
-      [&](int64_t plane, const Sums& s, double shift) {
-        const auto [mu, var] = mean_var(s, shift, g.p, unbiased);
-        mp[plane] = static_cast<acc_t>(mu);
-        sp[plane] = static_cast<acc_t>(std::sqrt(var + eps));
-        return Coef<acc_t>{};
-      });
+  reduce_apply<scalar_t, false>(nullptr, x.const_data_ptr<scalar_t>(), nullptr, g,
+                                first_element_shift<scalar_t>(),
+                                [&](int64_t plane, const Sums& s, double shift) {
+                                  const auto [mu, var] = mean_var(s, shift, g.p, unbiased);
+                                  mp[plane] = static_cast<acc_t>(mu);
+                                  sp[plane] = static_cast<acc_t>(std::sqrt(var + eps));
+                                  return Coef<acc_t>{};
+                                });
 }
 
 // out = a*u + b*(v - m) + k with one Coef per plane, for either layout.
@@ -213,7 +216,8 @@ void apply_coefs(const T* u, const T* v, T* out, const PlaneShape& g,
     at::parallel_for(0, g.planes(), std::max<int64_t>(1, 32768 / g.p), [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         const int64_t off = plane * g.p;
-        contiguous_apply<T, acc_t, HAS_U>(HAS_U ? u + off : nullptr, v + off, out + off, g.p, cs[plane]);
+        contiguous_apply<T, acc_t, HAS_U>(HAS_U ? u + off : nullptr, v + off, out + off, g.p,
+                                          cs[plane]);
       }
     });
     return;
@@ -247,7 +251,8 @@ void stats_backward_into(const at::Tensor& gm, const at::Tensor& gs, const at::T
     cs[plane] = Coef<acc_t>{0, static_cast<acc_t>(gsp[plane] / (d * sp[plane])), mp[plane],
                             static_cast<acc_t>(gmp[plane] / p)};
   }
-  apply_coefs<scalar_t, false>(nullptr, x.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>(), g, cs);
+  apply_coefs<scalar_t, false>(nullptr, x.const_data_ptr<scalar_t>(),
+                               gx.mutable_data_ptr<scalar_t>(), g, cs);
 }
 
 }  // namespace adain::cpu

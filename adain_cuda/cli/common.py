@@ -1,0 +1,86 @@
+"""What the commands share: exit codes, list and number parsing, the input and network options,
+and reporting a failure as one line instead of a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..models import WeightsError
+from ..stylize import imaging
+from ..stylize.imaging import ImageError
+
+EXIT_OK = 0
+EXIT_FAILED_ITEMS = 1  # some items of a batch failed; the rest is done
+EXIT_USAGE = 2         # nothing was done: bad options or inputs
+EXIT_INTERRUPTED = 130
+
+# The errors a command reports as one line: bad inputs, weight files, options.
+USER_ERRORS = (ImageError, WeightsError, ValueError, FileNotFoundError)
+
+
+def fail(exc: BaseException | str, code: int = EXIT_USAGE) -> int:
+    """Prints ``adain-cuda: <what went wrong>`` to stderr and returns the exit code."""
+    print(f"adain-cuda: {exc}", file=sys.stderr)
+    return code
+
+
+def csv_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def csv_floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in csv_list(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
+
+
+def save_ext(text: str) -> str:
+    ext = text.lower().lstrip(".")
+    if "." + ext not in imaging.IMAGE_EXTENSIONS:
+        raise argparse.ArgumentTypeError(f"unsupported --save-ext {text!r}; use png, jpg, bmp, tif or webp")
+    return ext
+
+
+def add_inputs(p: argparse.ArgumentParser) -> None:
+    """--content / --content-dir and --style / --style-dir, one of each required."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--content", type=csv_list, help="content image(s), comma-separated")
+    src.add_argument("--content-dir", help="folder of content images")
+    sty = p.add_mutually_exclusive_group(required=True)
+    sty.add_argument("--style", type=csv_list, help="style image(s), comma-separated")
+    sty.add_argument("--style-dir", help="folder of style images")
+
+
+def gather(files: list[str] | None, folder: str | None) -> list[Path]:
+    """The images named by a --X / --X-dir pair."""
+    if folder is not None:
+        return imaging.list_images(folder)
+    return [Path(f) for f in files]
+
+
+def add_network_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vgg", help="VGG weights (vgg_normalised.pth); default: the cached download")
+    p.add_argument("--decoder", help="decoder weights (decoder.pth or one the trainer saved); default: "
+                                     "the cached download")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    onoff = argparse.BooleanOptionalAction
+    p.add_argument("--fast", action=onoff, default=None,
+                   help="exact rewrites of the networks (same results; docs/fast-path.md); default: on for CUDA")
+    p.add_argument("--channels-last", action=onoff, default=None,
+                   help="run the networks in channels_last; default: on for CUDA")
+    p.add_argument("--cuda-graphs", action=onoff, default=None,
+                   help="replay a CUDA graph for content sizes seen before (video frames); default: on for CUDA")
+    p.add_argument("--no-download", action="store_true", help="never download missing weights")
+
+
+def stylizer_from(args: argparse.Namespace):
+    """The Stylizer the network options describe."""
+    from ..stylize import Stylizer
+
+    return Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
+                                    device=args.device, precision=args.precision, fast=args.fast,
+                                    channels_last=args.channels_last, cuda_graphs=args.cuda_graphs)

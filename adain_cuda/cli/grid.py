@@ -1,0 +1,48 @@
+"""``adain-cuda grid``: a contact sheet of contents, styles and the results already written."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..stylize.imaging import ImageError
+from .common import EXIT_OK, add_inputs, fail, gather
+
+HELP = "contact sheet of contents, styles and their results"
+
+
+def add_parser(sub) -> None:
+    gr = sub.add_parser("grid", help=HELP, description=HELP)
+    add_inputs(gr)
+    gr.add_argument("--results", required=True, help="folder holding <content>_stylized_<style>.<ext>")
+    gr.add_argument("-o", "--output", required=True, help="the sheet's file name")
+    gr.add_argument("--cell", type=int, default=256, help="cell size in pixels")
+    gr.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..stylize.sheet import contact_sheet
+
+    try:
+        contents = gather(args.content, args.content_dir)
+        styles = gather(args.style, args.style_dir)
+    except ImageError as exc:
+        return fail(exc)
+    results_dir, results, missing = Path(args.results), {}, 0
+    for i, c in enumerate(contents):
+        for j, s in enumerate(styles):
+            found = sorted(results_dir.glob(f"{c.stem}_stylized_{s.stem}.*"))
+            if found:
+                results[(i, j)] = found[0]
+            else:
+                missing += 1
+    out = Path(args.output)
+    if out.resolve() in {p.resolve() for p in [*contents, *styles]}:
+        return fail(f"{out} is one of the inputs; choose another -o")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        contact_sheet(contents, styles, results, cell=args.cell).save(out)
+    except (ImageError, OSError, ValueError) as exc:
+        return fail(exc)
+    print(f"contact sheet: {out} ({len(results)} results, {missing} missing shown grey)")
+    return EXIT_OK

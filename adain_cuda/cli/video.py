@@ -1,0 +1,63 @@
+"""``adain-cuda video``: stylize a video file (needs PyAV)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..models import WeightsError
+from ..stylize.imaging import ImageError
+from .common import EXIT_OK, add_network_options, csv_floats, csv_list, fail, stylizer_from
+
+HELP = "stylize a video (needs PyAV: pip install 'adain_cuda[video]')"
+
+
+def add_parser(sub) -> None:
+    vd = sub.add_parser("video", help=HELP, description=HELP)
+    vd.add_argument("input", help="the video to stylize (never modified)")
+    vd.add_argument("--style", type=csv_list, required=True, help="style image(s), comma-separated")
+    vd.add_argument("--style-interpolation-weights", type=csv_floats, help="one weight per style")
+    vd.add_argument("-o", "--output", required=True, help="the stylized video (e.g. out.mp4)")
+    vd.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
+    vd.add_argument("--preserve-color", action="store_true", help="keep each frame's colors")
+    vd.add_argument("--content-size", type=int, default=0,
+                    help="shorter side the networks see (0: the source size)")
+    vd.add_argument("--keep-size", action="store_true",
+                    help="with --content-size: keep the processed size instead of resizing back")
+    vd.add_argument("--style-size", type=int, default=512, help="shorter side of the styles (default 512)")
+    vd.add_argument("--temporal-smoothing", type=float, default=0.0,
+                    help="0 (off) to <1: moving average of content statistics against flicker; 0.9 is "
+                         "about a ten-frame memory")
+    vd.add_argument("--batch-size", type=int, default=8, help="frames per device batch")
+    vd.add_argument("--codec", default="libx264", help="video codec (default libx264)")
+    vd.add_argument("--crf", type=int, default=18, help="x264/x265 quality: lower is better (default 18)")
+    vd.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    vd.add_argument("--skip-bad-frames", action="store_true",
+                    help="replace unreadable frames by the previous one instead of stopping")
+    vd.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    add_network_options(vd)
+    vd.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..video import VideoError, stylize_video
+
+    output = Path(args.output)
+    if output.resolve() == Path(args.input).resolve():
+        return fail(f"the output {output} is the input; choose another output path")
+    if output.exists() and not args.overwrite:
+        return fail(f"{output} exists; use --overwrite to replace it")
+    try:
+        report = stylize_video(
+            stylizer_from(args), args.input, output, [Path(s) for s in args.style],
+            weights=args.style_interpolation_weights, alpha=args.alpha, preserve_color=args.preserve_color,
+            content_size=args.content_size, style_size=args.style_size, resize_back=not args.keep_size,
+            temporal_smoothing=args.temporal_smoothing, batch_size=args.batch_size, codec=args.codec,
+            crf=args.crf, preset=args.preset, skip_bad_frames=args.skip_bad_frames)
+    except (VideoError, ImageError, WeightsError, ValueError) as exc:
+        return fail(exc)
+    print(f"{output}: {report.frames} frames, {report.width}x{report.height} at {report.fps:g} fps, "
+          f"{report.frames_per_second:.1f} frames/s; flicker {report.flicker:.3f} (output frame-to-frame "
+          f"change over the input's)" + (f"; {report.bad_frames} unreadable frame(s) replaced"
+                                         if report.bad_frames else ""))
+    return EXIT_OK

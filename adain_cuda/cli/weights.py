@@ -1,0 +1,47 @@
+"""``adain-cuda weights``: download, list and locate the published weight files."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..models import WeightsError, weights
+from .common import EXIT_FAILED_ITEMS, EXIT_OK, fail
+
+HELP = "manage the pretrained weight files"
+
+
+def add_parser(sub) -> None:
+    wt = sub.add_parser("weights", help=HELP, description=HELP)
+    wsub = wt.add_subparsers(dest="action", required=True)
+    dl = wsub.add_parser("download", help="download (and verify) weight files into the cache")
+    dl.add_argument("which", nargs="?", default="all", choices=["all", *weights.REGISTRY])
+    wsub.add_parser("list", help="the known files, their cache paths and whether they are present")
+    pa = wsub.add_parser("path", help="print the cache folder, or one file's path")
+    pa.add_argument("which", nargs="?", choices=list(weights.REGISTRY))
+    wt.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "path":
+        print(weights.cache_dir() / weights.REGISTRY[args.which].filename if args.which else weights.cache_dir())
+        return EXIT_OK
+    if args.action == "list":
+        for spec in weights.REGISTRY.values():
+            path = weights.cache_dir() / spec.filename
+            state = "present" if path.is_file() else "missing"
+            print(f"{spec.key:<8} {spec.filename:<20} {state:<8} {path}\n         {spec.description}; "
+                  f"sha256 {spec.sha256}\n         {spec.url}")
+        return EXIT_OK
+    keys = list(weights.REGISTRY) if args.which == "all" else [args.which]
+    status = EXIT_OK
+    for key in keys:
+        spec = weights.REGISTRY[key]
+        dest = weights.cache_dir() / spec.filename
+        if dest.is_file() and weights.sha256_of(dest) == spec.sha256:
+            print(f"{spec.filename}: already present and verified at {dest}")
+            continue
+        try:
+            print(f"{spec.filename}: saved and verified at {weights.download(spec)}")
+        except WeightsError as exc:
+            status = fail(exc, EXIT_FAILED_ITEMS)
+    return status

@@ -1,0 +1,158 @@
+"""The style-transfer networks: the VGG-19 encoder to relu4_1 and the AdaIN decoder.
+
+Both are plain ``nn.Sequential`` stacks laid out module for module like the community weight files
+(``vgg_normalised.pth``: 53 modules, of which the encoder uses the first 31; ``decoder.pth``: 29
+modules), so those state dicts load directly (docs/weights.md). Loading checks every
+key and shape and says exactly what does not match.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Decoder", "Encoder", "WeightsError", "build_decoder_layers", "build_vgg_layers",
+           "load_state_dict_file"]
+
+# (in, out) channels of each 3x3 convolution; "M" a 2x2 max pool (ceil mode). The full
+# vgg_normalised file continues to relu5_4; the encoder stops after relu4_1 (module 30).
+_VGG_PLAN = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256),
+             (256, 256), "M", (256, 512), (512, 512), (512, 512), (512, 512), "M", (512, 512),
+             (512, 512), (512, 512), (512, 512)]
+# "U" a nearest x2 upsampling; the last convolution has no ReLU.
+_DECODER_PLAN = [(512, 256), "U", (256, 256), (256, 256), (256, 256), (256, 128), "U", (128, 128),
+                 (128, 64), "U", (64, 64), (64, 3)]
+
+ENCODER_MODULES = 31  # modules 0..30, ending with relu4_1
+FULL_VGG_MODULES = 53
+# Outputs of modules 3, 10, 17 and 30 of the community layout.
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+_LAYER_ENDS = (4, 11, 18, 31)
+
+
+class WeightsError(ValueError):
+    """A weight file is missing, unreadable or does not match the network layout."""
+
+
+def build_vgg_layers(full: bool = False) -> nn.Sequential:
+    """The vgg_normalised layout: a 1x1 convolution that maps RGB in [0, 1] to the mean-subtracted
+    BGR VGG expects, then reflection-padded 3x3 convolutions with ReLU and ceil-mode pooling."""
+    layers: list[nn.Module] = [nn.Conv2d(3, 3, 1)]
+    for item in _VGG_PLAN:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2, 0, ceil_mode=True))
+        else:
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(*item, 3), nn.ReLU()]
+    assert len(layers) == FULL_VGG_MODULES
+    return nn.Sequential(*(layers if full else layers[:ENCODER_MODULES]))
+
+
+def build_decoder_layers() -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for item in _DECODER_PLAN:
+        if item == "U":
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        else:
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(*item, 3), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])  # no ReLU after the last convolution
+
+
+def load_state_dict_file(path: str | Path, what: str) -> dict[str, Tensor]:
+    """Reads a state dict, turning every way a file can be broken into one clear WeightsError."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{what} weights not found at {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise WeightsError(f"{what} weights at {path} are truncated or corrupt ({type(exc).__name__}: "
+                           f"{exc}); delete the file and download it again") from exc
+    except Exception as exc:  # unpickling a non-tensor object is refused with weights_only=True
+        raise WeightsError(f"{what} weights at {path} are not a plain state dict "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise WeightsError(f"{what} weights at {path} are not a state dict of tensors (got "
+                           f"{type(obj).__name__}); expected the community layout, e.g. "
+                           f"{'vgg_normalised.pth' if what == 'VGG' else 'decoder.pth'}")
+    return dict(obj)
+
+
+def _check_state_dict(state: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: str) -> None:
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k}: file {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+             for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if wrong:
+        problems.append("wrong shapes: " + "; ".join(wrong))
+    if problems:
+        raise WeightsError(f"{source} does not match the expected layout: " + ", ".join(problems))
+
+
+def run_blocks(blocks, x: Tensor) -> list[Tensor]:
+    """Runs ``blocks`` in turn and returns every block's output (relu1_1 .. relu4_1)."""
+    feats = []
+    for block in blocks:
+        x = block(x)
+        feats.append(x)
+    return feats
+
+
+class Encoder(nn.Module):
+    """VGG-19 to relu4_1 (frozen in training). ``forward`` returns relu4_1; ``layers`` returns
+    relu1_1, relu2_1, relu3_1 and relu4_1 for the style loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = build_vgg_layers()
+        ends = (0, *_LAYER_ENDS)
+        self._slices = [self.net[a:b] for a, b in zip(ends, ends[1:])]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def layers(self, x: Tensor) -> list[Tensor]:
+        return run_blocks(self._slices, x)
+
+    def load_weights(self, source: str | Path | Mapping[str, Tensor]) -> Encoder:
+        """Loads vgg_normalised weights: the full 53-module file or its first 31 modules."""
+        name = str(source) if not isinstance(source, Mapping) else "the given state dict"
+        state = load_state_dict_file(source, "VGG") if not isinstance(source, Mapping) else dict(source)
+        full = build_vgg_layers(full=True).state_dict()
+        encoder_keys = self.net.state_dict()
+        if any(k not in encoder_keys for k in state):
+            _check_state_dict(state, full, f"VGG weights {name}")
+        else:
+            _check_state_dict(state, encoder_keys, f"VGG weights {name}")
+        self.net.load_state_dict({k: v for k, v in state.items() if k in encoder_keys})
+        return self
+
+
+class Decoder(nn.Module):
+    """The AdaIN decoder: relu4_1 features to an RGB image (not clamped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = build_decoder_layers()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def load_weights(self, source: str | Path | Mapping[str, Tensor]) -> Decoder:
+        name = str(source) if not isinstance(source, Mapping) else "the given state dict"
+        state = load_state_dict_file(source, "decoder") if not isinstance(source, Mapping) else dict(source)
+        _check_state_dict(state, self.net.state_dict(), f"decoder weights {name}")
+        self.net.load_state_dict(state)
+        return self
+
+    def community_state_dict(self) -> dict[str, Tensor]:
+        """The state dict in the community decoder.pth layout (keys '1.weight', ...)."""
+        return {k: v.detach().cpu() for k, v in self.net.state_dict().items()}

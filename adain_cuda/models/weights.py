@@ -1,0 +1,139 @@
+"""The published weight files: where they come from, where they are cached, how they are fetched.
+
+Files are cached in ``$ADAIN_CUDA_HOME`` (default: ``$XDG_CACHE_HOME/adain_cuda``, i.e.
+``~/.cache/adain_cuda``). A download goes to a temporary file in that folder, is checked against
+its published sha256, and only then renamed into place, so an interrupted or corrupted transfer
+never leaves a bad file under the final name. ``ADAIN_CUDA_OFFLINE=1`` forbids downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .networks import WeightsError
+
+__all__ = ["REGISTRY", "WeightFile", "cache_dir", "download", "resolve", "sha256_of"]
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    key: str
+    filename: str
+    url: str
+    sha256: str
+    description: str
+    flag: str  # the command-line option that points at a local copy
+
+
+# Published by the community PyTorch port (naoto0804/pytorch-AdaIN, release v0.0.0).
+REGISTRY = {
+    "vgg": WeightFile(
+        "vgg", "vgg_normalised.pth",
+        "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
+        "804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a",
+        "VGG-19 encoder, normalised (Torch7 conversion)", "--vgg"),
+    "decoder": WeightFile(
+        "decoder", "decoder.pth",
+        "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
+        "379ca41d59f3a37eed3599bbbc2560c19da5c458870a5ffd3a9dd41aa88f9472",
+        "AdaIN decoder trained on MS-COCO and WikiArt", "--decoder"),
+}
+
+
+def cache_dir() -> Path:
+    if os.environ.get("ADAIN_CUDA_HOME"):
+        return Path(os.environ["ADAIN_CUDA_HOME"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "adain_cuda"
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _how_to_fix(spec: WeightFile, dest: Path) -> str:
+    return (f"Download {spec.url} by hand and save it as {dest} (or set ADAIN_CUDA_HOME to the "
+            f"folder that holds it), or pass {spec.flag} PATH to a local copy.")
+
+
+def download(spec: WeightFile, *, directory: Path | None = None, progress: bool = True,
+             timeout: float = 60.0) -> Path:
+    """Fetches ``spec`` into the cache, verified; returns its path. Raises WeightsError."""
+    directory = Path(directory) if directory is not None else cache_dir()
+    dest = directory / spec.filename
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsError(f"cannot create the weights folder {directory}: {exc}. Set ADAIN_CUDA_HOME "
+                           "to a writable folder.") from exc
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=directory)
+    tmp = Path(tmp_name)
+    try:
+        digest, received, expected = hashlib.sha256(), 0, None
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else None
+            bar = _progress_bar(spec.filename, expected) if progress else None
+            try:
+                for block in iter(lambda: response.read(_CHUNK), b""):
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    if bar is not None:
+                        bar.update(len(block))
+            finally:
+                if bar is not None:
+                    bar.close()
+        if expected is not None and received != expected:
+            raise WeightsError(f"download of {spec.filename} from {spec.url} was cut short: got "
+                               f"{received} of {expected} bytes. Try again. {_how_to_fix(spec, dest)}")
+        if digest.hexdigest() != spec.sha256:
+            raise WeightsError(f"{spec.filename} from {spec.url} failed verification: sha256 "
+                               f"{digest.hexdigest()}, expected {spec.sha256}. The file was discarded. "
+                               f"{_how_to_fix(spec, dest)}")
+        os.replace(tmp, dest)
+        return dest
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WeightsError(f"could not download {spec.filename} from {spec.url} ({reason}). "
+                           f"{_how_to_fix(spec, dest)}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)  # nothing half-written stays behind, even on Ctrl-C
+
+
+def _progress_bar(name: str, total: int | None):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"downloading {name}")
+
+
+def resolve(key: str, explicit: str | Path | None = None, *, allow_download: bool = True,
+            progress: bool = True) -> Path:
+    """The path of a weight file: ``explicit`` if given, else the cached copy, downloading it on
+    first use. Raises WeightsError saying which file, where to put it and how to point at it."""
+    spec = REGISTRY[key]
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"{spec.flag} {path}: no such file")
+        return path
+    cached = cache_dir() / spec.filename
+    if cached.is_file():
+        return cached
+    if not allow_download or os.environ.get("ADAIN_CUDA_OFFLINE") == "1":
+        raise WeightsError(f"{spec.filename} ({spec.description}) is not in the cache {cache_dir()} and "
+                           f"downloads are off. {_how_to_fix(spec, cached)}")
+    return download(spec, progress=progress)

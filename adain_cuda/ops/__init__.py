@@ -1,0 +1,17 @@
+"""The kernel library: AdaIN, channel statistics and the training losses as PyTorch operators.
+
+The bottom layer of the package: it knows nothing of networks, images or files. Each function
+checks its arguments, then runs the compiled ``torch.ops.adain_cuda`` kernels, or the pure-PyTorch
+:mod:`~adain_cuda.ops.reference` where they cannot run (warning once, naming the reason).
+"""
+
+from . import reference
+from ._library import build_info
+from .functional import adain, adain_from_stats, channel_stats
+from .losses import ContentLoss, StyleLoss, content_loss, style_content_loss, style_loss
+from .modules import AdaIN
+
+__all__ = [
+    "AdaIN", "ContentLoss", "StyleLoss", "adain", "adain_from_stats", "build_info", "channel_stats",
+    "content_loss", "reference", "style_content_loss", "style_loss",
+]

@@ -1,0 +1,79 @@
+"""Private helpers shared by the op modules: dtypes and strides of the kernels' outputs, the
+choice between the compiled kernels and the reference, and the packed statistics layout of the
+fused losses (the same layout csrc/losses.h describes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from . import _library
+
+
+def stats_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 maps keep float64 statistics (for gradcheck); every other dtype gets float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def kernel_output_like(x: Tensor) -> Tensor:
+    """An empty tensor with the strides the kernels give their output for input ``x``: NCHW and
+    channels_last are kept, any other strided input gets an NCHW output."""
+    if not (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)):
+        x = x.contiguous()
+    return torch.empty_like(x)
+
+
+def new_stats(x: Tensor, batch: int | None = None) -> Tensor:
+    """An empty (batch or N, C) statistics tensor for map ``x``."""
+    n = x.shape[0] if batch is None else batch
+    return x.new_empty((n, x.shape[1]), dtype=stats_dtype(x.dtype))
+
+
+def use_reference(x: Tensor) -> bool:
+    """True (after warning once) when the compiled kernels cannot run on ``x``'s device."""
+    reason = _library.fallback_reason(x.device.type)
+    if reason is not None:
+        _library.warn_fallback(reason)
+    return reason is not None
+
+
+@dataclass(frozen=True)
+class LayerBlock:
+    """One style layer's slice of the losses' packed statistics tensor:
+    ``[input mean (N*C), input std (N*C), target mean (Nt*C), target std (Nt*C)]``."""
+
+    offset: int
+    planes: int          # N * C of the input
+    target_planes: int   # Nt * C
+    channels: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + 2 * (self.planes + self.target_planes)
+
+    def unpack(self, stats: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(mean, std) of the input as (N, C) and of the target as (Nt, C)."""
+        p, tp, c, o = self.planes, self.target_planes, self.channels, self.offset
+        return (stats[o:o + p].view(-1, c), stats[o + p:o + 2 * p].view(-1, c),
+                stats[o + 2 * p:o + 2 * p + tp].view(-1, c), stats[o + 2 * p + tp:self.end].view(-1, c))
+
+
+def packed_layout(inputs: Sequence[Tensor], targets: Sequence[Tensor]) -> Iterator[LayerBlock]:
+    """The blocks of the packed statistics, one per style layer; a target is a map of the input's
+    shape or (2, Nt, C) statistics."""
+    offset = 0
+    for x, t in zip(inputs, targets):
+        planes = x.shape[0] * x.shape[1]
+        block = LayerBlock(offset, planes, planes if t.dim() == 4 else t.shape[1] * t.shape[2], x.shape[1])
+        offset = block.end
+        yield block
+
+
+def packed_numel(inputs: Sequence[Tensor], targets: Sequence[Tensor]) -> int:
+    end = 0
+    for block in packed_layout(inputs, targets):
+        end = block.end
+    return end

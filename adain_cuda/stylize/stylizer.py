@@ -1,0 +1,305 @@
+"""The library's stylization API: a ``Stylizer`` holds the networks on a device and precision.
+
+    stylizer = Stylizer.from_pretrained(device="cuda", precision="bf16")
+    image = stylizer.stylize("content.jpg", "style.jpg", alpha=0.8)        # (3, H, W) tensor
+    image = stylizer.stylize(c, ["a.jpg", "b.jpg"], weights=[0.7, 0.3])     # interpolation
+    image = stylizer.stylize(c, "s.jpg", preserve_color=True)               # keep content colors
+    image = stylizer.stylize(c, ["fg.jpg", "bg.jpg"], masks="mask.png")     # spatial control
+
+Style statistics are computed once per style (and size/crop setting) and cached, so stylizing
+many contents with one style encodes it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from ..models import Decoder, Encoder, FastDecoder, FastEncoder, FastOptions, weights
+from ..ops import adain_from_stats, channel_stats
+from . import imaging
+from .color import match_color
+from .graphs import GraphCache
+from .imaging import ImageError, ImageSource
+from .spatial import masked_adain, masks_to_features
+
+__all__ = ["PRECISIONS", "ContentStatsHook", "Stylizer", "normalise_weights", "parse_device"]
+
+# Maps the (N, C) relu4_1 content mean and std of a batch to the statistics AdaIN should use.
+ContentStatsHook = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+PRECISIONS = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+              "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+_STYLE_CACHE_SIZE = 64
+
+
+def parse_device(device: str | torch.device | None) -> torch.device:
+    """'auto' (or None): CUDA when available, else the CPU. Unknown or absent devices are errors."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but no CUDA GPU is visible; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} GPU(s) visible")
+    elif dev.type != "cpu":
+        raise ValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda'")
+    return dev
+
+
+def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    """Style interpolation weights, one per style, scaled to sum 1 (None: a single style)."""
+    if weights is None:
+        if count > 1:
+            raise ValueError(f"{count} styles given: pass interpolation weights (one per style) or masks")
+        return [1.0]
+    weights = [float(w) for w in weights]
+    if len(weights) != count:
+        raise ValueError(f"{len(weights)} interpolation weights for {count} styles; give one per style")
+    total = sum(weights)
+    if abs(total) < 1e-8:
+        raise ValueError(f"interpolation weights {weights} sum to zero; they are normalised to sum 1")
+    return [w / total for w in weights]
+
+
+def _available_memory(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class Stylizer:
+    """Encoder and decoder on one device and precision, with a cache of style statistics.
+
+    ``fast`` runs the exact rewrites of :mod:`adain_cuda.models.fast` (folded input convolution, no
+    padded copies, sub-pixel upsampling convolutions, ReLU in the convolution's epilogue on CUDA)
+    instead of the plain layer stacks; ``channels_last`` runs the networks in that memory format;
+    ``cuda_graphs`` replays a CUDA graph of the whole pipeline for a content shape seen before.
+    Each defaults to on for CUDA and off for the CPU (None); False selects the plain path.
+    ``fast_options`` switches single rewrites off (for comparisons; the results are the same)."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, *, device: str | torch.device | None = "auto",
+                 precision: str = "fp32", channels_last: bool | None = None, fast: bool | None = None,
+                 cuda_graphs: bool | None = None, fast_options: FastOptions | None = None) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}: use one of fp32, bf16, fp16")
+        self.device = parse_device(device)
+        self.dtype = PRECISIONS[precision]
+        on_cuda = self.device.type == "cuda"
+        if self.dtype == torch.float16 and not on_cuda:
+            raise ValueError("precision fp16 needs a CUDA device; use fp32 or bf16 on the CPU")
+        if cuda_graphs and not on_cuda:
+            raise ValueError(f"cuda_graphs=True needs a CUDA device, not {self.device}")
+        self.fast = on_cuda if fast is None else bool(fast)
+        self.channels_last = on_cuda if channels_last is None else bool(channels_last)
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        encoder, decoder = encoder.eval(), decoder.eval()
+        if self.fast:  # rewritten from the weights as loaded (in float64), before any cast to bf16
+            options = fast_options or FastOptions()
+            encoder, decoder = FastEncoder(encoder, options), FastDecoder(decoder, options)
+        self.encoder = encoder.requires_grad_(False).to(self.device, self.dtype, memory_format=self.memory_format)
+        self.decoder = decoder.requires_grad_(False).to(self.device, self.dtype, memory_format=self.memory_format)
+        self.graphs = GraphCache() if (on_cuda if cuda_graphs is None else cuda_graphs) else None
+        self._style_cache: OrderedDict[tuple, tuple[Tensor, Tensor]] = OrderedDict()
+        self.style_encodes = 0  # how many times a style image went through the encoder
+
+    @classmethod
+    def from_pretrained(cls, vgg: str | Path | None = None, decoder: str | Path | None = None, *,
+                        allow_download: bool = True, progress: bool = True, **kwargs) -> Stylizer:
+        """Loads the community weights (or the given files; a decoder the trainer saved loads
+        the same way), downloading missing ones into the cache on first use."""
+        enc = Encoder().load_weights(weights.resolve("vgg", vgg, allow_download=allow_download, progress=progress))
+        dec = Decoder().load_weights(weights.resolve("decoder", decoder, allow_download=allow_download,
+                                                     progress=progress))
+        return cls(enc, dec, **kwargs)
+
+    # ------------------------------------------------------------------ helpers ----
+    def _prepare(self, source: ImageSource, size: int, crop: bool) -> Tensor:
+        img = imaging.resize_shorter(imaging.load_image(source), size)
+        return imaging.center_crop(img, size) if crop and size > 0 else img
+
+    def _check_memory(self, height: int, width: int) -> None:
+        """Refuses images whose activations cannot fit, before anything runs out of memory."""
+        elem = torch.finfo(self.dtype).bits // 8
+        # The largest activations are the 64-channel full-resolution maps of the decoder's last
+        # layers: a padded input, the convolution output and the upsampled map alive together.
+        needed = 4 * 64 * (height + 2) * (width + 2) * elem
+        available = _available_memory(self.device)
+        if available is not None and needed > 0.9 * available:
+            raise ImageError(
+                f"a {width}x{height} content needs about {needed / 2**30:.1f} GiB on {self.device} in "
+                f"{self.dtype}, but only {available / 2**30:.1f} GiB is free; lower --content-size "
+                f"(e.g. 1024) or use --precision bf16")
+
+    def _style_key(self, source: ImageSource, size: int, crop: bool) -> tuple | None:
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            try:
+                st = path.stat()
+            except OSError:
+                return None  # loading will report it
+            return ("path", str(path.resolve()), st.st_mtime_ns, st.st_size, size, crop)
+        if isinstance(source, Image.Image):
+            data = source.tobytes()
+            return ("pil", hashlib.sha1(data).hexdigest(), source.size, source.mode, size, crop)
+        if isinstance(source, Tensor):
+            data = source.detach().float().cpu().contiguous().numpy().tobytes()
+            return ("tensor", hashlib.sha1(data).hexdigest(), tuple(source.shape), size, crop)
+        return None
+
+    @torch.no_grad()
+    def style_stats(self, style: ImageSource, *, size: int = 512, crop: bool = False,
+                    recolor_to: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """relu4_1 mean and std of a style image, (1, C) float32, cached per image and setting
+        (not when the style is recolored to a content's colors, which depends on the content)."""
+        key = None if recolor_to is not None else self._style_key(style, size, crop)
+        if key is not None and key in self._style_cache:
+            self._style_cache.move_to_end(key)
+            return self._style_cache[key]
+        img = self._prepare(style, size, crop)
+        if recolor_to is not None:
+            img = match_color(img, recolor_to)
+        self._check_memory(*img.shape[-2:])
+        stats = self.encode_style(img.unsqueeze(0))
+        if key is not None:
+            self._style_cache[key] = stats
+            if len(self._style_cache) > _STYLE_CACHE_SIZE:
+                self._style_cache.popitem(last=False)
+        return stats
+
+    # ------------------------------------------------------------------- stylize ----
+    @torch.no_grad()
+    def stylize(self, content: ImageSource, style: ImageSource | Sequence[ImageSource], *,
+                alpha: float = 1.0, weights: Sequence[float] | None = None, preserve_color: bool = False,
+                masks: ImageSource | Sequence[ImageSource] | Tensor | None = None,
+                content_size: int = 512, style_size: int = 512, crop: bool = False) -> Tensor:
+        """Stylizes one content image; returns a (3, H, W) float32 CPU tensor (not clamped; clamp
+        to [0, 1] when writing, as :func:`adain_cuda.imaging.save_image` does).
+
+        ``style``: one image, or several to interpolate with ``weights`` (normalised to sum 1), or
+        to place with ``masks``: one mask for two styles (foreground, background) or one per style.
+        ``content_size`` / ``style_size`` resize the shorter side (0 keeps the size), ``crop`` takes
+        the central square. H x W is the content's size after that resize.
+        """
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        if not styles:
+            raise ValueError("no style given")
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        mixing = normalise_weights(weights, len(styles)) if masks is None else None
+        content_img = self._prepare(content, content_size, crop)
+        height, width = content_img.shape[-2:]
+        self._check_memory(height, width)
+        recolor = content_img if preserve_color else None
+        stats = [self.style_stats(s, size=style_size, crop=crop, recolor_to=recolor) for s in styles]
+        region = None
+        if masks is not None:
+            region = self._load_masks(masks, len(styles), (height, width))
+        return self.transfer(content_img.unsqueeze(0), stats, alpha=alpha, weights=mixing, masks=region)[0].cpu()
+
+    @torch.no_grad()
+    def transfer(self, content: Tensor, stats: Sequence[tuple[Tensor, Tensor]], *, alpha: float = 1.0,
+                 weights: Sequence[float] | None = None, masks: Tensor | None = None,
+                 content_stats: ContentStatsHook | None = None) -> Tensor:
+        """The tensor-level pipeline: ``content`` (N, 3, H, W) images in [0, 1] (any device),
+        ``stats`` from :meth:`style_stats` or :meth:`encode_style`; returns (N, 3, H, W) float32 on
+        the stylizer's device. ``weights`` (normalised) mix several styles; ``masks`` (K, H, W)
+        place them. ``content_stats`` replaces the content's relu4_1 statistics before AdaIN (e.g.
+        a moving average over video frames); AdaIN still runs in the fused kernel. No resizing and
+        no caching: the building block for batches and video."""
+        x = content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
+        if masks is not None:
+            if content_stats is not None:
+                raise ValueError("content_stats and masks cannot be combined: masked AdaIN takes each "
+                                 "region's own statistics")
+            feat = self.encoder(x)
+            region = masks_to_features(masks.to(self.device), feat.shape[-2:])
+            return self._decode(x.shape[-2:], torch.cat([masked_adain(f[None], stats, region, alpha=alpha)
+                                                         for f in feat]))
+        mixing = tuple(weights) if weights is not None else (1.0,) * len(stats)
+        flat = [t for pair in stats for t in pair]
+        if content_stats is not None:  # a stateful hook cannot be replayed from a graph
+            return self._pipeline(x, *flat, alpha=alpha, mixing=mixing, content_stats=content_stats)
+        if self.graphs is not None:
+            return self.graphs(partial(self._pipeline, alpha=alpha, mixing=mixing), (alpha, mixing), x, *flat)
+        return self._pipeline(x, *flat, alpha=alpha, mixing=mixing)
+
+    def _pipeline(self, x: Tensor, *flat_stats: Tensor, alpha: float, mixing: tuple[float, ...],
+                  content_stats: ContentStatsHook | None = None) -> Tensor:
+        """encode -> AdaIN (mixed over the styles) -> decode, all on the device: what a CUDA graph captures."""
+        feat = self.encoder(x)
+        pairs = list(zip(flat_stats[::2], flat_stats[1::2]))
+        if content_stats is not None:
+            mean, std = channel_stats(feat)
+            pairs = [_retarget(mean, std, *content_stats(mean, std), m, s) for m, s in pairs]
+        if mixing == (1.0,):
+            target = adain_from_stats(feat, *pairs[0], alpha=alpha)
+        else:
+            target = sum(w * adain_from_stats(feat, m, s, alpha=alpha) for w, (m, s) in zip(mixing, pairs))
+        return self._decode(x.shape[-2:], target)
+
+    def _decode(self, size: torch.Size, target: Tensor) -> Tensor:
+        out = self.decoder(target.to(self.dtype))
+        return out[:, :, :size[0], :size[1]].float()
+
+    @torch.no_grad()
+    def encode_style(self, style: Tensor) -> tuple[Tensor, Tensor]:
+        """relu4_1 statistics of a (1, 3, H, W) style image in [0, 1], uncached."""
+        self.style_encodes += 1
+        return channel_stats(self.encoder(style.to(self.device, self.dtype).contiguous(
+            memory_format=self.memory_format)))
+
+    @staticmethod
+    def _load_masks(masks, count: int, size: tuple[int, int]) -> Tensor:
+        """(K, H, W) masks at the content's size: one mask makes foreground/background for two
+        styles. Masks of another size are resized; another aspect ratio is an error."""
+        if isinstance(masks, Tensor) and masks.dim() == 3 and masks.shape[0] > 1:
+            items = list(masks)
+        else:
+            items = list(masks) if isinstance(masks, (list, tuple)) else [masks]
+        loaded = [m.float() if isinstance(m, Tensor) and m.dim() == 2 else imaging.load_mask(m) for m in items]
+        if len(loaded) == 1 and count == 2:
+            loaded = [loaded[0], 1.0 - loaded[0]]
+        if len(loaded) != count:
+            raise ValueError(f"{len(items)} mask(s) for {count} styles: give one mask for two styles "
+                             f"(foreground, background) or one mask per style")
+        height, width = size
+        out = []
+        for index, m in enumerate(loaded):
+            mh, mw = m.shape
+            if abs(mw / mh - width / height) > 0.02 * (width / height):
+                raise ImageError(f"mask {index} is {mw}x{mh} but the content is {width}x{height}: the "
+                                 "aspect ratios differ, so the mask does not match this content")
+            if (mh, mw) != (height, width):
+                m = torch.nn.functional.interpolate(m[None, None], size=(height, width), mode="bilinear",
+                                                    align_corners=False)[0, 0]
+            out.append(m.clamp(0, 1))
+        return torch.stack(out)
+
+
+def _retarget(mean: Tensor, std: Tensor, used_mean: Tensor, used_std: Tensor, style_mean: Tensor,
+              style_std: Tensor) -> tuple[Tensor, Tensor]:
+    """Style statistics that make AdaIN with the content's own statistics ``(mean, std)`` give
+    AdaIN with ``(used_mean, used_std)`` instead:
+    ``s_std * (x - used_mean) / used_std + s_mean == t_std * (x - mean) / std + t_mean`` with
+    ``t_std = s_std * std / used_std`` and ``t_mean = s_mean + s_std * (mean - used_mean) / used_std``."""
+    scale = style_std / used_std
+    return style_mean + scale * (mean - used_mean), scale * std

@@ -1,0 +1,51 @@
+"""Training options, with the defaults of the paper and the original code (docs/training.md):
+Adam, lr 1e-4 decayed as lr / (1 + 5e-5 * i), batch 8, 160,000 iterations, style weight 10,
+content weight 1, images resized to a shorter side of 512 and randomly cropped to 256."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+__all__ = ["TrainConfig"]
+
+
+def _option(default, help: str, **cli):
+    """A field with its command-line help (and argparse extras such as ``choices``) as metadata,
+    so the ``train`` command is built from these fields."""
+    if callable(default):
+        return field(default_factory=default, metadata={"help": help, **cli})
+    return field(default=default, metadata={"help": help, **cli})
+
+
+@dataclass
+class TrainConfig:
+    content_dir: str = field(metadata={"help": "content images (searched recursively), e.g. MS-COCO"})
+    style_dir: str = field(metadata={"help": "style images (searched recursively), e.g. WikiArt"})
+    output_dir: str = _option("runs/adain", "run folder: checkpoints, logs, samples", flags=("-o", "--output"))
+    vgg: str | None = _option(None, "vgg_normalised.pth; without it the encoder is random (tests only)")
+    device: str = _option("auto", "auto (CUDA if available), cpu, cuda or cuda:N")
+    lr: float = _option(1e-4, "Adam learning rate")
+    lr_decay: float = _option(5e-5, "learning-rate decay: lr / (1 + decay * iteration)")
+    batch_size: int = _option(8, "global batch size, split over the processes of a distributed run")
+    max_iter: int = _option(160_000, "iterations")
+    style_weight: float = _option(10.0, "weight of the style loss")
+    content_weight: float = _option(1.0, "weight of the content loss")
+    layer_weights: list[float] | None = _option(
+        None, "style weight per layer relu1_1..relu4_1, comma-separated (default all 1)")
+    image_size: int = _option(512, "shorter side after resizing (0: keep)")
+    crop_size: int = _option(256, "random square crop")
+    save_every: int = _option(2000, "checkpoint interval in iterations")
+    log_every: int = _option(10, "log interval in iterations")
+    sample_every: int = _option(1000, "sample grid interval in iterations (0: off)")
+    workers: int = _option(lambda: min(4, os.cpu_count() or 1), "data loader workers per process")
+    seed: int = _option(0, "seed of the data stream, crops and initial weights")
+    precision: str = _option("auto", "auto: bf16 autocast on GPUs that support it, else fp32",
+                             choices=("auto", "bf16", "fp32"))
+    channels_last: bool | None = _option(None, "networks in channels_last (default: on for CUDA)")
+    compile: bool = _option(False, "torch.compile the training step")
+    losses: str = _option("fused", "fused (adain_cuda kernels) or reference (plain PyTorch)",
+                          choices=("fused", "reference"))
+    resume: str | None = _option(None, "continue from a checkpoint (without a path: OUTPUT/checkpoint.pt)")
+    tensorboard: bool = _option(True, "TensorBoard scalars and sample grids in OUTPUT/tensorboard")
+    progress: bool = _option(True, "progress bar", cli=False)

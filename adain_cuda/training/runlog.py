@@ -1,0 +1,94 @@
+"""What a training run reports: a progress bar, ``log.csv``, TensorBoard scalars and the files it
+had to skip. Only the main process (rank 0) writes; the others stay silent."""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import warnings
+from pathlib import Path
+
+from ..models import STYLE_LAYERS
+
+__all__ = ["LOG_COLUMNS", "RunLog"]
+
+LOG_COLUMNS = ["iteration", "loss", "content", "style", *[f"style_{n}" for n in STYLE_LAYERS], "lr",
+               "images_per_s", "time"]
+
+
+class RunLog:
+    def __init__(self, folder: Path, *, main: bool, tensorboard: bool, progress: bool, total: int,
+                 initial: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.folder, self.main = folder, main
+        self.bad_files: set[str] = set()
+        self.bar = tqdm(total=total, initial=initial, desc="training", unit="it",
+                        disable=not (main and progress), dynamic_ncols=True)
+        self._writer = self._tensorboard() if main and tensorboard else None
+        self._file = self._csv = None
+        if main:
+            path = folder / "log.csv"
+            new = not path.exists() or path.stat().st_size == 0
+            self._file = open(path, "a", newline="")
+            self._csv = csv.writer(self._file)
+            if new:
+                self._csv.writerow(LOG_COLUMNS)
+                self._file.flush()
+
+    def say(self, message: str, warn: bool = False) -> None:
+        """A message from the main process; ``warn`` also raises a RuntimeWarning."""
+        if not self.main:
+            return
+        if warn:
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        self.bar.write(message, file=sys.stderr if warn else sys.stdout)
+
+    def skipped(self, messages: list[str]) -> None:
+        """Reports each unusable file once."""
+        for message in messages:
+            if message not in self.bad_files:
+                self.bad_files.add(message)
+                if self.main:
+                    self.bar.write(f"skipped: {message}")
+
+    def advance(self) -> None:
+        self.bar.update(1)
+
+    def record(self, iteration: int, values: dict[str, float], wall_time: float) -> None:
+        """One log row: the bar's postfix, a CSV row and the TensorBoard scalars."""
+        if not self.main:
+            return
+        if not all(math.isfinite(values[k]) for k in ("loss", "content", "style")):
+            self.bar.write(f"warning: non-finite loss at iteration {iteration}")
+        self.bar.set_postfix(content=f"{values['content']:.3f}", style=f"{values['style']:.3f}",
+                             img_s=f"{values['images_per_s']:.1f}")
+        self._csv.writerow([iteration, *(values[c] for c in LOG_COLUMNS[1:-1]), wall_time])
+        self._file.flush()
+        if self._writer is not None:
+            for key in ("loss", "content", "style", *(f"style_{n}" for n in STYLE_LAYERS)):
+                tag = "loss/total" if key == "loss" else f"loss/{key}"
+                self._writer.add_scalar(tag, values[key], iteration)
+            self._writer.add_scalar("lr", values["lr"], iteration)
+            self._writer.add_scalar("throughput/images_per_s", values["images_per_s"], iteration)
+
+    def image(self, tag: str, image, iteration: int) -> None:
+        """A (3, H, W) image in [0, 1] to TensorBoard (the sample grids)."""
+        if self._writer is not None:
+            self._writer.add_image(tag, image, iteration)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self._file is not None:
+            self._file.close()
+        if self._writer is not None:
+            self._writer.close()
+
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.say("TensorBoard logging is off: pip install 'adain_cuda[train]' (the CSV log is still written)")
+            return None
+        return SummaryWriter(str(self.folder / "tensorboard"))

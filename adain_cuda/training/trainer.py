@@ -1,0 +1,280 @@
+"""Training AdaIN decoders with the fused AdaIN op and the fused losses.
+
+    from adain_cuda.training import TrainConfig, Trainer
+    Trainer(TrainConfig(content_dir="coco", style_dir="wikiart", vgg="vgg_normalised.pth")).train()
+
+Defaults (:class:`~adain_cuda.training.config.TrainConfig`) follow the paper and the original
+code. The encoder is frozen; only the decoder trains. Several GPUs: launch with
+``torchrun --nproc_per_node N`` (DistributedDataParallel, NCCL on GPUs, gloo on the CPU); the batch
+size is the global one, split over the processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from ..models import STYLE_LAYERS, Decoder, Encoder
+from ..ops import adain, reference, style_content_loss
+from ..stylize import imaging
+from .config import TrainConfig
+from .data import EndlessSampler, ImageFolder, collate, find_images
+from .distributed import place
+from .runlog import RunLog
+
+__all__ = ["TrainConfig", "Trainer"]
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def _he_init(module: torch.nn.Module) -> None:
+    """Random weights that keep activations at a sensible scale through the stack, so a random
+    encoder still exercises every part of training."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            torch.nn.init.normal_(m.bias, std=0.05)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = c = config
+        if c.losses not in ("fused", "reference"):
+            raise ValueError(f"losses must be 'fused' or 'reference', got {c.losses!r}")
+        placement = place(c.device)
+        self.rank, self.world, self.device = placement.rank, placement.world, placement.device
+        self.main = placement.main
+        # Data first: an empty folder is an error before anything heavy happens.
+        self.content_files, self.style_files = find_images(c.content_dir), find_images(c.style_dir)
+        cuda = self.device.type == "cuda"
+        if c.precision == "auto":
+            self.amp = cuda and torch.cuda.is_bf16_supported()
+        elif c.precision in ("bf16", "fp32"):
+            self.amp = c.precision == "bf16"
+        else:
+            raise ValueError(f"precision must be auto, bf16 or fp32, got {c.precision!r}")
+        self.memory_format = torch.channels_last if (c.channels_last if c.channels_last is not None else cuda) \
+            else torch.contiguous_format
+        self.log: RunLog | None = None  # open while train() runs
+
+        torch.manual_seed(c.seed)
+        self.encoder = Encoder()
+        if c.vgg is not None:
+            self.encoder.load_weights(c.vgg)
+        else:
+            _he_init(self.encoder)
+            self._say("WARNING: no --vgg weights given: the encoder is RANDOM. Losses, samples and the "
+                      "trained decoder are MEANINGLESS; use this only to test the machinery. Pass --vgg "
+                      "vgg_normalised.pth (adain-cuda weights download) for real training.", warn=True)
+        self.encoder = self.encoder.to(self.device, memory_format=self.memory_format).eval().requires_grad_(False)
+        self.decoder = Decoder().to(self.device, memory_format=self.memory_format).train()
+        self.model = self.decoder
+        if self.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.decoder, device_ids=[self.device.index] if cuda else None)
+        self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=c.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda i: 1.0 / (1.0 + c.lr_decay * i))
+        self.iteration = 0
+        self.out = Path(c.output_dir)
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        if c.resume is not None:
+            path = self.out / CHECKPOINT if c.resume == "auto" else Path(c.resume)
+            if path.exists():
+                self.load_checkpoint(path)
+            elif c.resume != "auto":
+                raise FileNotFoundError(f"--resume {path}: no such checkpoint")
+        self._step = torch.compile(self._losses) if c.compile else self._losses
+
+    @property
+    def bad_files(self) -> set[str]:
+        """The unusable files met so far (reported once each)."""
+        return self.log.bad_files if self.log is not None else set()
+
+    # -------------------------------------------------------------------- pieces ----
+    def _say(self, message: str, warn: bool = False) -> None:
+        if self.log is not None:
+            self.log.say(message, warn)
+        elif self.main:
+            if warn:
+                warnings.warn(message, RuntimeWarning, stacklevel=3)
+            print(message, file=sys.stderr if warn else sys.stdout, flush=True)
+
+    def _loader(self, files: list, seed: int) -> DataLoader:
+        c = self.config
+        sampler = EndlessSampler(len(files), batch=c.batch_size, seed=seed, start=self.iteration * c.batch_size,
+                                 rank=self.rank, world=self.world)
+        dataset = ImageFolder(files, size=c.image_size, crop=c.crop_size, seed=seed)
+        return DataLoader(dataset, batch_size=c.batch_size // self.world, sampler=sampler,
+                          num_workers=c.workers, collate_fn=collate, pin_memory=self.device.type == "cuda",
+                          persistent_workers=c.workers > 0, prefetch_factor=4 if c.workers > 0 else None)
+
+    def _losses(self, content: torch.Tensor, style: torch.Tensor):
+        c = self.config
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            with torch.no_grad():
+                style_feats = self.encoder.layers(style)
+                target = adain(self.encoder(content), style_feats[-1])
+            decoded = self.model(target)
+            feats = self.encoder.layers(decoded)
+            if c.losses == "fused":
+                loss_c, loss_s = style_content_loss(feats, style_feats, target, layer_weights=c.layer_weights)
+            else:
+                loss_c = F.mse_loss(feats[-1], target)
+                loss_s = reference.style_loss(feats, style_feats, layer_weights=c.layer_weights)
+            loss = c.content_weight * loss_c + c.style_weight * loss_s
+        return loss, loss_c.detach(), loss_s.detach(), feats, style_feats
+
+    def step(self, content: torch.Tensor, style: torch.Tensor) -> dict[str, float | torch.Tensor]:
+        """One optimisation step on a batch; returns the (local) losses."""
+        content = content.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        style = style.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        loss, loss_c, loss_s, feats, style_feats = self._step(content, style)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.iteration += 1
+        return {"loss": loss.detach(), "content": loss_c, "style": loss_s, "feats": feats, "style_feats": style_feats}
+
+    # --------------------------------------------------------------- checkpoints ----
+    def state(self) -> dict:
+        return {"decoder": self.decoder.community_state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "iteration": self.iteration,
+                "rng": {"torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+                "config": dataclasses.asdict(self.config), "world_size": self.world}
+
+    def save_checkpoint(self) -> Path | None:
+        """Full state to checkpoint.pt and the decoder alone (community decoder.pth layout) to
+        decoder_iter_N.pth, both written atomically; rank 0 only."""
+        if not self.main:
+            return None
+        _atomic_save(self.state(), self.out / CHECKPOINT)
+        path = self.out / f"decoder_iter_{self.iteration}.pth"
+        _atomic_save(self.decoder.community_state_dict(), path)
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.decoder.load_weights(state["decoder"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.iteration = int(state["iteration"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        old = state.get("config", {})
+        changed = [k for k in ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "crop_size",
+                               "image_size", "seed", "layer_weights") if k in old and old[k] != getattr(self.config, k)]
+        note = f" (options changed since: {', '.join(changed)})" if changed else ""
+        if state.get("world_size") != self.world:
+            note += f"; it was saved by {state.get('world_size')} process(es)"
+        self._say(f"resumed from {path} at iteration {self.iteration}{note}")
+
+    # -------------------------------------------------------------------- logging ----
+    def _sample_grid(self) -> None:
+        """A contact sheet of fixed content and style images through the current decoder."""
+        from ..stylize.sheet import contact_sheet
+
+        contents, styles = self._samples
+        results = {}
+        self.decoder.eval()
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            for i, ci in enumerate(contents):
+                for j, sj in enumerate(styles):
+                    t = adain(self.encoder(ci[None].to(self.device)), self.encoder(sj[None].to(self.device)))
+                    results[(i, j)] = self.decoder(t)[0].float().cpu()
+        self.decoder.train()
+        folder = self.out / "samples"
+        folder.mkdir(exist_ok=True)
+        contact_sheet(contents, styles, results, cell=self.config.crop_size).save(
+            folder / f"iter_{self.iteration:07d}.png")
+
+    def _pick_samples(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The first three usable content and style images, center-cropped, loaded once."""
+        crop = self.config.crop_size
+        picked = []
+        for files in (self.content_files, self.style_files):
+            images = []
+            for p in files:
+                try:
+                    images.append(imaging.center_crop(imaging.resize_shorter(imaging.load_image(p), crop), crop))
+                except imaging.ImageError:
+                    continue
+                if len(images) == 3:
+                    break
+            picked.append(images)
+        return picked[0], picked[1]
+
+    # ---------------------------------------------------------------------- train ----
+    def train(self) -> dict[str, float]:
+        """Runs to max_iter (or from a resumed iteration); Ctrl-C saves a checkpoint first.
+        Returns the last logged losses."""
+        c = self.config
+        self._samples = self._pick_samples() if self.main and c.sample_every else ([], [])
+        content_iter = iter(self._loader(self.content_files, c.seed))
+        style_iter = iter(self._loader(self.style_files, c.seed + 1))
+        self.log = log = RunLog(self.out, main=self.main, tensorboard=c.tensorboard, progress=c.progress,
+                                total=c.max_iter, initial=self.iteration)
+        last: dict[str, float] = {}
+        window_start, window_images = time.perf_counter(), 0
+        try:
+            while self.iteration < c.max_iter:
+                content, bad_c = next(content_iter)
+                style, bad_s = next(style_iter)
+                log.skipped(bad_c + bad_s)
+                out = self.step(content, style)
+                window_images += content.shape[0] * self.world
+                if self.iteration % c.log_every == 0 or self.iteration == c.max_iter:
+                    last = self._log_values(out, window_images / (time.perf_counter() - window_start))
+                    log.record(self.iteration, last, time.time())
+                    window_start, window_images = time.perf_counter(), 0
+                if c.sample_every and self.main and self.iteration % c.sample_every == 0:
+                    self._sample_grid()
+                if self.iteration % c.save_every == 0:
+                    self.save_checkpoint()
+                log.advance()
+        except KeyboardInterrupt:
+            log.bar.close()
+            path = self.save_checkpoint()
+            self._say(f"interrupted at iteration {self.iteration}; checkpoint saved ({path}). Continue with "
+                      f"--resume {self.out / CHECKPOINT}")
+            raise
+        finally:
+            log.close()
+        path = self.save_checkpoint()
+        if self.main:
+            _atomic_save(self.decoder.community_state_dict(), self.out / "decoder.pth")
+            self._say(f"done: {self.iteration} iterations; decoder saved to {self.out / 'decoder.pth'} "
+                      f"(and {path}); {len(self.bad_files)} unusable file(s) skipped")
+        return last
+
+    def _log_values(self, out, images_per_s: float) -> dict[str, float]:
+        """The losses averaged over the processes, the per-layer style terms, lr and throughput."""
+        values = torch.stack([out["loss"].float(), out["content"].float(), out["style"].float()])
+        if self.world > 1:
+            dist.all_reduce(values)
+            values /= self.world
+        loss, content, style = (float(v) for v in values)
+        with torch.no_grad():  # per-layer style terms, only at log steps
+            per_layer = [float(reference.style_loss([f.float()], [s.float()]))
+                         for f, s in zip(out["feats"], out["style_feats"])]
+        return {"loss": loss, "content": content, "style": style, "lr": self.scheduler.get_last_lr()[0],
+                "images_per_s": images_per_s, **{f"style_{n}": v for n, v in zip(STYLE_LAYERS, per_layer)}}

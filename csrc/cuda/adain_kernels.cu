@@ -1,0 +1,491 @@
+// CUDA kernels for the adain_cuda operators.
+//
+// Two paths, chosen per call:
+//  * Fused plane kernels (NCHW content whose plane fits in one block's registers, up to 32768
+//    elements forward / 16384 backward): one block per (n, c) plane loads the plane once into
+//    registers, reduces it exactly (two-pass mean and variance), and writes the result. Forward
+//    AdaIN also reduces the style plane in the same block, so the whole op is one launch that
+//    reads content and style once and writes the output once: the byte floor. On sm_90 a plane
+//    up to 8x larger (relu4_1 of a 4K frame), forward or backward, is split over a thread-block
+//    cluster that adds its partial sums through distributed shared memory, still in one pass.
+//  * General path (channels_last, large planes, broadcast styles): a chunked partial-sum kernel
+//    (coalesced along H*W for NCHW, along C for channels_last), a tiny per-plane finalize
+//    kernel that turns sums into coefficients, and one vectorized pointwise kernel.
+// Every reduction has a fixed order (no atomics), so results are bit-identical run to run.
+#include <ATen/AccumulateType.h>
+#include <ATen/Dispatch.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "../op_setup.h"
+#include "../plane.h"
+#include "device_blocks.cuh"
+
+namespace adain {
+namespace {
+
+using namespace cuda;
+
+// ------------------------------------------------------------ fused plane kernels ----
+// CLUSTER: the plane is split over the blocks of a cluster, `slice` elements each.
+template <typename T, int VEC, int ITEMS, bool CLUSTER>
+__global__ void __launch_bounds__(kMaxThreads)
+    adain_fused_forward_kernel(const T* __restrict__ x, T* __restrict__ y, PlaneShape g,
+                               const T* __restrict__ style,
+                               PlaneShape sg,  // style == nullptr: use s_mean/s_std
+                               acc_type<T>* __restrict__ s_mean,
+                               acc_type<T>* __restrict__ s_std,  // out or in
+                               acc_type<T>* __restrict__ c_mean, acc_type<T>* __restrict__ c_rstd,
+                               acc_type<T> alpha, acc_type<T> eps, bool unbiased, int64_t slice) {
+  using A = acc_type<T>;
+  __shared__ A exchange[2];  // this block's partial sum and sum of squares, for the cluster
+  const unsigned rank = CLUSTER ? cluster_rank() : 0;
+  const int64_t plane = CLUSTER ? blockIdx.x / cluster_blocks() : blockIdx.x;
+  const int64_t begin = rank * slice, end = min(g.p, begin + slice);
+  const int64_t c = plane % g.c;
+  const int64_t s_plane = (sg.n == 1 ? 0 : plane / g.c) * g.c + c;
+
+  A mu_s, sigma_s;
+  if (style != nullptr) {
+    const int64_t base = first_offset(s_plane, sg);
+    const int64_t step = sg.layout == Layout::kNCHW ? 1 : sg.c;
+    const A shift = static_cast<A>(style[base]);
+    A q1 = 0, q2 = 0;
+    for (int64_t i = threadIdx.x; i < sg.p; i += blockDim.x) {
+      const A d = static_cast<A>(style[base + i * step]) - shift;
+      q1 += d;
+      q2 += d * d;
+    }
+    block_sum2(q1, q2);
+    mu_s = shift + q1 / A(sg.p);
+    sigma_s = sqrt(variance_from_sums(q1, q2, sg.p, unbiased) + eps);
+    if (threadIdx.x == 0 && rank == 0) s_mean[s_plane] = mu_s, s_std[s_plane] = sigma_s;
+  } else {
+    mu_s = s_mean[s_plane];
+    sigma_s = s_std[s_plane];
+  }
+
+  // This block's part of the plane, held in registers: element
+  // begin + (k * blockDim + tid) * VEC + j.
+  A v[ITEMS][VEC];
+  load_slice<VEC, ITEMS>(x + plane * g.p, begin, end, v);
+  A sum = 0, unused = 0;
+  for_each_element<VEC, ITEMS>(begin, end, [&](int k, int j) { sum += v[k][j]; });
+  block_sum2(sum, unused);
+  if constexpr (CLUSTER) sum = cluster_total(sum, &exchange[0]);
+  const A mu = sum / A(g.p);
+  A sq = 0;
+  unused = 0;
+  for_each_element<VEC, ITEMS>(begin, end,
+                               [&](int k, int j) { sq += (v[k][j] - mu) * (v[k][j] - mu); });
+  block_sum2(sq, unused);
+  if constexpr (CLUSTER) sq = cluster_total(sq, &exchange[1]);
+  const A rstd = A(1) / sqrt(sq / A(dof(g.p, unbiased)) + eps);
+  // y = alpha * (sigma_s * (x - mu) * rstd + mu_s) + (1 - alpha) * x
+  const A a = alpha * sigma_s * rstd + (A(1) - alpha);
+  const A k0 = alpha * mu_s + (A(1) - alpha) * mu;
+  store_slice<VEC, ITEMS>(y + plane * g.p, begin, end,
+                          [&](int k, int j) { return a * (v[k][j] - mu) + k0; });
+  if (threadIdx.x == 0 && rank == 0) c_mean[plane] = mu, c_rstd[plane] = rstd;
+  if constexpr (CLUSTER) cluster_sync();  // no block leaves while others may read its `exchange`
+}
+
+// dx = a * dy + b * (x - mu) + k with S1 = sum(dy), S2 = sum(dy * xhat) (docs/numerics.md,
+// "Backward"). CLUSTER: as for the forward, the plane is split over a cluster, `slice` elements per
+// block.
+template <typename T, int VEC, int ITEMS, bool CLUSTER>
+__global__ void __launch_bounds__(kMaxThreads)
+    adain_fused_backward_kernel(const T* __restrict__ dy, const T* __restrict__ x,
+                                T* __restrict__ dx, PlaneShape g,
+                                const acc_type<T>* __restrict__ c_mean,
+                                const acc_type<T>* __restrict__ c_rstd,
+                                const acc_type<T>* __restrict__ s_std, int64_t style_batch,
+                                acc_type<T> alpha, bool unbiased, acc_type<T>* __restrict__ g_mean,
+                                acc_type<T>* __restrict__ g_std, int64_t slice) {
+  using A = acc_type<T>;
+  __shared__ A exchange[2];
+  const unsigned rank = CLUSTER ? cluster_rank() : 0;
+  const int64_t plane = CLUSTER ? blockIdx.x / cluster_blocks() : blockIdx.x;
+  const int64_t begin = rank * slice, end = min(g.p, begin + slice);
+  const A mu = c_mean[plane], r = c_rstd[plane];
+  const A sigma_s = s_std[style_batch == 1 ? plane % g.c : plane];
+  A xv[ITEMS][VEC], gv[ITEMS][VEC];
+  load_slice<VEC, ITEMS>(x + plane * g.p, begin, end, xv);
+  load_slice<VEC, ITEMS>(dy + plane * g.p, begin, end, gv);
+  A s1 = 0, s2 = 0;
+  for_each_element<VEC, ITEMS>(begin, end, [&](int k, int j) {
+    xv[k][j] -= mu;
+    s1 += gv[k][j];
+    s2 += gv[k][j] * xv[k][j];
+  });
+  block_sum2(s1, s2);
+  if constexpr (CLUSTER) {
+    s1 = cluster_total(s1, &exchange[0]);
+    s2 = cluster_total(s2, &exchange[1]);
+  }
+  s2 *= r;
+  const A big_a = sigma_s * r;
+  const A a = alpha * big_a + (A(1) - alpha);
+  const A b = -alpha * big_a * r * s2 / A(dof(g.p, unbiased));
+  const A k0 = -alpha * big_a * s1 / A(g.p);
+  store_slice<VEC, ITEMS>(dx + plane * g.p, begin, end,
+                          [&](int k, int j) { return a * gv[k][j] + b * xv[k][j] + k0; });
+  if (threadIdx.x == 0 && rank == 0) g_mean[plane] = alpha * s1, g_std[plane] = alpha * s2;
+  if constexpr (CLUSTER) cluster_sync();  // no block leaves while others may read its `exchange`
+}
+
+// --------------------------------------------------------------- general path ----
+template <typename T, bool HAS_U>
+__global__ void __launch_bounds__(kReduceThreads)
+    partial_sums_kernel(const T* __restrict__ u, const T* __restrict__ v,
+                        const acc_type<T>* __restrict__ center, PlaneShape g, int64_t chunks,
+                        int64_t chunk_len, acc_type<T>* __restrict__ sums) {
+  plane_chunk_sums<T, HAS_U, false>(u, v, nullptr, center, g, chunks, chunk_len, blockIdx.x, sums);
+}
+
+// Statistics of every plane from its partial sums.
+template <typename T>
+__global__ void finalize_stats_kernel(const acc_type<T>* __restrict__ sums, int64_t chunks,
+                                      const T* __restrict__ x, PlaneShape g, acc_type<T> eps,
+                                      bool unbiased, acc_type<T>* __restrict__ mean,
+                                      acc_type<T>* __restrict__ std_or_rstd, bool want_rstd) {
+  using A = acc_type<T>;
+  const int64_t plane = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (plane >= g.planes()) return;
+  A q1, q2;
+  total_sums(sums, plane, chunks, q1, q2);
+  const A sigma = sqrt(variance_from_sums(q1, q2, g.p, unbiased) + eps);
+  mean[plane] = static_cast<A>(x[first_offset(plane, g)]) + q1 / A(g.p);
+  std_or_rstd[plane] = want_rstd ? A(1) / sigma : sigma;
+}
+
+// Forward coefficients from the content statistics and the style statistics.
+template <typename A>
+__global__ void adain_coef_kernel(const A* __restrict__ c_mean, const A* __restrict__ c_rstd,
+                                  const A* __restrict__ s_mean, const A* __restrict__ s_std,
+                                  int64_t style_batch, PlaneShape g, A alpha,
+                                  Coef<A>* __restrict__ coef) {
+  const int64_t plane = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (plane >= g.planes()) return;
+  const int64_t sp = style_batch == 1 ? plane % g.c : plane;
+  const A mu = c_mean[plane];
+  coef[plane] = Coef<A>{A(0), alpha * s_std[sp] * c_rstd[plane] + (A(1) - alpha), mu,
+                        alpha * s_mean[sp] + (A(1) - alpha) * mu};
+}
+
+template <typename A>
+__global__ void adain_backward_coef_kernel(const A* __restrict__ sums, int64_t chunks,
+                                           const A* __restrict__ c_mean,
+                                           const A* __restrict__ c_rstd,
+                                           const A* __restrict__ s_std, int64_t style_batch,
+                                           PlaneShape g, A alpha, bool unbiased,
+                                           Coef<A>* __restrict__ coef, A* __restrict__ g_mean,
+                                           A* __restrict__ g_std) {
+  const int64_t plane = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (plane >= g.planes()) return;
+  A s1, s2;
+  total_sums(sums, plane, chunks, s1, s2);
+  const A r = c_rstd[plane];
+  s2 *= r;
+  const A big_a = s_std[style_batch == 1 ? plane % g.c : plane] * r;
+  coef[plane] =
+      Coef<A>{alpha * big_a + (A(1) - alpha), -alpha * big_a * r * s2 / A(dof(g.p, unbiased)),
+              c_mean[plane], -alpha * big_a * s1 / A(g.p)};
+  g_mean[plane] = alpha * s1;
+  g_std[plane] = alpha * s2;
+}
+
+template <typename A>
+__global__ void stats_backward_coef_kernel(const A* __restrict__ g_mean,
+                                           const A* __restrict__ g_std, const A* __restrict__ mean,
+                                           const A* __restrict__ std_, PlaneShape g, bool unbiased,
+                                           Coef<A>* __restrict__ coef) {
+  const int64_t plane = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (plane >= g.planes()) return;
+  coef[plane] = Coef<A>{A(0), g_std[plane] / (A(dof(g.p, unbiased)) * std_[plane]), mean[plane],
+                        g_mean[plane] / A(g.p)};
+}
+
+template <typename T, int VEC, bool HAS_U>
+__global__ void apply_kernel(const T* __restrict__ u, const T* __restrict__ v, T* __restrict__ out,
+                             const Coef<acc_type<T>>* __restrict__ coef, PlaneShape g,
+                             int64_t vectors) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < vectors;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    apply_vector<T, VEC, HAS_U>(u, v, out, coef, g, i);
+  }
+}
+
+// ------------------------------------------------------------------- launchers ----
+// Partial sums of every plane (see the kernels above), split in chunks so that the grid
+// fills the GPU even when there are few planes.
+template <typename T>
+std::pair<at::Tensor, int64_t> partial_sums(const T* u, const T* v, const acc_type<T>* center,
+                                            const PlaneShape& g, const at::Tensor& like) {
+  using A = acc_type<T>;
+  const int64_t chunks = chunks_for(g);
+  const int64_t chunk_len = ceil_div(g.p, chunks);
+  at::Tensor sums =
+      at::empty({g.planes() * chunks * 2}, like.options().dtype(stats_dtype(like.scalar_type())));
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  if (u != nullptr) {
+    partial_sums_kernel<T, true><<<sum_blocks(g, chunks), kReduceThreads, 0, stream>>>(
+        u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
+  } else {
+    partial_sums_kernel<T, false><<<sum_blocks(g, chunks), kReduceThreads, 0, stream>>>(
+        u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {sums, chunks};
+}
+
+template <typename T, bool HAS_U>
+void launch_apply(const T* u, const T* v, T* out, const at::Tensor& coef, const PlaneShape& g) {
+  using A = acc_type<T>;
+  constexpr int kVec = 16 / sizeof(T);
+  const bool vec_ok = can_vectorize<T>(g, {u, v, out});
+  const int64_t vectors = g.planes() * g.p / (vec_ok ? kVec : 1);
+  const int64_t blocks =
+      std::min<int64_t>(ceil_div(vectors, kReduceThreads), int64_t(num_sms()) * 16);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const auto* cf = reinterpret_cast<const Coef<A>*>(coef.const_data_ptr<A>());
+  if (vec_ok) {
+    apply_kernel<T, kVec, HAS_U><<<blocks, kReduceThreads, 0, stream>>>(u, v, out, cf, g, vectors);
+  } else {
+    apply_kernel<T, 1, HAS_U><<<blocks, kReduceThreads, 0, stream>>>(u, v, out, cf, g, vectors);
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+at::Tensor new_coefs(const PlaneShape& g, const at::Tensor& like) {
+  return at::empty({g.planes() * 4}, like.options().dtype(stats_dtype(like.scalar_type())));
+}
+
+// Style statistics through the general path: (mean, std) of every plane of s.
+template <typename T>
+void stats_general(const at::Tensor& s, double eps, bool unbiased, at::Tensor& mean,
+                   at::Tensor& out, bool want_rstd) {
+  using A = acc_type<T>;
+  const PlaneShape g = plane_shape(s);
+  const T* sp = s.const_data_ptr<T>();
+  at::Tensor sums;
+  int64_t chunks;
+  std::tie(sums, chunks) = partial_sums<T>(nullptr, sp, nullptr, g, s);
+  finalize_stats_kernel<T>
+      <<<per_plane_blocks(g), kReduceThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+          sums.const_data_ptr<A>(), chunks, sp, g, A(eps), unbiased, mean.mutable_data_ptr<A>(),
+          out.mutable_data_ptr<A>(), want_rstd);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Forward AdaIN. `style` defined: its statistics are computed (into s_mean / s_std); else
+// s_mean / s_std hold the given statistics.
+template <typename T>
+void adain_forward(const at::Tensor& x, const at::Tensor& style, at::Tensor& s_mean,
+                   at::Tensor& s_std, double alpha, double eps, bool unbiased, at::Tensor& out,
+                   at::Tensor& c_mean, at::Tensor& c_rstd) {
+  using A = acc_type<T>;
+  const PlaneShape g = plane_shape(x);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const T* xp = x.const_data_ptr<T>();
+  T* yp = out.mutable_data_ptr<T>();
+  FusedShape fs;
+  const bool aligned = aligned16(xp) && aligned16(yp);
+  bool fused = fused_shape<T>(g, aligned, kFwdMaxPerThread, fs);
+  if (!fused && cluster_shape<T>(g, aligned, kFwdMaxPerThread, fs)) {
+    with_fused_shape<T>(fs, [&](auto vec, auto items) {
+      constexpr int V = decltype(vec)::value, I = decltype(items)::value;
+      fused = ClusterLaunch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream)
+                  .schedulable(adain_fused_forward_kernel<T, V, I, true>);
+    });
+  }
+  const int64_t style_batch = s_mean.size(0);
+  // A broadcast style over several contents would be re-reduced by every content block.
+  const bool style_in_kernel = style.defined() && fused && (style_batch == g.n || g.n == 1);
+  if (style.defined() && !style_in_kernel)
+    stats_general<T>(style, eps, unbiased, s_mean, s_std, false);
+
+  if (fused) {
+    const T* sp = style_in_kernel ? style.const_data_ptr<T>() : nullptr;
+    const PlaneShape sg =
+        style_in_kernel ? plane_shape(style) : PlaneShape{style_batch, g.c, 0, Layout::kNCHW};
+    A *sm = s_mean.mutable_data_ptr<A>(), *ss = s_std.mutable_data_ptr<A>();
+    A *cm = c_mean.mutable_data_ptr<A>(), *cr = c_rstd.mutable_data_ptr<A>();
+    with_fused_shape<T>(fs, [&](auto vec, auto items) {
+      constexpr int V = decltype(vec)::value, I = decltype(items)::value;
+      if (fs.cluster == 1) {
+        adain_fused_forward_kernel<T, V, I, false><<<g.planes(), fs.threads, 0, stream>>>(
+            xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps), unbiased, fs.slice);
+      } else {
+        ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream);
+        C10_CUDA_CHECK(cudaLaunchKernelEx(&launch.config, adain_fused_forward_kernel<T, V, I, true>,
+                                          xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps),
+                                          unbiased, fs.slice));
+      }
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return;
+  }
+  at::Tensor sums;
+  int64_t chunks;
+  std::tie(sums, chunks) = partial_sums<T>(nullptr, xp, nullptr, g, x);
+  finalize_stats_kernel<T><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
+      sums.const_data_ptr<A>(), chunks, xp, g, A(eps), unbiased, c_mean.mutable_data_ptr<A>(),
+      c_rstd.mutable_data_ptr<A>(), true);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  at::Tensor coef = new_coefs(g, x);
+  adain_coef_kernel<A><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
+      c_mean.const_data_ptr<A>(), c_rstd.const_data_ptr<A>(), s_mean.const_data_ptr<A>(),
+      s_std.const_data_ptr<A>(), style_batch, g, A(alpha),
+      reinterpret_cast<Coef<A>*>(coef.mutable_data_ptr<A>()));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch_apply<T, false>(nullptr, xp, yp, coef, g);
+}
+
+// ------------------------------------------------------------------ op entries ----
+std::tuple<at::Tensor, at::Tensor> channel_stats_cuda(const at::Tensor& x, double eps,
+                                                      bool unbiased) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  StatsCall call = setup_channel_stats(x, eps);
+  if (call.empty) return {call.mean, call.std_};
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, call.x.scalar_type(), "channel_stats_cuda",
+      [&] { stats_general<scalar_t>(call.x, eps, unbiased, call.mean, call.std_, false); });
+  return {call.mean, call.std_};
+}
+
+at::Tensor channel_stats_backward_cuda(const at::Tensor& grad_mean, const at::Tensor& grad_std,
+                                       const at::Tensor& x, const at::Tensor& mean,
+                                       const at::Tensor& std_, bool unbiased) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  StatsBackwardCall call = setup_channel_stats_backward(grad_mean, grad_std, x, mean, std_);
+  if (call.empty) return call.grad_x;
+  const PlaneShape g = plane_shape(call.x);
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, call.x.scalar_type(), "stats_backward_cuda", [&] {
+        using A = acc_type<scalar_t>;
+        at::Tensor coef = new_coefs(g, call.x);
+        stats_backward_coef_kernel<A>
+            <<<per_plane_blocks(g), kReduceThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+                call.grad_mean.const_data_ptr<A>(), call.grad_std.const_data_ptr<A>(),
+                call.mean.const_data_ptr<A>(), call.std_.const_data_ptr<A>(), g, unbiased,
+                reinterpret_cast<Coef<A>*>(coef.mutable_data_ptr<A>()));
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        launch_apply<scalar_t, false>(nullptr, call.x.const_data_ptr<scalar_t>(),
+                                      call.grad_x.mutable_data_ptr<scalar_t>(), coef, g);
+      });
+  return call.grad_x;
+}
+
+// The forward kernels once the set-up is done (adain_forward computes the style statistics too).
+void adain_forward_cuda(ForwardCall& call, double alpha, double eps, bool unbiased) {
+  if (call.empty) {
+    if (call.style.defined() && call.style.numel() > 0) {
+      std::tie(call.style_mean, call.style_std) = channel_stats_cuda(call.style, eps, unbiased);
+    }
+    return;
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, call.x.scalar_type(), "adain_cuda", [&] {
+        adain_forward<scalar_t>(call.x, call.style, call.style_mean, call.style_std, alpha, eps,
+                                unbiased, call.out, call.c_mean, call.c_rstd);
+      });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_from_stats_cuda(const at::Tensor& content,
+                                                                     const at::Tensor& style_mean,
+                                                                     const at::Tensor& style_std,
+                                                                     double alpha, double eps,
+                                                                     bool unbiased) {
+  const c10::cuda::CUDAGuard guard(content.device());
+  ForwardCall call = setup_adain_from_stats(content, style_mean, style_std, alpha, eps);
+  adain_forward_cuda(call, alpha, eps, unbiased);
+  return {call.out, call.c_mean, call.c_rstd};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> adain_cuda(
+    const at::Tensor& content, const at::Tensor& style, double alpha, double eps, bool unbiased) {
+  const c10::cuda::CUDAGuard guard(content.device());
+  ForwardCall call = setup_adain(content, style, alpha, eps);
+  adain_forward_cuda(call, alpha, eps, unbiased);
+  return {call.out, call.c_mean, call.c_rstd, call.style_mean, call.style_std};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cuda(
+    const at::Tensor& grad_out, const at::Tensor& content, const at::Tensor& c_mean,
+    const at::Tensor& c_rstd, const at::Tensor& style_std, double alpha, bool unbiased) {
+  const c10::cuda::CUDAGuard guard(content.device());
+  BackwardCall call = setup_adain_backward(grad_out, content, c_mean, c_rstd, style_std);
+  if (call.empty) return {call.grad_x, call.g_mean, call.g_std};
+  const PlaneShape g = plane_shape(call.x);
+  const at::Tensor &cm = call.c_mean, &cr = call.c_rstd, &ss = call.style_std;
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, call.x.scalar_type(), "adain_backward_cuda", [&] {
+        using T = scalar_t;
+        using A = acc_type<T>;
+        const auto stream = at::cuda::getCurrentCUDAStream();
+        const T *xp = call.x.const_data_ptr<T>(), *gp = call.grad_out.const_data_ptr<T>();
+        T* op = call.grad_x.mutable_data_ptr<T>();
+        FusedShape fs;
+        const bool aligned = aligned16(xp) && aligned16(gp) && aligned16(op);
+        bool fused = fused_shape<T>(g, aligned, kBwdMaxPerThread, fs);
+        if (!fused && cluster_shape<T>(g, aligned, kBwdMaxPerThread, fs)) {
+          with_fused_shape<T>(fs, [&](auto vec, auto items) {
+            constexpr int V = decltype(vec)::value, I = decltype(items)::value;
+            if constexpr (V * I <= kBwdMaxPerThread) {
+              fused = ClusterLaunch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream)
+                          .schedulable(adain_fused_backward_kernel<T, V, I, true>);
+            }
+          });
+        }
+        if (fused) {
+          const A *cmp = cm.const_data_ptr<A>(), *crp = cr.const_data_ptr<A>(),
+                  *ssp = ss.const_data_ptr<A>();
+          A *gm = call.g_mean.mutable_data_ptr<A>(), *gs = call.g_std.mutable_data_ptr<A>();
+          with_fused_shape<T>(fs, [&](auto vec, auto items) {
+            constexpr int V = decltype(vec)::value, I = decltype(items)::value;
+            if constexpr (V * I <= kBwdMaxPerThread) {
+              if (fs.cluster == 1) {
+                adain_fused_backward_kernel<T, V, I, false><<<g.planes(), fs.threads, 0, stream>>>(
+                    gp, xp, op, g, cmp, crp, ssp, ss.size(0), A(alpha), unbiased, gm, gs, fs.slice);
+              } else {
+                ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream);
+                C10_CUDA_CHECK(cudaLaunchKernelEx(
+                    &launch.config, adain_fused_backward_kernel<T, V, I, true>, gp, xp, op, g, cmp,
+                    crp, ssp, ss.size(0), A(alpha), unbiased, gm, gs, fs.slice));
+              }
+            }
+          });
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+          return;
+        }
+        at::Tensor sums;
+        int64_t chunks;
+        std::tie(sums, chunks) = partial_sums<T>(gp, xp, cm.const_data_ptr<A>(), g, call.x);
+        at::Tensor coef = new_coefs(g, call.x);
+        adain_backward_coef_kernel<A><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
+            sums.const_data_ptr<A>(), chunks, cm.const_data_ptr<A>(), cr.const_data_ptr<A>(),
+            ss.const_data_ptr<A>(), ss.size(0), g, A(alpha), unbiased,
+            reinterpret_cast<Coef<A>*>(coef.mutable_data_ptr<A>()),
+            call.g_mean.mutable_data_ptr<A>(), call.g_std.mutable_data_ptr<A>());
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        launch_apply<T, true>(gp, xp, op, coef, g);
+      });
+  return {call.grad_x, call.g_mean, call.g_std};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(adain_cuda, CUDA, m) {
+  m.impl("channel_stats", &channel_stats_cuda);
+  m.impl("channel_stats_backward", &channel_stats_backward_cuda);
+  m.impl("adain", &adain_cuda);
+  m.impl("adain_from_stats", &adain_from_stats_cuda);
+  m.impl("adain_backward", &adain_backward_cuda);
+}
+
+}  // namespace adain

@@ -1,0 +1,278 @@
+// Device building blocks shared by the CUDA kernels of the AdaIN and loss operators: block and
+// thread-block-cluster reductions, 16-byte vectors, chunked per-plane partial sums for NCHW and
+// channels_last, and the pointwise form out = a*u + b*(v - m) + k that every op reduces to.
+// How many threads and blocks run them is decided in launch_config.cuh.
+#pragma once
+
+#include <ATen/AccumulateType.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <cooperative_groups.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+
+#include "../plane.h"
+#include "launch_config.cuh"
+
+namespace adain::cuda {
+
+template <typename T>
+using acc_type = at::acc_type<T, /*is_cuda=*/true>;
+
+// ------------------------------------------------------------------ reductions ----
+template <typename A>
+__device__ __forceinline__ A warp_sum(A a) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) a += __shfl_down_sync(0xffffffffu, a, offset);
+  return a;
+}
+
+// Sums K values over the block (blockDim.x a multiple of 32) and returns them to every thread.
+// The order of additions is fixed, so results are bit-identical from run to run.
+template <int K, typename A>
+__device__ __forceinline__ void block_sum(A (&v)[K]) {
+  __shared__ A shared[K][32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int warps = blockDim.x >> 5;
+#pragma unroll
+  for (int j = 0; j < K; ++j) v[j] = warp_sum(v[j]);
+  __syncthreads();  // a previous call's readers are done with `shared`
+  if (lane == 0) {
+#pragma unroll
+    for (int j = 0; j < K; ++j) shared[j][warp] = v[j];
+  }
+  __syncthreads();
+  if (warp == 0) {
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+      v[j] = warp_sum(lane < warps ? shared[j][lane] : A(0));
+      if (lane == 0) shared[j][0] = v[j];
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < K; ++j) v[j] = shared[j][0];
+}
+
+template <typename A>
+__device__ __forceinline__ void block_sum2(A& a, A& b) {
+  A v[2] = {a, b};
+  block_sum<2>(v);
+  a = v[0];
+  b = v[1];
+}
+
+template <typename T, int VEC>
+struct alignas(sizeof(T) * VEC) Vec {
+  T v[VEC];
+};
+
+// ----------------------------------------------- a block's slice of a plane in registers ----
+// The fused kernels hold a block's slice [begin, end) of a plane in registers, VEC elements per
+// vector and ITEMS vectors per thread: vector k of a thread starts at element
+// begin + (k * blockDim.x + threadIdx.x) * VEC. The loops below are all unrolled, so v[k][j]
+// stays in registers.
+
+// f(k, e) for each of this thread's vectors in the slice (e: the vector's first element).
+template <int VEC, int ITEMS, typename F>
+__device__ __forceinline__ void for_each_vector(int64_t begin, int64_t end, F&& f) {
+#pragma unroll
+  for (int k = 0; k < ITEMS; ++k) {
+    const int64_t e = begin + (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
+    if (e < end) f(k, e);
+  }
+}
+
+// f(k, j) for each of this thread's elements in the slice.
+template <int VEC, int ITEMS, typename F>
+__device__ __forceinline__ void for_each_element(int64_t begin, int64_t end, F&& f) {
+  for_each_vector<VEC, ITEMS>(begin, end, [&](int k, int64_t) {
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) f(k, j);
+  });
+}
+
+// v[k][j] = src[e + j] widened to A, one VEC-wide load per vector.
+template <int VEC, int ITEMS, typename T, typename A>
+__device__ __forceinline__ void load_slice(const T* __restrict__ src, int64_t begin, int64_t end,
+                                           A (&v)[ITEMS][VEC]) {
+  for_each_vector<VEC, ITEMS>(begin, end, [&](int k, int64_t e) {
+    const Vec<T, VEC> in = *reinterpret_cast<const Vec<T, VEC>*>(src + e);
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) v[k][j] = static_cast<A>(in.v[j]);
+  });
+}
+
+// dst[e + j] = value(k, j) narrowed to T, one VEC-wide store per vector: the one per-element
+// output loop of the fused forward and backward kernels.
+template <int VEC, int ITEMS, typename T, typename F>
+__device__ __forceinline__ void store_slice(T* __restrict__ dst, int64_t begin, int64_t end,
+                                            F&& value) {
+  for_each_vector<VEC, ITEMS>(begin, end, [&](int k, int64_t e) {
+    Vec<T, VEC> out;
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) out.v[j] = static_cast<T>(value(k, j));
+    *reinterpret_cast<Vec<T, VEC>*>(dst + e) = out;
+  });
+}
+
+// Offset of a plane's first element; any element of the plane is a valid shift for the
+// one-pass variance, and using the same one in every chunk lets chunk sums simply add.
+__device__ __forceinline__ int64_t first_offset(int64_t plane, const PlaneShape& g) {
+  return g.layout == Layout::kNCHW ? plane * g.p : (plane / g.c) * g.p * g.c + plane % g.c;
+}
+
+template <typename A>
+__device__ __forceinline__ A variance_from_sums(A q1, A q2, int64_t p, bool unbiased) {
+  const A mean_d = q1 / A(p);
+  const A m2 = q2 - q1 * mean_d;
+  return (m2 > A(0) ? m2 : A(0)) / A(dof(p, unbiased));
+}
+
+// -------------------------------------------------------- thread-block clusters ----
+// Thread-block clusters (sm_90): a plane too large for one block's registers is split over the
+// blocks of a cluster, which add their partial sums through distributed shared memory, so the
+// plane is still read once and written once. Every block adds the partials in rank order: the
+// totals are identical in every block and from run to run.
+__device__ __forceinline__ unsigned cluster_rank() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  return cooperative_groups::this_cluster().block_rank();
+#else
+  return 0;
+#endif
+}
+
+__device__ __forceinline__ unsigned cluster_blocks() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  return cooperative_groups::this_cluster().num_blocks();
+#else
+  return 1;
+#endif
+}
+
+__device__ __forceinline__ void cluster_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cooperative_groups::this_cluster().sync();
+#endif
+}
+
+// The cluster-wide sum of a value every block has (each block's thread 0 publishes it in `slot`).
+template <typename A>
+__device__ __forceinline__ A cluster_total(A value, A* slot) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  auto cluster = cooperative_groups::this_cluster();
+  if (threadIdx.x == 0) *slot = value;
+  cluster.sync();
+  A total = 0;
+  for (unsigned r = 0; r < cluster.num_blocks(); ++r) total += *cluster.map_shared_rank(slot, r);
+  return total;
+#else
+  __trap();  // launched only on sm_90 and newer
+  return value;
+#endif
+}
+
+// ------------------------------------------------------------- partial sums ----
+// The blocks' layout over a tensor is described in launch_config.cuh (sum_blocks).
+// Writes sums[(plane * chunks + chunk) * 2 + {0, 1}] for the planes of block b:
+//  statistics mode (!HAS_U): sum(v - shift), sum((v - shift)^2), shift = the plane's first element
+//  (the same in every chunk, so chunk sums add);  backward mode: sum(u), sum(u * (v - center)).
+// With HAS_T it also returns, in thread 0, the block's sum of (v - t)^2 (the content loss).
+template <typename T, bool HAS_U, bool HAS_T>
+__device__ acc_type<T> plane_chunk_sums(const T* __restrict__ u, const T* __restrict__ v,
+                                        const T* __restrict__ t,
+                                        const acc_type<T>* __restrict__ center, const PlaneShape& g,
+                                        int64_t chunks, int64_t chunk_len, int64_t b,
+                                        acc_type<T>* __restrict__ sums) {
+  using A = acc_type<T>;
+  A q[3] = {0, 0, 0};
+  auto add = [&](int64_t idx, A m) {
+    const A x = static_cast<A>(v[idx]);
+    const A d = x - m;
+    const A w = HAS_U ? static_cast<A>(u[idx]) : d;
+    q[0] += w;
+    q[1] += w * d;
+    if (HAS_T) {
+      const A e = x - static_cast<A>(t[idx]);
+      q[2] += e * e;
+    }
+  };
+  const int64_t chunk = b % chunks;
+  if (g.layout == Layout::kNCHW) {
+    const int64_t plane = b / chunks, base = plane * g.p;
+    const A m = HAS_U ? center[plane] : static_cast<A>(v[base]);
+    const int64_t end = min(g.p, (chunk + 1) * chunk_len);
+    for (int64_t i = chunk * chunk_len + threadIdx.x; i < end; i += blockDim.x) add(base + i, m);
+    if constexpr (HAS_T) {
+      block_sum<3>(q);
+    } else {
+      A pair[2] = {q[0], q[1]};
+      block_sum<2>(pair);
+      q[0] = pair[0], q[1] = pair[1];
+    }
+    if (threadIdx.x == 0) sums[b * 2] = q[0], sums[b * 2 + 1] = q[1];
+    return q[2];
+  }
+  __shared__ A part[3][kTileRows][kTileC];
+  const int tx = threadIdx.x % kTileC, ty = threadIdx.x / kTileC;
+  const int64_t tiles = ceil_div(g.c, kTileC);
+  const int64_t n = b / (chunks * tiles);
+  const int64_t c = ((b / chunks) % tiles) * kTileC + tx;
+  if (c < g.c) {
+    const int64_t base = n * g.p * g.c + c;
+    const A m = HAS_U ? center[n * g.c + c] : static_cast<A>(v[base]);
+    const int64_t end = min(g.p, (chunk + 1) * chunk_len);
+    for (int64_t row = chunk * chunk_len + ty; row < end; row += kTileRows)
+      add(base + row * g.c, m);
+  }
+  part[0][ty][tx] = q[0], part[1][ty][tx] = q[1], part[2][ty][tx] = q[2];
+  __syncthreads();
+  if (ty == 0 && c < g.c) {
+    for (int r = 1; r < kTileRows; ++r) q[0] += part[0][r][tx], q[1] += part[1][r][tx];
+    const int64_t slot = (n * g.c + c) * chunks + chunk;
+    sums[slot * 2] = q[0], sums[slot * 2 + 1] = q[1];
+  }
+  A sq = 0;
+  if (HAS_T && threadIdx.x == 0) {
+    for (int r = 0; r < kTileRows; ++r)
+      for (int l = 0; l < kTileC; ++l) sq += part[2][r][l];
+  }
+  return sq;
+}
+
+// Total of a plane's chunk sums.
+template <typename A>
+__device__ __forceinline__ void total_sums(const A* sums, int64_t plane, int64_t chunks, A& q1,
+                                           A& q2) {
+  q1 = 0, q2 = 0;
+  for (int64_t k = 0; k < chunks; ++k)
+    q1 += sums[(plane * chunks + k) * 2], q2 += sums[(plane * chunks + k) * 2 + 1];
+}
+
+// out = a * u + b * (v - m) + k for the VEC elements of vector i. VEC divides P (NCHW) or C
+// (channels_last), so a vector lies in one plane (NCHW) or covers consecutive planes (NHWC).
+template <typename T, int VEC, bool HAS_U>
+__device__ __forceinline__ void apply_vector(const T* __restrict__ u, const T* __restrict__ v,
+                                             T* __restrict__ out,
+                                             const Coef<acc_type<T>>* __restrict__ coef,
+                                             const PlaneShape& g, int64_t i) {
+  using A = acc_type<T>;
+  const int64_t e = i * VEC;
+  const Vec<T, VEC> vin = *reinterpret_cast<const Vec<T, VEC>*>(v + e);
+  Vec<T, VEC> uin;
+  if constexpr (HAS_U) uin = *reinterpret_cast<const Vec<T, VEC>*>(u + e);
+  const bool nchw = g.layout == Layout::kNCHW;
+  const int64_t plane0 = nchw ? e / g.p : (e / (g.p * g.c)) * g.c + e % g.c;
+  Vec<T, VEC> o;
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) {
+    const Coef<A> cf = coef[nchw ? plane0 : plane0 + j];
+    A r = cf.b * (static_cast<A>(vin.v[j]) - cf.m) + cf.k;
+    if constexpr (HAS_U) r += cf.a * static_cast<A>(uin.v[j]);
+    o.v[j] = static_cast<T>(r);
+  }
+  *reinterpret_cast<Vec<T, VEC>*>(out + e) = o;
+}
+
+}  // namespace adain::cuda

@@ -1,0 +1,162 @@
+// Launch configuration of the CUDA kernels: thread counts, register budgets, how a plane is cut
+// into vectors, blocks and thread-block clusters, and how many chunks a reduction uses. Host side,
+// except for the constants the kernels use in their launch bounds.
+#pragma once
+
+#include <ATen/cuda/CUDAContext.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+
+#include "../plane.h"
+
+namespace adain::cuda {
+
+constexpr int kMaxThreads = 1024;
+constexpr int kReduceThreads = 256;
+constexpr int kFwdMaxPerThread = 32;  // register budget per thread, forward
+constexpr int kBwdMaxPerThread = 16;  // backward holds x and grad_out
+
+// Partial-sum blocks of kReduceThreads threads. A tensor is cut into blocks as follows:
+//  NCHW: block b covers chunk (b % chunks) of plane (b / chunks), threads along H*W (coalesced).
+//  channels_last: block b covers chunk (b % chunks) of the rows of channel tile
+//  ((b / chunks) % tiles) of image b / (chunks * tiles), as 32 channel lanes x 8 row groups
+//  (a warp reads 32 consecutive channels).
+constexpr int kTileC = 32, kTileRows = kReduceThreads / kTileC;
+
+__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+inline int64_t sum_blocks(const PlaneShape& g, int64_t chunks) {
+  return g.layout == Layout::kNCHW ? g.planes() * chunks : g.n * ceil_div(g.c, kTileC) * chunks;
+}
+
+inline int num_sms() { return at::cuda::getCurrentDeviceProperties()->multiProcessorCount; }
+
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// Chunks per plane (or per row range for channels_last) so that a launch has about four blocks
+// per multiprocessor even when there are few planes.
+inline int64_t chunks_for(const PlaneShape& g) {
+  const int64_t target_blocks = 4 * int64_t(num_sms());
+  if (g.layout == Layout::kNCHW) {
+    return std::clamp<int64_t>(ceil_div(target_blocks, g.planes()), 1, ceil_div(g.p, 4096));
+  }
+  return std::clamp<int64_t>(ceil_div(target_blocks, g.n * ceil_div(g.c, kTileC)), 1,
+                             ceil_div(g.p, 256));
+}
+
+// 16 bytes per access when every pointer is aligned and VEC divides the vector dimension.
+template <typename T>
+bool can_vectorize(const PlaneShape& g, std::initializer_list<const void*> ptrs) {
+  constexpr int kVec = 16 / sizeof(T);
+  if ((g.layout == Layout::kNCHW ? g.p : g.c) % kVec != 0) return false;
+  for (const void* p : ptrs)
+    if (p != nullptr && !aligned16(p)) return false;
+  return true;
+}
+
+inline int64_t per_plane_blocks(const PlaneShape& g) {
+  return ceil_div(g.planes(), kReduceThreads);
+}
+
+// Picks (VEC, ITEMS, threads) so that one block holds a plane: the fewest elements per thread
+// that fit in 1024 threads, within the register budget. False when the plane is too large.
+struct FusedShape {
+  int vec, items, threads;
+  int cluster = 1;    // blocks per plane (a thread-block cluster when > 1)
+  int64_t slice = 0;  // elements per block
+};
+
+template <typename T>
+bool fused_shape(const PlaneShape& g, bool aligned, int max_per_thread, FusedShape& out) {
+  if (g.layout != Layout::kNCHW) return false;
+  constexpr int kVec = 16 / sizeof(T);
+  const int vec = (aligned && g.p % kVec == 0) ? kVec : 1;
+  for (int items = 1; items <= 8 && items * vec <= max_per_thread; items *= 2) {
+    const int64_t threads = ceil_div(g.p, int64_t(items) * vec);
+    if (threads <= kMaxThreads) {
+      out = FusedShape{vec, items, int(std::max<int64_t>(32, ceil_div(threads, 32) * 32)), 1, g.p};
+      return true;
+    }
+  }
+  return false;
+}
+
+// A plane too large for one block, split over a cluster of 2..8 blocks (portable cluster sizes;
+// sm_90 and newer), each holding `slice` elements (a multiple of VEC) in registers.
+constexpr int kMaxCluster = 8;
+
+template <typename T>
+bool cluster_shape(const PlaneShape& g, bool aligned, int max_per_thread, FusedShape& out) {
+  if (g.layout != Layout::kNCHW || at::cuda::getCurrentDeviceProperties()->major < 9) return false;
+  constexpr int kVec = 16 / sizeof(T);
+  const int vec = (aligned && g.p % kVec == 0) ? kVec : 1;
+  for (int cluster = 2; cluster <= kMaxCluster; ++cluster) {
+    const int64_t slice = ceil_div(ceil_div(g.p, cluster), vec) * vec;
+    for (int items = 1; items <= 8 && items * vec <= max_per_thread; items *= 2) {
+      const int64_t threads = ceil_div(slice, int64_t(items) * vec);
+      if (threads <= kMaxThreads) {
+        out = FusedShape{vec, items, int(std::max<int64_t>(32, ceil_div(threads, 32) * 32)),
+                         cluster, slice};
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// Launch configuration of `blocks` blocks in clusters of `cluster`.
+struct ClusterLaunch {
+  cudaLaunchConfig_t config{};
+  cudaLaunchAttribute attribute{};
+  ClusterLaunch(int64_t blocks, int threads, int cluster, cudaStream_t stream) {
+    config.gridDim = dim3(static_cast<unsigned>(blocks));
+    config.blockDim = dim3(threads);
+    config.stream = stream;
+    attribute.id = cudaLaunchAttributeClusterDimension;
+    attribute.val.clusterDim.x = cluster;
+    attribute.val.clusterDim.y = 1;
+    attribute.val.clusterDim.z = 1;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+  }
+  template <typename Kernel>
+  bool schedulable(Kernel kernel) {  // some GPUs cannot co-schedule large clusters of big blocks
+    int clusters = 0;
+    return cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess &&
+           clusters > 0;
+  }
+};
+
+// Calls f(vec, items) with both as std::integral_constant for the chosen shape (generic
+// lambdas keep this C++17, which older torch builds compile extensions with).
+template <typename T, typename F>
+void with_fused_shape(const FusedShape& s, F&& f) {
+  constexpr int kVec = 16 / sizeof(T);
+  auto by_items = [&](auto vec) {
+    constexpr int V = decltype(vec)::value;
+    switch (s.items) {
+      case 1:
+        f(vec, std::integral_constant<int, 1>{});
+        break;
+      case 2:
+        f(vec, std::integral_constant<int, 2>{});
+        break;
+      case 4:
+        if constexpr (4 * V <= kFwdMaxPerThread) f(vec, std::integral_constant<int, 4>{});
+        break;
+      default:
+        if constexpr (8 * V <= kFwdMaxPerThread) f(vec, std::integral_constant<int, 8>{});
+        break;
+    }
+  };
+  if (s.vec == 1) {
+    by_items(std::integral_constant<int, 1>{});
+  } else {
+    by_items(std::integral_constant<int, kVec>{});
+  }
+}
+
+}  // namespace adain::cuda

@@ -1,0 +1,386 @@
+// CUDA implementation of the fused training losses (see csrc/loss_plan.h).
+//
+// Forward, two launches whatever the number of layers:
+//  1. loss_sums_kernel: a work list over the plane chunks of every input and target map of every
+//     layer; the blocks of the last input also accumulate (x - content_target)^2, so the content
+//     loss costs no extra pass over relu4_1.
+//  2. loss_finalize_kernel (one block): statistics of every plane into the packed `stats`, and
+//     the two scalars, summed in a fixed order (bit-identical from run to run).
+// Backward, two launches: per-plane coefficients for every layer, then one multi-tensor pointwise
+// pass writing every layer's gradient.
+#include <ATen/Dispatch.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <tuple>
+#include <vector>
+
+#include "../loss_plan.h"
+#include "../op_setup.h"
+#include "../plane.h"
+#include "device_blocks.cuh"
+
+namespace adain {
+namespace {
+
+using namespace cuda;
+
+// Layers per call (VGG's relu1_1..relu5_1 are five); the work lists are kernel parameters.
+constexpr int kMaxLossLayers = 8;
+constexpr int kFinalizeThreads = 1024;
+
+template <typename T>
+struct SumJob {  // partial sums over one input or target map
+  const T* v;
+  const T* content_target;  // set for the last input when there is a content term
+  PlaneShape g;
+  int64_t block_begin, blocks, chunks, chunk_len;
+  acc_type<T>* sums;          // per (plane, chunk): two sums
+  acc_type<T>* content_sums;  // per block: sum of (v - content_target)^2
+};
+
+template <typename T>
+struct SumJobs {
+  SumJob<T> job[2 * kMaxLossLayers];
+  int count;
+};
+
+template <typename T>
+struct LossLayerMeta {
+  int64_t offset, planes, target_planes, channels;
+  int in_job, target_job;  // target_job < 0: the target statistics were copied into `stats`
+  acc_type<T> weight;
+};
+
+template <typename T>
+struct LossMeta {
+  LossLayerMeta<T> layer[kMaxLossLayers];
+  int count;
+  int content_job;  // < 0: no content term
+  int64_t content_numel;
+};
+
+template <typename T>
+__global__ void __launch_bounds__(kReduceThreads)
+    loss_sums_kernel(const __grid_constant__ SumJobs<T> jobs) {
+  int j = 0;
+  while (j + 1 < jobs.count && blockIdx.x >= jobs.job[j + 1].block_begin) ++j;
+  const SumJob<T>& job = jobs.job[j];
+  const int64_t b = blockIdx.x - job.block_begin;
+  if (job.content_target != nullptr) {
+    const auto sq = plane_chunk_sums<T, false, true>(nullptr, job.v, job.content_target, nullptr,
+                                                     job.g, job.chunks, job.chunk_len, b, job.sums);
+    if (threadIdx.x == 0) job.content_sums[b] = sq;
+  } else {
+    plane_chunk_sums<T, false, false>(nullptr, job.v, nullptr, nullptr, job.g, job.chunks,
+                                      job.chunk_len, b, job.sums);
+  }
+}
+
+template <typename T>
+__device__ void plane_stats(const SumJob<T>& job, int64_t plane, acc_type<T> eps, bool unbiased,
+                            acc_type<T>& mean, acc_type<T>& std_) {
+  using A = acc_type<T>;
+  A q1, q2;
+  total_sums(job.sums, plane, job.chunks, q1, q2);
+  mean = static_cast<A>(job.v[first_offset(plane, job.g)]) + q1 / A(job.g.p);
+  std_ = sqrt(variance_from_sums(q1, q2, job.g.p, unbiased) + eps);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kFinalizeThreads)
+    loss_finalize_kernel(const __grid_constant__ SumJobs<T> jobs,
+                         const __grid_constant__ LossMeta<T> meta, acc_type<T> eps, bool unbiased,
+                         acc_type<T>* __restrict__ stats, acc_type<T>* __restrict__ style_out,
+                         acc_type<T>* __restrict__ content_out) {
+  using A = acc_type<T>;
+  A total[2] = {0, 0};  // style, content
+  for (int l = 0; l < meta.count; ++l) {
+    const LossLayerMeta<T>& layer = meta.layer[l];
+    A* mean = stats + layer.offset;
+    A* std_ = mean + layer.planes;
+    A* t_mean = std_ + layer.planes;
+    A* t_std = t_mean + layer.target_planes;
+    const bool target_map = layer.target_job >= 0;
+    if (target_map) {
+      for (int64_t p = threadIdx.x; p < layer.target_planes; p += blockDim.x)
+        plane_stats(jobs.job[layer.target_job], p, eps, unbiased, t_mean[p], t_std[p]);
+    }
+    A sum = 0;
+    for (int64_t p = threadIdx.x; p < layer.planes; p += blockDim.x) {
+      A m, s, tm, ts;
+      plane_stats(jobs.job[layer.in_job], p, eps, unbiased, m, s);
+      mean[p] = m, std_[p] = s;
+      const int64_t tp = layer.target_planes == layer.planes ? p : p % layer.channels;
+      if (target_map) {
+        plane_stats(jobs.job[layer.target_job], tp, eps, unbiased, tm, ts);  // no cross-thread read
+      } else {
+        tm = t_mean[tp], ts = t_std[tp];
+      }
+      sum += (m - tm) * (m - tm) + (s - ts) * (s - ts);
+    }
+    total[0] += layer.weight * sum / A(layer.planes);
+  }
+  if (meta.content_job >= 0) {
+    const SumJob<T>& job = jobs.job[meta.content_job];
+    for (int64_t b = threadIdx.x; b < job.blocks; b += blockDim.x) total[1] += job.content_sums[b];
+  }
+  block_sum<2>(total);
+  if (threadIdx.x == 0) {
+    *style_out = total[0];
+    *content_out = meta.content_job >= 0 ? total[1] / A(meta.content_numel) : A(0);
+  }
+}
+
+// ------------------------------------------------------------------- backward ----
+template <typename T>
+struct CoefLayer {
+  int64_t plane_begin, planes, p, target_planes, channels, stats_offset, numel;
+  acc_type<T> weight;
+  bool style, content;
+};
+
+template <typename T>
+struct CoefMeta {
+  CoefLayer<T> layer[kMaxLossLayers];
+  int count;
+  int64_t total_planes;
+};
+
+// Per plane: d/dx of w * mean((mu - mu_t)^2 + (sigma - sigma_t)^2) is b * (x - mu) + k
+// (docs/numerics.md, "Losses"); the content term c * (x - t) becomes a * t with a = -c, plus c
+// folded into b and k.
+template <typename T>
+__global__ void loss_coef_kernel(const __grid_constant__ CoefMeta<T> meta,
+                                 const acc_type<T>* __restrict__ stats,
+                                 const acc_type<T>* __restrict__ grad_style,
+                                 const acc_type<T>* __restrict__ grad_content, bool unbiased,
+                                 Coef<acc_type<T>>* __restrict__ coef) {
+  using A = acc_type<T>;
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (i >= meta.total_planes) return;
+  int l = 0;
+  while (l + 1 < meta.count && i >= meta.layer[l + 1].plane_begin) ++l;
+  const CoefLayer<T>& layer = meta.layer[l];
+  const int64_t plane = i - layer.plane_begin;
+  Coef<A> cf{0, 0, 0, 0};
+  if (layer.style) {
+    const A* mean = stats + layer.stats_offset;
+    const A* std_ = mean + layer.planes;
+    const A* t_mean = std_ + layer.planes;
+    const A* t_std = t_mean + layer.target_planes;
+    const int64_t tp = layer.target_planes == layer.planes ? plane : plane % layer.channels;
+    const A scale = *grad_style * layer.weight * A(2) / A(layer.planes);
+    const A gm = scale * (mean[plane] - t_mean[tp]), gs = scale * (std_[plane] - t_std[tp]);
+    cf = Coef<A>{0, gs / (A(dof(layer.p, unbiased)) * std_[plane]), mean[plane], gm / A(layer.p)};
+  }
+  if (layer.content) {
+    const A c = A(2) * *grad_content / A(layer.numel);
+    cf = Coef<A>{-c, cf.b + c, cf.m, cf.k + c * cf.m};
+  }
+  coef[i] = cf;
+}
+
+template <typename T>
+struct ApplyJob {
+  const T* u;  // content target, or nullptr
+  const T* v;
+  T* out;
+  const Coef<acc_type<T>>* coef;
+  PlaneShape g;
+  int64_t vectors, block_begin, blocks;
+};
+
+template <typename T>
+struct ApplyJobs {
+  ApplyJob<T> job[kMaxLossLayers];
+  int count;
+};
+
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kReduceThreads)
+    loss_apply_kernel(const __grid_constant__ ApplyJobs<T> jobs) {
+  int j = 0;
+  while (j + 1 < jobs.count && blockIdx.x >= jobs.job[j + 1].block_begin) ++j;
+  const ApplyJob<T>& job = jobs.job[j];
+  const int64_t stride = job.blocks * int64_t(blockDim.x);
+  for (int64_t i = (blockIdx.x - job.block_begin) * int64_t(blockDim.x) + threadIdx.x;
+       i < job.vectors; i += stride) {
+    if (job.u != nullptr) {
+      apply_vector<T, VEC, true>(job.u, job.v, job.out, job.coef, job.g, i);
+    } else {
+      apply_vector<T, VEC, false>(nullptr, job.v, job.out, job.coef, job.g, i);
+    }
+  }
+}
+
+// ----------------------------------------------------------------- op entries ----
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_cuda(
+    at::TensorList inputs_in, at::TensorList targets_in,
+    const std::optional<at::Tensor>& content_target, at::ArrayRef<double> weights, double eps,
+    bool unbiased) {
+  const std::vector<at::Tensor> inputs_v = inputs_in.vec(), targets_v = targets_in.vec();
+  const LossPlan plan = plan_losses(inputs_v, targets_v, content_target, weights.vec(), eps);
+  TORCH_CHECK(inputs_v.size() <= size_t(kMaxLossLayers), "at most ", kMaxLossLayers,
+              " layers per call on CUDA, got ", inputs_v.size(), "; sum several calls instead");
+  const c10::cuda::CUDAGuard guard(inputs_v[0].device());
+  const auto opts = inputs_v[0].options().dtype(stats_dtype(inputs_v[0].scalar_type()));
+  at::Tensor stats = at::empty({plan.stats_numel}, opts);
+  at::Tensor style = at::empty({}, opts), content = at::empty({}, opts);
+  std::vector<at::Tensor> keep;  // layouts, sums and workspaces alive until the launches are queued
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, inputs_v[0].scalar_type(), "losses_cuda", [&] {
+        using T = scalar_t;
+        using A = acc_type<T>;
+        SumJobs<T> jobs{};
+        LossMeta<T> meta{};
+        meta.content_job = -1;
+        int64_t blocks = 0;
+        auto add_job = [&](at::Tensor x, const T* ct) {  // x by value: `keep` may reallocate
+          SumJob<T>& job = jobs.job[jobs.count];
+          job.g = plane_shape(x);
+          job.v = x.const_data_ptr<T>();
+          job.chunks = chunks_for(job.g);
+          job.chunk_len = ceil_div(job.g.p, job.chunks);
+          job.block_begin = blocks;
+          job.blocks = sum_blocks(job.g, job.chunks);
+          blocks += job.blocks;
+          keep.push_back(at::empty({job.g.planes() * job.chunks * 2}, opts));
+          job.sums = keep.back().mutable_data_ptr<A>();
+          if (ct != nullptr) {
+            job.content_target = ct;
+            keep.push_back(at::empty({job.blocks}, opts));
+            job.content_sums = keep.back().mutable_data_ptr<A>();
+          }
+          return jobs.count++;
+        };
+        for (size_t l = 0; l < inputs_v.size(); ++l) {
+          keep.push_back(to_kernel_layout(inputs_v[l]));
+          const at::Tensor x = keep.back();
+          const bool content_here = content_target.has_value() && l + 1 == inputs_v.size();
+          if (content_here) keep.push_back(in_layout_of(*content_target, x));
+          const int in_job = add_job(x, content_here ? keep.back().const_data_ptr<T>() : nullptr);
+          if (content_here) meta.content_job = in_job, meta.content_numel = x.numel();
+          if (l >= plan.layers.size()) continue;
+          const LossLayer& layer = plan.layers[l];
+          int target_job = -1;
+          if (layer.target_is_map) {
+            keep.push_back(to_kernel_layout(targets_v[l]));
+            target_job = add_job(keep.back(), nullptr);
+          } else {
+            const int64_t t_off = layer.offset + 2 * layer.planes;
+            stats.narrow(0, t_off, layer.target_planes).copy_(targets_v[l][0].reshape(-1));
+            stats.narrow(0, t_off + layer.target_planes, layer.target_planes)
+                .copy_(targets_v[l][1].reshape(-1));
+          }
+          meta.layer[meta.count++] =
+              LossLayerMeta<T>{layer.offset, layer.planes, layer.target_planes, layer.channels,
+                               in_job,       target_job,   A(weights[l])};
+        }
+        const auto stream = at::cuda::getCurrentCUDAStream();
+        loss_sums_kernel<T><<<blocks, kReduceThreads, 0, stream>>>(jobs);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        loss_finalize_kernel<T><<<1, kFinalizeThreads, 0, stream>>>(
+            jobs, meta, A(eps), unbiased, stats.mutable_data_ptr<A>(), style.mutable_data_ptr<A>(),
+            content.mutable_data_ptr<A>());
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
+  return {style, content, stats};
+}
+
+std::vector<at::Tensor> losses_backward_cuda(const at::Tensor& grad_style,
+                                             const at::Tensor& grad_content,
+                                             at::TensorList inputs_in, at::TensorList targets_in,
+                                             const std::optional<at::Tensor>& content_target,
+                                             const at::Tensor& stats, at::ArrayRef<double> weights,
+                                             bool unbiased) {
+  const std::vector<at::Tensor> inputs_v = inputs_in.vec(), targets_v = targets_in.vec();
+  const LossPlan plan = plan_losses(inputs_v, targets_v, content_target, weights.vec(), 1.0);
+  TORCH_CHECK(inputs_v.size() <= size_t(kMaxLossLayers), "at most ", kMaxLossLayers,
+              " layers per call on CUDA");
+  const c10::cuda::CUDAGuard guard(inputs_v[0].device());
+  const auto sdt = stats_dtype(inputs_v[0].scalar_type());
+  const at::Tensor gs = grad_style.to(sdt).contiguous(), gc = grad_content.to(sdt).contiguous();
+  std::vector<at::Tensor> grads, keep;
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, inputs_v[0].scalar_type(), "losses_backward_cuda", [&] {
+        using T = scalar_t;
+        using A = acc_type<T>;
+        CoefMeta<T> meta{};
+        ApplyJobs<T> jobs{};
+        int64_t planes = 0;
+        for (size_t l = 0; l < inputs_v.size(); ++l) {
+          keep.push_back(to_kernel_layout(inputs_v[l]));
+          const at::Tensor x = keep.back();
+          const bool style = l < plan.layers.size();
+          const bool content = content_target.has_value() && l + 1 == inputs_v.size();
+          CoefLayer<T>& cl = meta.layer[meta.count++];
+          cl = CoefLayer<T>{planes,
+                            x.size(0) * x.size(1),
+                            x.size(2) * x.size(3),
+                            0,
+                            x.size(1),
+                            0,
+                            x.numel(),
+                            A(style ? weights[l] : 0.0),
+                            style,
+                            content};
+          if (style)
+            cl.target_planes = plan.layers[l].target_planes,
+            cl.stats_offset = plan.layers[l].offset;
+          ApplyJob<T>& job = jobs.job[jobs.count++];
+          grads.push_back(at::empty_like(x));
+          job.v = x.const_data_ptr<T>();
+          job.out = grads.back().mutable_data_ptr<T>();
+          job.g = plane_shape(x);
+          if (content) {
+            keep.push_back(in_layout_of(*content_target, x));
+            job.u = keep.back().const_data_ptr<T>();
+          }
+          planes += cl.planes;
+        }
+        meta.total_planes = planes;
+        at::Tensor coef = at::empty({planes * 4}, stats.options());
+        auto* cf = reinterpret_cast<Coef<A>*>(coef.mutable_data_ptr<A>());
+        bool vec_ok = true;
+        for (int j = 0; j < jobs.count; ++j) {
+          jobs.job[j].coef = cf + meta.layer[j].plane_begin;
+          vec_ok = vec_ok &&
+                   can_vectorize<T>(jobs.job[j].g, {jobs.job[j].u, jobs.job[j].v, jobs.job[j].out});
+        }
+        const int vec = vec_ok ? 16 / sizeof(T) : 1;
+        int64_t blocks = 0;
+        for (int j = 0; j < jobs.count; ++j) {
+          ApplyJob<T>& job = jobs.job[j];
+          job.vectors = job.g.planes() * job.g.p / vec;
+          job.block_begin = blocks;
+          job.blocks = std::max<int64_t>(
+              1, std::min<int64_t>(ceil_div(job.vectors, kReduceThreads), int64_t(num_sms()) * 8));
+          blocks += job.blocks;
+        }
+        const auto stream = at::cuda::getCurrentCUDAStream();
+        loss_coef_kernel<T><<<ceil_div(planes, kReduceThreads), kReduceThreads, 0, stream>>>(
+            meta, stats.const_data_ptr<A>(), gs.const_data_ptr<A>(), gc.const_data_ptr<A>(),
+            unbiased, cf);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        if (vec_ok) {
+          loss_apply_kernel<T, 16 / sizeof(T)><<<blocks, kReduceThreads, 0, stream>>>(jobs);
+        } else {
+          loss_apply_kernel<T, 1><<<blocks, kReduceThreads, 0, stream>>>(jobs);
+        }
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
+  return grads;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(adain_cuda, CUDA, m) {
+  m.impl("losses", &losses_cuda);
+  m.impl("losses_backward", &losses_backward_cuda);
+}
+
+}  // namespace adain

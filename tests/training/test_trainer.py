@@ -1,0 +1,201 @@
+"""The trainer on tiny generated images, on the CPU (and the GPU where there is one)."""
+
+import math
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+
+from adain_cuda import cli
+from adain_cuda.stylize import Stylizer, imaging
+from adain_cuda.training import TrainConfig, Trainer
+
+from community_layout import VGG_CONVS, random_state
+
+pytestmark = pytest.mark.slow  # deselect with -m "not slow"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    g = torch.Generator().manual_seed(0)
+    for kind, count in (("content", 6), ("style", 4)):
+        for i in range(count):
+            folder = root / kind / ("nested" if i % 2 else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            base = torch.rand(3, 1, 1, generator=g)
+            img = (0.5 * torch.rand(3, 40 + 4 * i, 48, generator=g) + 0.5 * base).clamp(0, 1)
+            imaging.save_image(img, folder / f"{kind}{i}.png")
+    Image.fromarray((torch.rand(36, 36) * 255).byte().numpy(), "L").save(root / "content" / "grey.png")
+    Image.new("CMYK", (40, 44), (10, 200, 30, 0)).save(root / "style" / "cmyk.jpg")
+    vgg = root / "vgg.pth"
+    torch.save(random_state(VGG_CONVS, 5), vgg)
+    return root, vgg
+
+
+def config(data, out, **kw):
+    root, vgg = data
+    # The CPU, also on a GPU machine: exact resume and the fp32 comparisons are CPU properties.
+    base = dict(content_dir=str(root / "content"), style_dir=str(root / "style"), output_dir=str(out),
+                vgg=str(vgg), device="cpu", batch_size=2, max_iter=4, image_size=32, crop_size=32, log_every=1,
+                save_every=1000, sample_every=0, workers=0, progress=False, tensorboard=False, lr=1e-3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def losses_of(trainer):
+    c = trainer.config
+    content_iter = iter(trainer._loader(trainer.content_files, c.seed))
+    style_iter = iter(trainer._loader(trainer.style_files, c.seed + 1))
+    out = []
+    while trainer.iteration < c.max_iter:
+        step = trainer.step(next(content_iter)[0], next(style_iter)[0])
+        out.append(float(step["loss"]))
+    return out
+
+
+def test_short_run_lowers_the_loss(data, tmp_path):
+    trainer = Trainer(config(data, tmp_path, max_iter=30, batch_size=2, lr=2e-3))
+    losses = losses_of(trainer)
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert all(math.isfinite(v) for v in losses)
+    assert last < 0.8 * first, (first, last)
+
+
+def test_fused_and_reference_losses_agree_for_one_step(data, tmp_path):
+    grads, values = [], []
+    for impl in ("fused", "reference"):
+        trainer = Trainer(config(data, tmp_path / impl, losses=impl))
+        content, _ = next(iter(trainer._loader(trainer.content_files, 0)))
+        style, _ = next(iter(trainer._loader(trainer.style_files, 1)))
+        loss, loss_c, loss_s, *_ = trainer._losses(content, style)
+        loss.backward()
+        values.append(torch.stack([loss.detach(), loss_c, loss_s]))
+        grads.append(torch.cat([p.grad.flatten() for p in trainer.decoder.parameters()]))
+    torch.testing.assert_close(values[0], values[1], rtol=1e-5, atol=1e-7)
+    assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() < 1e-4
+
+
+def test_resume_equals_an_uninterrupted_run(data, tmp_path):
+    straight = Trainer(config(data, tmp_path / "a", max_iter=6))
+    expected = losses_of(straight)
+    first = Trainer(config(data, tmp_path / "b", max_iter=3))
+    head = losses_of(first)
+    first.save_checkpoint()
+    resumed = Trainer(config(data, tmp_path / "b", max_iter=6, resume="auto"))
+    assert resumed.iteration == 3
+    tail = losses_of(resumed)
+    assert head + tail == expected  # exactly: same data stream, crops, optimizer and lr state
+    for a, b in zip(straight.decoder.parameters(), resumed.decoder.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_bad_files_are_skipped_and_counted(data, tmp_path, capsys):
+    root, _ = data
+    (root / "content" / "broken.jpg").write_text("not an image")
+    Image.new("RGB", (4, 4)).save(root / "content" / "tiny.png")
+    try:
+        trainer = Trainer(config(data, tmp_path, max_iter=12, batch_size=4))
+        trainer.train()
+    finally:
+        (root / "content" / "broken.jpg").unlink()
+        (root / "content" / "tiny.png").unlink()
+    assert len(trainer.bad_files) == 2
+    out = capsys.readouterr().out
+    assert out.count("skipped:") == 2 and "2 unusable file(s) skipped" in out
+
+
+def test_outputs_checkpoints_logs_and_stylize(data, tmp_path, capsys):
+    trainer = Trainer(config(data, tmp_path, max_iter=4, save_every=2, sample_every=2, tensorboard=True))
+    trainer.train()
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"checkpoint.pt", "decoder.pth", "decoder_iter_2.pth", "decoder_iter_4.pth", "log.csv", "samples"} <= names
+    assert len(list((tmp_path / "samples").iterdir())) == 2
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("iteration,loss,content,style,style_relu1_1") and len(rows) == 5
+    # the saved decoder loads into stylize, like the community decoder.pth
+    stylizer = Stylizer.from_pretrained(data[1], tmp_path / "decoder_iter_4.pth", allow_download=False,
+                                        device="cpu")
+    assert stylizer.stylize(torch.rand(3, 24, 32), torch.rand(3, 24, 24), content_size=0).shape == (3, 24, 32)
+
+
+def test_random_encoder_warns_loudly(data, tmp_path):
+    with pytest.warns(RuntimeWarning, match="encoder is RANDOM"):
+        Trainer(config(data, tmp_path, vgg=None))
+
+
+def test_empty_folder_is_an_error_up_front(data, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = cli.main(["train", "--content-dir", str(tmp_path / "empty"), "--style-dir", str(data[0] / "style")])
+    assert code == 2 and "no images found" in capsys.readouterr().err
+
+
+def test_interrupt_saves_a_checkpoint(data, tmp_path, monkeypatch):
+    trainer = Trainer(config(data, tmp_path, max_iter=10))
+    real_step = trainer.step
+
+    def step(*args):
+        if trainer.iteration == 3:
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    monkeypatch.setattr(trainer, "step", step)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["iteration"] == 3
+
+
+def _ddp_worker(rank, world, port, cfg_kwargs, result_path):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    trainer = Trainer(TrainConfig(**cfg_kwargs))
+    trainer.train()
+    if rank == 0:
+        torch.save(trainer.decoder.community_state_dict(), result_path)
+    torch.distributed.destroy_process_group()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_run_matches_single_process(data, tmp_path):
+    kwargs = dict(config(data, tmp_path / "ddp", max_iter=3, batch_size=4).__dict__)
+    mp.spawn(_ddp_worker, args=(2, free_port(), kwargs, tmp_path / "ddp.pth"), nprocs=2, join=True)
+    single = Trainer(config(data, tmp_path / "single", max_iter=3, batch_size=4))
+    initial = {k: v.clone() for k, v in single.decoder.community_state_dict().items()}
+    single.train()
+    ddp = torch.load(tmp_path / "ddp.pth")
+    # Gradients are averaged in another order, and Adam turns the rounding differences of
+    # near-zero gradients into whole steps for a few weights: compare the updates as a whole.
+    final = single.decoder.community_state_dict()
+    update = torch.cat([(final[k] - initial[k]).flatten() for k in final])
+    ddp_update = torch.cat([(ddp[k] - initial[k]).flatten() for k in final])
+    cosine = torch.nn.functional.cosine_similarity(update, ddp_update, dim=0).item()
+    assert cosine > 0.99, cosine  # measured about 0.998; unrelated updates would be near 0
+    rows = [(tmp_path / name / "log.csv").read_text().splitlines()[1:] for name in ("ddp", "single")]
+    for row_ddp, row_single in zip(*rows):  # the logged (all-reduced) losses agree
+        a, b = float(row_ddp.split(",")[1]), float(row_single.split(",")[1])
+        assert a == pytest.approx(b, rel=1e-3)
+    # and a checkpoint written by two processes resumes in one
+    resumed = Trainer(config(data, tmp_path / "ddp", max_iter=4, batch_size=4, resume="auto"))
+    assert resumed.iteration == 3
+    resumed.train()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("device", ["auto", "cuda"])
+def test_trains_on_the_gpu_when_asked_or_by_default(data, tmp_path, device):
+    """The CLI's defaults (device auto, bf16 autocast, channels_last) on a GPU machine."""
+    trainer = Trainer(config(data, tmp_path, device=device, precision="auto", max_iter=3))
+    assert trainer.device == torch.device("cuda", torch.cuda.current_device())
+    losses = trainer.train()
+    assert all(math.isfinite(float(v)) for v in losses.values())
+    assert (tmp_path / "decoder.pth").is_file()

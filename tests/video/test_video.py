@@ -1,0 +1,222 @@
+"""Video stylization on short synthetic clips written with PyAV."""
+
+import numpy as np
+import pytest
+import torch
+
+av = pytest.importorskip("av")
+
+from adain_cuda.models import Decoder, Encoder  # noqa: E402
+from adain_cuda.stylize import Stylizer, imaging  # noqa: E402
+from adain_cuda.video import VideoError, process_video, stylize_video  # noqa: E402
+
+from community_layout import DECODER_CONVS, VGG_CONVS, random_state  # noqa: E402
+
+pytestmark = pytest.mark.slow  # deselect with -m "not slow"
+
+
+def write_clip(path, frames, fps=10, audio=False):
+    """Writes (N, H, W, 3) uint8 RGB frames losslessly enough to check colors (crf 0)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
+        stream.options = {"crf": "0"}
+        a_stream = out.add_stream("aac", rate=16000) if audio else None
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+        if a_stream is not None:
+            samples = (np.sin(np.arange(16000 * len(frames) // fps) / 10) * 0.3).astype(np.float32)
+            for i in range(0, len(samples), 1024):
+                chunk = samples[i:i + 1024][None]
+                frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+                frame.sample_rate = 16000
+                for packet in a_stream.encode(frame):
+                    out.mux(packet)
+            for packet in a_stream.encode():
+                out.mux(packet)
+
+
+def read_clip(path):
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(s)])
+        return frames, float(s.average_rate), len(c.streams.audio)
+
+
+def moving_frames(n=12, h=48, w=64, seed=0):
+    """A smooth random scene panning one pixel per frame (smooth, so 4:2:0 chroma keeps it)."""
+    rng = np.random.default_rng(seed)
+    coarse = torch.from_numpy(rng.uniform(0, 255, (1, 3, 6, 8)).astype(np.float32))
+    base = torch.nn.functional.interpolate(coarse, size=(h, w + n), mode="bicubic", align_corners=False)
+    base = base.clamp(0, 255).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(np.stack([base[:, i:i + w] for i in range(n)]))
+
+
+@pytest.fixture(scope="module")
+def stylizer():
+    enc = Encoder().load_weights(random_state(VGG_CONVS, 1))
+    dec = Decoder().load_weights(random_state(DECODER_CONVS, 2))
+    return Stylizer(enc, dec, device="cpu")
+
+
+def test_round_trip_keeps_count_rate_size_colors_and_audio(tmp_path):
+    frames = moving_frames()
+    frames[:, :8, :8] = (255, 0, 0)  # a red corner: R and B must not swap
+    write_clip(tmp_path / "in.mp4", frames, fps=12, audio=True)
+    report = process_video(tmp_path / "in.mp4", tmp_path / "out.mp4", lambda x: x, batch_size=5,
+                           crf=0, progress=False)
+    out, fps, audio = read_clip(tmp_path / "out.mp4")
+    assert out.shape == frames.shape and fps == 12 and audio == 1
+    assert report.frames == 12 and report.audio_streams == 1
+    corner = out[:, 2:6, 2:6].reshape(-1, 3).mean(0)
+    assert corner[0] > 200 and corner[2] < 60, corner
+    # 4:2:0 chroma and limited-range YUV cost a few levels; swapped channels would cost far more
+    assert np.abs(out.astype(int) - frames.astype(int)).mean() < 10
+    assert np.abs(out.astype(int) - frames[..., ::-1].astype(int)).mean() > 30
+    assert report.flicker == pytest.approx(1.0, abs=0.1)
+
+
+def test_stylize_video_encodes_the_style_once(tmp_path, stylizer):
+    write_clip(tmp_path / "in.mp4", moving_frames(n=9, h=40, w=56))
+    style = tmp_path / "style.png"
+    imaging.save_image(torch.rand(3, 32, 32), style)
+    before = stylizer.style_encodes
+    report = stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "out.mp4", [style], style_size=32,
+                           batch_size=4, progress=False)
+    assert stylizer.style_encodes == before + 1
+    out, fps, _ = read_clip(tmp_path / "out.mp4")
+    assert out.shape == (9, 40, 56, 3) and fps == 10 and report.frames == 9
+
+
+def test_content_size_resized_back_or_kept(tmp_path, stylizer):
+    write_clip(tmp_path / "in.mp4", moving_frames(n=4, h=48, w=64))
+    stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "back.mp4", torch.rand(3, 24, 24), style_size=0,
+                  content_size=24, progress=False)
+    assert read_clip(tmp_path / "back.mp4")[0].shape == (4, 48, 64, 3)
+    stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "kept.mp4", torch.rand(3, 24, 24), style_size=0,
+                  content_size=24, resize_back=False, progress=False)
+    assert read_clip(tmp_path / "kept.mp4")[0].shape == (4, 24, 32, 3)
+
+
+def test_interpolation_and_preserve_color(tmp_path, stylizer):
+    write_clip(tmp_path / "in.mp4", moving_frames(n=3, h=32, w=32))
+    styles = [torch.rand(3, 24, 24), torch.rand(3, 24, 24)]
+    report = stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "out.mp4", styles, weights=[1, 2],
+                           preserve_color=True, style_size=0, progress=False)
+    assert report.frames == 3
+
+
+def test_temporal_smoothing_reduces_flicker(tmp_path, stylizer):
+    # A still scene where one corner flashes every other frame: the flash moves every channel's
+    # statistics, so per-frame AdaIN changes the whole stylized frame; smoothed statistics keep
+    # the rest of it steady. (A change of the whole frame's brightness is different: per-frame
+    # AdaIN normalises it away by itself.)
+    scene = moving_frames(n=1, h=48, w=64)[0]
+    frames = np.stack([scene] * 30)
+    frames[1::2, :20, :20] = 255
+    write_clip(tmp_path / "in.mp4", frames)
+    style = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    flicker = {s: stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / f"{s}.mp4", style, style_size=0,
+                                temporal_smoothing=s, progress=False).flicker for s in (0.0, 0.5, 0.9)}
+    assert flicker[0.5] < flicker[0.0] and flicker[0.9] < flicker[0.0], flicker
+
+
+def test_interruption_leaves_no_output(tmp_path):
+    write_clip(tmp_path / "in.mp4", moving_frames(n=12))
+
+    def explode(frames, calls=[0]):  # noqa: B006 (a counter kept across calls)
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        return frames
+
+    with pytest.raises(KeyboardInterrupt, match="interrupted after .* frames; nothing was written"):
+        process_video(tmp_path / "in.mp4", tmp_path / "out.mp4", explode, batch_size=4, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_bad_inputs(tmp_path):
+    identity = lambda x: x  # noqa: E731
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(VideoError, match="not a readable video"):
+        process_video(tmp_path / "notes.mp4", tmp_path / "o.mp4", identity, progress=False)
+    with pytest.raises(VideoError, match="no such file"):
+        process_video(tmp_path / "absent.mp4", tmp_path / "o.mp4", identity, progress=False)
+    write_clip(tmp_path / "in.mp4", moving_frames(n=3))
+    with pytest.raises(VideoError, match="is the input"):
+        process_video(tmp_path / "in.mp4", tmp_path / "in.mp4", identity, progress=False)
+    # audio only: no video stream
+    with av.open(str(tmp_path / "sound.m4a"), "w") as out:
+        s = out.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*s.encode(frame), *s.encode()]:
+            out.mux(packet)
+    with pytest.raises(VideoError, match="no video stream"):
+        process_video(tmp_path / "sound.m4a", tmp_path / "o.mp4", identity, progress=False)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(VideoError, match="cannot create the output folder"):
+        process_video(tmp_path / "in.mp4", tmp_path / "a_file" / "o.mp4", identity, progress=False)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+        if os.access(locked, os.W_OK):  # root ignores permissions: nothing to check
+            pytest.skip("running as root: a read-only folder is still writable")
+        with pytest.raises(VideoError, match="not writable"):
+            process_video(tmp_path / "in.mp4", locked / "o.mp4", identity, progress=False)
+    finally:
+        locked.chmod(0o700)
+
+
+def test_unreadable_frame_mid_way(tmp_path):
+    write_clip(tmp_path / "in.mp4", moving_frames(n=30, h=64, w=64))
+    data = bytearray((tmp_path / "in.mp4").read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 400] = bytes(400)  # damage the stream's middle
+    (tmp_path / "bad.mp4").write_bytes(bytes(data))
+    try:
+        report = process_video(tmp_path / "bad.mp4", tmp_path / "o.mp4", lambda x: x, progress=False,
+                               skip_bad_frames=True)
+    except VideoError as exc:  # the damage may also be fatal for the demuxer: then a clear error
+        assert "bad.mp4" in str(exc)
+        assert not (tmp_path / "o.mp4").exists()
+    else:
+        assert report.frames == 30 and report.bad_frames >= 1 and (tmp_path / "o.mp4").exists()
+        with pytest.raises(VideoError, match="nothing was written"):  # the default: stop
+            process_video(tmp_path / "bad.mp4", tmp_path / "o2.mp4", lambda x: x, progress=False)
+        assert not (tmp_path / "o2.mp4").exists()
+
+
+def test_cli_video(tmp_path, capsys):
+    from adain_cuda import cli
+
+    torch.save(random_state(VGG_CONVS, 1), tmp_path / "vgg.pth")
+    torch.save(random_state(DECODER_CONVS, 2), tmp_path / "dec.pth")
+    write_clip(tmp_path / "in.mp4", moving_frames(n=5, h=32, w=48), audio=True)
+    imaging.save_image(torch.rand(3, 24, 24), tmp_path / "s.png")
+    args = ["video", str(tmp_path / "in.mp4"), "--style", str(tmp_path / "s.png"), "-o", str(tmp_path / "out.mp4"),
+            "--vgg", str(tmp_path / "vgg.pth"), "--decoder", str(tmp_path / "dec.pth"), "--device", "cpu",
+            "--style-size", "0", "--temporal-smoothing", "0.5"]
+    assert cli.main(args) == 0
+    assert "5 frames, 48x32 at 10 fps" in capsys.readouterr().out
+    assert read_clip(tmp_path / "out.mp4")[2] == 1  # audio kept
+    assert cli.main(args) == 2  # exists: not overwritten
+    assert "use --overwrite" in capsys.readouterr().err
+    assert cli.main([*args[:5], str(tmp_path / "in.mp4"), *args[6:]]) == 2
+    assert "is the input" in capsys.readouterr().err
+
+
+def test_zero_frames(tmp_path):
+    with av.open(str(tmp_path / "empty.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        out.start_encoding()  # a header with the stream, then no frames at all
+    assert (tmp_path / "empty.mp4").stat().st_size > 0
+    with pytest.raises(VideoError, match="no frames|not a readable video|no video stream"):
+        process_video(tmp_path / "empty.mp4", tmp_path / "o.mp4", lambda x: x, progress=False)
+    assert not (tmp_path / "o.mp4").exists()
