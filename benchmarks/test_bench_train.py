@@ -50,11 +50,8 @@ def make_trainer(folders, out, **kw):
     cfg = TrainConfig(content_dir=str(folders / "content"), style_dir=str(folders / "style"),
                       output_dir=str(out), batch_size=BATCH, crop_size=CROP, image_size=max(CROP, 512 if CUDA else 96),
                       max_iter=STEPS, log_every=50, save_every=10**9, sample_every=0, tensorboard=False,
-                      progress=False, device=DEVICE, **kw)
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the random-encoder warning: expected here
-        return Trainer(cfg)
+                      progress=False, device=DEVICE, random_encoder=True, overwrite=True, **kw)
+    return Trainer(cfg)
 
 
 def plain_step(trainer, compiled: bool):

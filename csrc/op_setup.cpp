@@ -59,10 +59,20 @@ at::Tensor new_stats(const at::Tensor& x, int64_t batch) {
   return at::empty({batch, x.size(1)}, x.options().dtype(stats_dtype(x.scalar_type())));
 }
 
-// The content statistics of an empty content: mean 0 and rstd 1/sqrt(eps), as for a constant plane.
-void fill_empty_content_stats(ForwardCall& call, double eps) {
-  call.c_mean.zero_();
-  call.c_rstd.fill_(1.0 / std::sqrt(eps));
+// The content side of a forward call: the content in a kernel layout, the output and the content
+// statistics; an empty content gets mean 0 and rstd 1/sqrt(eps), as a constant plane would.
+ForwardCall forward_outputs(const at::Tensor& content, double eps) {
+  ForwardCall call;
+  call.x = to_kernel_layout(content);
+  call.out = at::empty_like(call.x);
+  call.c_mean = new_stats(call.x, call.x.size(0));
+  call.c_rstd = new_stats(call.x, call.x.size(0));
+  call.empty = call.x.numel() == 0;
+  if (call.empty) {
+    call.c_mean.zero_();
+    call.c_rstd.fill_(1.0 / std::sqrt(eps));
+  }
+  return call;
 }
 
 }  // namespace
@@ -122,16 +132,10 @@ ForwardCall setup_adain(const at::Tensor& content, const at::Tensor& style, doub
                         double eps) {
   check_pair(content, style);
   check_scalars(alpha, eps);
-  ForwardCall call;
-  call.x = to_kernel_layout(content);
+  ForwardCall call = forward_outputs(content, eps);
   call.style = to_kernel_layout(style);
   call.style_mean = new_stats(call.style, call.style.size(0));
   call.style_std = new_stats(call.style, call.style.size(0));
-  call.out = at::empty_like(call.x);
-  call.c_mean = new_stats(call.x, call.x.size(0));
-  call.c_rstd = new_stats(call.x, call.x.size(0));
-  call.empty = call.x.numel() == 0;
-  if (call.empty) fill_empty_content_stats(call, eps);
   return call;
 }
 
@@ -140,15 +144,9 @@ ForwardCall setup_adain_from_stats(const at::Tensor& content, const at::Tensor& 
   check_feature_map(content, "content");
   check_style_stats(content, style_mean, style_std);
   check_scalars(alpha, eps);
-  ForwardCall call;
-  call.x = to_kernel_layout(content);
+  ForwardCall call = forward_outputs(content, eps);
   call.style_mean = style_mean.contiguous();
   call.style_std = style_std.contiguous();
-  call.out = at::empty_like(call.x);
-  call.c_mean = new_stats(call.x, call.x.size(0));
-  call.c_rstd = new_stats(call.x, call.x.size(0));
-  call.empty = call.x.numel() == 0;
-  if (call.empty) fill_empty_content_stats(call, eps);
   return call;
 }
 

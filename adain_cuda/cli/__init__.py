@@ -12,11 +12,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from .._version import __version__
 from . import demo, grid, info, stylize, train, video, weights
-from .common import EXIT_INTERRUPTED, fail
+from .common import EXIT_INTERRUPTED, EXIT_USAGE, fail
 
 __all__ = ["build_parser", "main"]
 
@@ -32,12 +34,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):
+    # SIGTERM (a job scheduler, `kill`) takes the same way out as Ctrl-C, so every temporary
+    # file is removed and nothing half-written is left under a result's name.
+    raise KeyboardInterrupt("terminated")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
     except KeyboardInterrupt as exc:
-        return fail(exc or "interrupted", EXIT_INTERRUPTED)
+        return fail(str(exc) or "interrupted", EXIT_INTERRUPTED)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ and reporting a failure as one line instead of a traceback."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,36 @@ def csv_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
 
 
+def _integer(text: str, minimum: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from exc
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+    return value
+
+
+def size(text: str) -> int:
+    """A pixel size: 0 (keep) or positive."""
+    return _integer(text, 0, "0 (keep the size) or a positive number of pixels")
+
+
+def positive_int(text: str) -> int:
+    return _integer(text, 1, "at least 1")
+
+
+def unit_float(text: str) -> float:
+    """A float in [0, 1] (alpha)."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
 def save_ext(text: str) -> str:
     ext = text.lower().lstrip(".")
     if "." + ext not in imaging.IMAGE_EXTENSIONS:
@@ -59,6 +90,19 @@ def gather(files: list[str] | None, folder: str | None) -> list[Path]:
     if folder is not None:
         return imaging.list_images(folder)
     return [Path(f) for f in files]
+
+
+def real(path: Path) -> str:
+    """The path with links resolved, for comparing files; never raises (a link loop stays as is)."""
+    return os.path.realpath(path)
+
+
+def output_folder(path: str) -> Path:
+    """-o/--output as a folder: created if need be; a file there is an error before any work."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"-o/--output {folder} is a file, not a folder; choose a folder for the results")
+    return folder
 
 
 def add_network_options(p: argparse.ArgumentParser) -> None:

@@ -104,7 +104,7 @@ def stylize_samples(device: str, out_dir: Path) -> None:
     imaging.save_image(mixed, out_dir / "grace_hopper_interpolated.png")
     kept = stylizer.stylize(photo, styles[1], preserve_color=True)
     imaging.save_image(kept, out_dir / "grace_hopper_preserve_color.png")
-    contact_sheet([photo], styles, results).save(out_dir / "contact_sheet.png")
+    imaging.save_pil(contact_sheet([photo], styles, results), out_dir / "contact_sheet.png")
     print(f"\nStylized the sample photograph with two styles; results and contact sheet in {out_dir}/")
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import glob
 from pathlib import Path
 
+from ..stylize import imaging
 from ..stylize.imaging import ImageError
-from .common import EXIT_OK, add_inputs, fail, gather
+from .common import EXIT_OK, add_inputs, fail, gather, positive_int, real
 
 HELP = "contact sheet of contents, styles and their results"
 
@@ -16,7 +18,7 @@ def add_parser(sub) -> None:
     add_inputs(gr)
     gr.add_argument("--results", required=True, help="folder holding <content>_stylized_<style>.<ext>")
     gr.add_argument("-o", "--output", required=True, help="the sheet's file name")
-    gr.add_argument("--cell", type=int, default=256, help="cell size in pixels")
+    gr.add_argument("--cell", type=positive_int, default=256, help="cell size in pixels (default 256)")
     gr.set_defaults(run=run)
 
 
@@ -28,20 +30,22 @@ def run(args: argparse.Namespace) -> int:
         styles = gather(args.style, args.style_dir)
     except ImageError as exc:
         return fail(exc)
+    from .stylize import unique_names
+
     results_dir, results, missing = Path(args.results), {}, 0
-    for i, c in enumerate(contents):
-        for j, s in enumerate(styles):
-            found = sorted(results_dir.glob(f"{c.stem}_stylized_{s.stem}.*"))
+    for i, c in enumerate(unique_names(contents)):
+        for j, s in enumerate(unique_names(styles)):
+            found = sorted(results_dir.glob(f"{glob.escape(c)}_stylized_{glob.escape(s)}.*"))
             if found:
                 results[(i, j)] = found[0]
             else:
                 missing += 1
     out = Path(args.output)
-    if out.resolve() in {p.resolve() for p in [*contents, *styles]}:
+    if real(out) in {real(p) for p in [*contents, *styles]}:
         return fail(f"{out} is one of the inputs; choose another -o")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        contact_sheet(contents, styles, results, cell=args.cell).save(out)
+        imaging.save_pil(contact_sheet(contents, styles, results, cell=args.cell), out)
     except (ImageError, OSError, ValueError) as exc:
         return fail(exc)
     print(f"contact sheet: {out} ({len(results)} results, {missing} missing shown grey)")

@@ -19,8 +19,12 @@ from .common import (
     csv_list,
     fail,
     gather,
+    output_folder,
+    real,
     save_ext,
+    size,
     stylizer_from,
+    unit_float,
 )
 
 HELP = "stylize images (every content x style pair)"
@@ -29,14 +33,15 @@ HELP = "stylize images (every content x style pair)"
 def add_parser(sub) -> None:
     st = sub.add_parser("stylize", help=HELP, description=HELP)
     add_inputs(st)
-    st.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
+    st.add_argument("--alpha", type=unit_float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
     st.add_argument("--style-interpolation-weights", type=csv_floats,
                     help="blend all styles into one result with these weights (one per style)")
     st.add_argument("--preserve-color", action="store_true", help="keep the content's colors")
     st.add_argument("--mask", type=csv_list, help="spatial control: one mask for two styles (foreground, "
                                                   "background) or one mask per style")
-    st.add_argument("--content-size", type=int, default=512, help="shorter side of the content (0: keep)")
-    st.add_argument("--style-size", type=int, default=512, help="shorter side of the styles (0: keep)")
+    st.add_argument("--content-size", type=size, default=512,
+                    help="shorter side of the content (0: keep; default 512)")
+    st.add_argument("--style-size", type=size, default=512, help="shorter side of the styles (0: keep; default 512)")
     st.add_argument("--crop", action="store_true", help="center-crop contents and styles to squares")
     st.add_argument("-o", "--output", default="output", help="output folder (created; default ./output)")
     st.add_argument("--save-ext", type=save_ext, default="png", help="png (default), jpg, ... ('.png' works)")
@@ -60,18 +65,34 @@ class Report:
     failed: list[str] = field(default_factory=list)
 
 
+def unique_names(paths: list[Path]) -> list[str]:
+    """A name per input for output file names: the stem, or where stems collide (photo.jpg and
+    photo.png, or a/photo.jpg and b/photo.jpg) the stem with its extension, then a number."""
+    stems = [p.stem for p in paths]
+    names = [stem if stems.count(stem) == 1 else f"{stem}_{p.suffix.lstrip('.').lower()}"
+             for stem, p in zip(stems, paths)]
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if names.count(name) == 1 else f"{name}_{seen[name]}")
+    return out
+
+
 def plan_jobs(args: argparse.Namespace, contents: list[Path], styles: list[Path]) -> list[Job]:
+    """One job per content x style pair (or per content for a blend), each with its own output
+    name: no two jobs ever write the same file."""
     out_dir, ext = Path(args.output), args.save_ext
     combined = args.style_interpolation_weights is not None or args.mask is not None
+    content_names, style_names = unique_names(contents), unique_names(styles)
     jobs = []
-    for i, content in enumerate(contents):
+    for i, content in enumerate(content_names):
         if combined:
             how = "masked" if args.mask is not None else "interpolated"
-            name = f"{content.stem}_{how}_{'_'.join(s.stem for s in styles)}.{ext}"
+            name = f"{content}_{how}_{'_'.join(style_names)}.{ext}"
             jobs.append(Job(i, list(range(len(styles))), out_dir / name))
         else:
-            jobs += [Job(i, [j], out_dir / f"{content.stem}_stylized_{style.stem}.{ext}")
-                     for j, style in enumerate(styles)]
+            jobs += [Job(i, [j], out_dir / f"{content}_stylized_{style}.{ext}") for j, style in enumerate(style_names)]
     return jobs
 
 
@@ -81,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from ..stylize import normalise_weights
 
     try:
+        output_folder(args.output)
         contents = gather(args.content, args.content_dir)
         styles = gather(args.style, args.style_dir)
         masks = [Path(m) for m in args.mask] if args.mask else None
@@ -94,13 +116,13 @@ def run(args: argparse.Namespace) -> int:
     except (ImageError, WeightsError, ValueError) as exc:
         return fail(exc)
 
-    inputs = {p.resolve() for p in [*contents, *styles, *(masks or [])]}
+    inputs = {real(p) for p in [*contents, *styles, *(masks or [])]}
     report, results = Report(), {}
     jobs = plan_jobs(args, contents, styles)
     bar = tqdm(jobs, desc="stylizing", unit="image")
     for job in bar:
         label = f"{contents[job.content].name} x {', '.join(styles[j].name for j in job.styles)}"
-        if job.output.resolve() in inputs:
+        if real(job.output) in inputs:
             report.failed.append(f"{label}: output {job.output} is one of the inputs; not overwritten")
             bar.write(f"failed: {report.failed[-1]}")
             continue
@@ -123,13 +145,16 @@ def run(args: argparse.Namespace) -> int:
         results[(job.content, job.styles[0])] = job.output
     bar.close()
 
-    if args.grid and report.done:
+    if args.grid and results:  # also when every result was already there
         from ..stylize.sheet import contact_sheet
 
         shown_styles = styles if len(jobs) == len(contents) * len(styles) else styles[:1]
         sheet_path = Path(args.output) / f"contact_sheet.{args.save_ext}"
-        contact_sheet(contents, shown_styles, results).save(sheet_path)
-        print(f"contact sheet: {sheet_path}")
+        try:
+            imaging.save_pil(contact_sheet(contents, shown_styles, results), sheet_path)
+            print(f"contact sheet: {sheet_path}")
+        except (ValueError, OSError) as exc:
+            report.failed.append(f"contact sheet {sheet_path}: {exc}")
     print(f"{len(report.done)} written to {args.output}, {len(report.skipped)} skipped, "
           f"{len(report.failed)} failed")
     for line in report.failed:

@@ -16,9 +16,7 @@ HELP = "train a decoder (several GPUs: torchrun --nproc_per_node N -m adain_cuda
 _SPECIAL = {
     "layer_weights": dict(type=csv_floats),
     "channels_last": dict(choices=["auto", "on", "off"], default="auto"),
-    "compile": dict(action="store_true"),
     "resume": dict(nargs="?", const="auto"),
-    "tensorboard": dict(action=argparse.BooleanOptionalAction),
 }
 _TO_CONFIG = {"channels_last": {"auto": None, "on": True, "off": False}}
 
@@ -39,6 +37,8 @@ def add_parser(sub) -> None:
         kind = hints[f.name]
         if f.name in _SPECIAL:
             options.update(_SPECIAL[f.name])
+        elif kind is bool:  # --flag for a default of False, --flag/--no-flag for True
+            options["action"] = argparse.BooleanOptionalAction if options["default"] else "store_true"
         elif kind in (int, float):
             options["type"] = kind
         if options.get("default") is not None and "action" not in options:
@@ -61,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training import Trainer
 
     try:
-        trainer = Trainer(config_from(args))
-    except USER_ERRORS as exc:
+        Trainer(config_from(args)).train()
+    except USER_ERRORS as exc:  # bad options, folders, weights, checkpoints; a folder of bad images
         return fail(exc)
-    trainer.train()
     return EXIT_OK

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..models import WeightsError
 from ..stylize.imaging import ImageError
-from .common import EXIT_OK, add_network_options, csv_floats, csv_list, fail, stylizer_from
+from .common import (
+    EXIT_FAILED_ITEMS,
+    EXIT_OK,
+    add_network_options,
+    csv_floats,
+    csv_list,
+    fail,
+    positive_int,
+    real,
+    size,
+    stylizer_from,
+    unit_float,
+)
 
 HELP = "stylize a video (needs PyAV: pip install 'adain_cuda[video]')"
 
@@ -18,17 +31,17 @@ def add_parser(sub) -> None:
     vd.add_argument("--style", type=csv_list, required=True, help="style image(s), comma-separated")
     vd.add_argument("--style-interpolation-weights", type=csv_floats, help="one weight per style")
     vd.add_argument("-o", "--output", required=True, help="the stylized video (e.g. out.mp4)")
-    vd.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
+    vd.add_argument("--alpha", type=unit_float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
     vd.add_argument("--preserve-color", action="store_true", help="keep each frame's colors")
-    vd.add_argument("--content-size", type=int, default=0,
+    vd.add_argument("--content-size", type=size, default=0,
                     help="shorter side the networks see (0: the source size)")
     vd.add_argument("--keep-size", action="store_true",
                     help="with --content-size: keep the processed size instead of resizing back")
-    vd.add_argument("--style-size", type=int, default=512, help="shorter side of the styles (default 512)")
+    vd.add_argument("--style-size", type=size, default=512, help="shorter side of the styles (default 512)")
     vd.add_argument("--temporal-smoothing", type=float, default=0.0,
                     help="0 (off) to <1: moving average of content statistics against flicker; 0.9 is "
                          "about a ten-frame memory")
-    vd.add_argument("--batch-size", type=int, default=8, help="frames per device batch")
+    vd.add_argument("--batch-size", type=positive_int, default=8, help="frames per device batch (default 8)")
     vd.add_argument("--codec", default="libx264", help="video codec (default libx264)")
     vd.add_argument("--crf", type=int, default=18, help="x264/x265 quality: lower is better (default 18)")
     vd.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
@@ -43,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ..video import VideoError, stylize_video
 
     output = Path(args.output)
-    if output.resolve() == Path(args.input).resolve():
+    if real(output) == real(Path(args.input)):
         return fail(f"the output {output} is the input; choose another output path")
     if output.exists() and not args.overwrite:
         return fail(f"{output} exists; use --overwrite to replace it")
@@ -60,4 +73,8 @@ def run(args: argparse.Namespace) -> int:
           f"{report.frames_per_second:.1f} frames/s; flicker {report.flicker:.3f} (output frame-to-frame "
           f"change over the input's)" + (f"; {report.bad_frames} unreadable frame(s) replaced"
                                          if report.bad_frames else ""))
-    return EXIT_OK
+    notes = report.notes()
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    incomplete = report.expected_frames and report.frames < report.expected_frames
+    return EXIT_FAILED_ITEMS if incomplete else EXIT_OK

@@ -28,8 +28,11 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         for spec in weights.REGISTRY.values():
             path = weights.cache_dir() / spec.filename
-            state = "present" if path.is_file() else "missing"
-            print(f"{spec.key:<8} {spec.filename:<20} {state:<8} {path}\n         {spec.description}; "
+            state = {"verified": "present", "missing": "missing",
+                     "wrong": "WRONG FILE (not the published one: delete it, or run weights download)"}[
+                weights.cached_state(spec)]
+            size = f"{spec.size:,} bytes; " if spec.size else ""
+            print(f"{spec.key:<8} {spec.filename:<20} {state} {path}\n         {spec.description}; {size}"
                   f"sha256 {spec.sha256}\n         {spec.url}")
         return EXIT_OK
     keys = list(weights.REGISTRY) if args.which == "all" else [args.which]
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     for key in keys:
         spec = weights.REGISTRY[key]
         dest = weights.cache_dir() / spec.filename
-        if dest.is_file() and weights.sha256_of(dest) == spec.sha256:
+        if weights.cached_state(spec) == "verified":
             print(f"{spec.filename}: already present and verified at {dest}")
             continue
         try:

@@ -95,6 +95,11 @@ def _check_state_dict(state: Mapping[str, Tensor], expected: Mapping[str, Tensor
         problems.append("wrong shapes: " + "; ".join(wrong))
     if problems:
         raise WeightsError(f"{source} does not match the expected layout: " + ", ".join(problems))
+    broken = [k for k in expected if state[k].is_floating_point() and not torch.isfinite(state[k]).all()]
+    if broken:
+        raise WeightsError(f"{source} has NaN or infinite values in {', '.join(broken[:6])}"
+                           f"{' and more' if len(broken) > 6 else ''}: the file is damaged or comes from a "
+                           "training run that diverged; use an earlier checkpoint's decoder")
 
 
 def run_blocks(blocks, x: Tensor) -> list[Tensor]:

@@ -3,15 +3,19 @@
 Files are cached in ``$ADAIN_CUDA_HOME`` (default: ``$XDG_CACHE_HOME/adain_cuda``, i.e.
 ``~/.cache/adain_cuda``). A download goes to a temporary file in that folder, is checked against
 its published sha256, and only then renamed into place, so an interrupted or corrupted transfer
-never leaves a bad file under the final name. ``ADAIN_CUDA_OFFLINE=1`` forbids downloads.
+never leaves a bad file under the final name. A cached file is checked against the published size
+and sha256 when it is used (the result is remembered beside it while the file is unchanged).
+``ADAIN_CUDA_OFFLINE=1`` forbids downloads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,7 +23,7 @@ from pathlib import Path
 
 from .networks import WeightsError
 
-__all__ = ["REGISTRY", "WeightFile", "cache_dir", "download", "resolve", "sha256_of"]
+__all__ = ["REGISTRY", "WeightFile", "cache_dir", "cached_state", "download", "resolve", "sha256_of", "verified_sha256"]
 
 _CHUNK = 1 << 20
 
@@ -32,6 +36,7 @@ class WeightFile:
     sha256: str
     description: str
     flag: str  # the command-line option that points at a local copy
+    size: int | None = None  # bytes, where known
 
 
 # Published by the community PyTorch port (naoto0804/pytorch-AdaIN, release v0.0.0).
@@ -40,7 +45,7 @@ REGISTRY = {
         "vgg", "vgg_normalised.pth",
         "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
         "804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a",
-        "VGG-19 encoder, normalised (Torch7 conversion)", "--vgg"),
+        "VGG-19 encoder, normalised (Torch7 conversion)", "--vgg", 80_102_481),
     "decoder": WeightFile(
         "decoder", "decoder.pth",
         "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
@@ -79,19 +84,23 @@ def download(spec: WeightFile, *, directory: Path | None = None, progress: bool 
     except OSError as exc:
         raise WeightsError(f"cannot create the weights folder {directory}: {exc}. Set ADAIN_CUDA_HOME "
                            "to a writable folder.") from exc
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=directory)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=directory)
+        tmp = Path(tmp_name)
         digest, received, expected = hashlib.sha256(), 0, None
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
-            expected = int(length) if length and length.isdigit() else None
+            expected = int(length) if length and length.isdigit() else spec.size
             bar = _progress_bar(spec.filename, expected) if progress else None
+            watchdog = _Stall(timeout)
             try:
-                for block in iter(lambda: response.read(_CHUNK), b""):
+                # read1 returns what one receive brings, so a server that trickles bytes is noticed
+                while block := response.read1(_CHUNK):
                     out.write(block)
                     digest.update(block)
                     received += len(block)
+                    watchdog.check(received, spec)
                     if bar is not None:
                         bar.update(len(block))
             finally:
@@ -104,14 +113,67 @@ def download(spec: WeightFile, *, directory: Path | None = None, progress: bool 
             raise WeightsError(f"{spec.filename} from {spec.url} failed verification: sha256 "
                                f"{digest.hexdigest()}, expected {spec.sha256}. The file was discarded. "
                                f"{_how_to_fix(spec, dest)}")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is for every user of the machine
         os.replace(tmp, dest)
+        _record_verified(dest, spec.sha256)
         return dest
     except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise WeightsError(f"could not download {spec.filename} from {spec.url} ({reason}). "
                            f"{_how_to_fix(spec, dest)}") from exc
     finally:
-        tmp.unlink(missing_ok=True)  # nothing half-written stays behind, even on Ctrl-C
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)  # nothing half-written stays behind, even on Ctrl-C
+
+
+class _Stall:
+    """Fails a transfer that makes too little progress: less than 64 KiB in ``timeout`` seconds
+    (the socket timeout alone lets a server that sends a byte now and then hold a download forever)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout, self.mark_time, self.mark_bytes = timeout, time.monotonic(), 0
+
+    def check(self, received: int, spec: WeightFile) -> None:
+        now = time.monotonic()
+        if received - self.mark_bytes >= 1 << 16:
+            self.mark_time, self.mark_bytes = now, received
+        elif now - self.mark_time > self.timeout:
+            raise TimeoutError(f"the transfer stalled: under 64 KiB in {self.timeout:g} s after {received} bytes")
+
+
+def _stamp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.sha256")
+
+
+def _record_verified(path: Path, sha256: str) -> None:
+    """Remembers that ``path`` (at this size and modification time) has this sha256."""
+    st = path.stat()
+    with contextlib.suppress(OSError):  # a read-only cache only costs a re-check next time
+        _stamp(path).write_text(f"{st.st_size} {st.st_mtime_ns} {sha256}\n")
+
+
+def verified_sha256(path: Path) -> str:
+    """The file's sha256, from the stamp written when it was last checked if the file is unchanged."""
+    st = path.stat()
+    try:
+        size, mtime, digest = _stamp(path).read_text().split()
+        if int(size) == st.st_size and int(mtime) == st.st_mtime_ns:
+            return digest
+    except (OSError, ValueError):
+        pass
+    digest = sha256_of(path)
+    _record_verified(path, digest)
+    return digest
+
+
+def cached_state(spec: WeightFile) -> str:
+    """'missing', 'verified' (the published file) or 'wrong' (another file under its name)."""
+    path = cache_dir() / spec.filename
+    if not path.is_file():
+        return "missing"
+    if spec.size is not None and path.stat().st_size != spec.size:
+        return "wrong"
+    return "verified" if verified_sha256(path) == spec.sha256 else "wrong"
 
 
 def _progress_bar(name: str, total: int | None):
@@ -131,9 +193,15 @@ def resolve(key: str, explicit: str | Path | None = None, *, allow_download: boo
             raise WeightsError(f"{spec.flag} {path}: no such file")
         return path
     cached = cache_dir() / spec.filename
-    if cached.is_file():
+    state = cached_state(spec)
+    if state == "verified":
         return cached
-    if not allow_download or os.environ.get("ADAIN_CUDA_OFFLINE") == "1":
+    offline = not allow_download or os.environ.get("ADAIN_CUDA_OFFLINE") == "1"
+    if state == "wrong" and offline:
+        raise WeightsError(f"the cached {cached} is not the published {spec.filename} (its size or sha256 "
+                           f"differs from {spec.sha256}); delete it and run `adain-cuda weights download "
+                           f"{spec.key}`, or pass {spec.flag} PATH to use a file of your own")
+    if offline:
         raise WeightsError(f"{spec.filename} ({spec.description}) is not in the cache {cache_dir()} and "
                            f"downloads are off. {_how_to_fix(spec, cached)}")
-    return download(spec, progress=progress)
+    return download(spec, progress=progress)  # replaces a wrong file only once the new one is verified

@@ -6,6 +6,7 @@ EXIF orientation is applied. Unreadable files raise ImageError naming the file.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -15,8 +16,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from .._files import atomic_path
+
 __all__ = ["ImageError", "ImageSource", "IMAGE_EXTENSIONS", "list_images", "load_image", "load_mask",
-           "resize_shorter", "center_crop", "save_image", "to_pil"]
+           "resize_shorter", "resized_size", "center_crop", "save_image", "save_pil", "to_pil"]
 
 ImageSource = Union[str, Path, Image.Image, Tensor]
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -27,13 +30,21 @@ class ImageError(ValueError):
 
 
 def _open(path: Path) -> Image.Image:
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file")
     try:
-        with Image.open(path) as img:
-            img.load()  # decode now, so truncated files fail here
-            return ImageOps.exif_transpose(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if not path.is_file():
+            raise ImageError(f"{path}: no such file")
+        with warnings.catch_warnings():
+            # Pillow warns, then refuses, as a header claims more pixels than MAX_IMAGE_PIXELS (a
+            # decompression bomb, or a huge scan): both are an unusable input here.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()  # decode now, so truncated files fail here
+                return ImageOps.exif_transpose(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: too large to load safely ({exc}); resize it first") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, ImageError):
+            raise
         raise ImageError(f"{path}: not a readable image ({exc})") from exc
 
 
@@ -81,28 +92,49 @@ def load_image(source: ImageSource) -> Tensor:
 
 def load_mask(source: ImageSource) -> Tensor:
     """A mask as an (H, W) float tensor in [0, 1]: the luminance of an RGB or greyscale file, so
-    anti-aliased edges stay soft weights."""
-    img = load_image(source)
+    anti-aliased edges stay soft weights, times its opacity where it has an alpha channel (a
+    transparent pixel is background, whatever colour it hides)."""
+    pil = source if isinstance(source, Image.Image) else None
+    if isinstance(source, (str, Path)):
+        pil = _open(Path(source))
+    if pil is not None and (pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info)):
+        rgba = np.asarray(pil.convert("RGBA"), dtype=np.float32) / 255.0
+        luma = 0.299 * rgba[..., 0] + 0.587 * rgba[..., 1] + 0.114 * rgba[..., 2]
+        return torch.from_numpy(luma * rgba[..., 3])
+    img = load_image(pil if pil is not None else source)
     return 0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2]
 
 
+def resized_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(H, W) with the shorter side ``size`` (0 keeps the size) and the longer side
+    ``int(size * long / short)``, truncated: the geometry of torchvision's ``Resize(size)``, so
+    results line up pixel for pixel with the community PyTorch port's."""
+    if size < 0:
+        raise ValueError(f"a size must be 0 (keep) or positive, got {size}")
+    if size == 0 or min(height, width) == size:
+        return height, width
+    if height <= width:
+        return size, max(1, int(size * width / height))
+    return max(1, int(size * height / width)), size
+
+
 def resize_shorter(img: Tensor, size: int) -> Tensor:
-    """Resizes (C, H, W) or (N, C, H, W) so the shorter side is ``size`` (0 keeps the size)."""
-    if size <= 0:
-        return img
+    """Resizes (C, H, W) or (N, C, H, W) so the shorter side is ``size`` (0 keeps the size);
+    see :func:`resized_size` for the geometry."""
     h, w = img.shape[-2:]
-    if min(h, w) == size:
+    new = resized_size(h, w, size)
+    if new == (h, w):
         return img
-    scale = size / min(h, w)
-    new = (max(1, round(h * scale)), max(1, round(w * scale)))
     batch = img if img.dim() == 4 else img.unsqueeze(0)
     out = F.interpolate(batch, size=new, mode="bilinear", align_corners=False, antialias=True)
     return out if img.dim() == 4 else out[0]
 
 
 def center_crop(img: Tensor, size: int) -> Tensor:
+    """The central ``size`` x ``size`` square, its offsets rounded as torchvision's CenterCrop
+    rounds them (``int(round((h - size) / 2))``, halves to even)."""
     h, w = img.shape[-2:]
-    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    top, left = max(0, int(round((h - size) / 2.0))), max(0, int(round((w - size) / 2.0)))
     return img[..., top:top + size, left:left + size]
 
 
@@ -113,14 +145,24 @@ def to_pil(img: Tensor) -> Image.Image:
 
 
 def save_image(img: Tensor, path: str | Path) -> Path:
-    """Writes an image, creating the folder; the format follows the extension."""
+    """Writes a (3, H, W) image in [0, 1] (clamped), creating the folder; the format follows the
+    extension. Written to a temporary file and renamed: a failed write never leaves a truncated
+    file under ``path``, and an existing file there stays until the new one is complete."""
+    if not torch.isfinite(img).all():
+        raise ValueError(f"not writing {path}: the image has NaN or infinite values (a diverged "
+                         "decoder or non-finite inputs?)")
+    return save_pil(to_pil(img), path)
+
+
+def save_pil(pil: Image.Image, path: str | Path) -> Path:
+    """:func:`save_image` for a PIL image (contact sheets)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pil = to_pil(img)
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        pil.save(path, quality=95)
-    else:
-        pil.save(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image extension; use one of {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    with atomic_path(path) as tmp:
+        pil.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return path
 
 

@@ -13,6 +13,7 @@ many contents with one style encodes it once.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -30,7 +31,8 @@ from .graphs import GraphCache
 from .imaging import ImageError, ImageSource
 from .spatial import masked_adain, masks_to_features
 
-__all__ = ["PRECISIONS", "ContentStatsHook", "Stylizer", "normalise_weights", "parse_device"]
+__all__ = ["MIN_SIDE", "PRECISIONS", "ContentStatsHook", "Stylizer", "check_finite", "check_image_size",
+           "normalise_weights", "parse_device"]
 
 # Maps the (N, C) relu4_1 content mean and std of a batch to the statistics AdaIN should use.
 ContentStatsHook = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -65,6 +67,8 @@ def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float
             raise ValueError(f"{count} styles given: pass interpolation weights (one per style) or masks")
         return [1.0]
     weights = [float(w) for w in weights]
+    if not all(math.isfinite(w) for w in weights):
+        raise ValueError(f"interpolation weights must be finite numbers, got {weights}")
     if len(weights) != count:
         raise ValueError(f"{len(weights)} interpolation weights for {count} styles; give one per style")
     total = sum(weights)
@@ -133,7 +137,13 @@ class Stylizer:
 
     # ------------------------------------------------------------------ helpers ----
     def _prepare(self, source: ImageSource, size: int, crop: bool) -> Tensor:
-        img = imaging.resize_shorter(imaging.load_image(source), size)
+        """Loads and resizes an image, refusing sizes the device cannot hold before resizing."""
+        img = imaging.load_image(source)
+        height, width = imaging.resized_size(*img.shape[-2:], size)
+        if crop and size > 0:
+            height, width = min(height, size), min(width, size)
+        self._check_memory(height, width)
+        img = imaging.resize_shorter(img, size)
         return imaging.center_crop(img, size) if crop and size > 0 else img
 
     def _check_memory(self, height: int, width: int) -> None:
@@ -145,7 +155,7 @@ class Stylizer:
         available = _available_memory(self.device)
         if available is not None and needed > 0.9 * available:
             raise ImageError(
-                f"a {width}x{height} content needs about {needed / 2**30:.1f} GiB on {self.device} in "
+                f"a {width}x{height} image needs about {needed / 2**30:.1f} GiB on {self.device} in "
                 f"{self.dtype}, but only {available / 2**30:.1f} GiB is free; lower --content-size "
                 f"(e.g. 1024) or use --precision bf16")
 
@@ -177,7 +187,6 @@ class Stylizer:
         img = self._prepare(style, size, crop)
         if recolor_to is not None:
             img = match_color(img, recolor_to)
-        self._check_memory(*img.shape[-2:])
         stats = self.encode_style(img.unsqueeze(0))
         if key is not None:
             self._style_cache[key] = stats
@@ -207,13 +216,14 @@ class Stylizer:
         mixing = normalise_weights(weights, len(styles)) if masks is None else None
         content_img = self._prepare(content, content_size, crop)
         height, width = content_img.shape[-2:]
-        self._check_memory(height, width)
         recolor = content_img if preserve_color else None
         stats = [self.style_stats(s, size=style_size, crop=crop, recolor_to=recolor) for s in styles]
         region = None
         if masks is not None:
             region = self._load_masks(masks, len(styles), (height, width))
-        return self.transfer(content_img.unsqueeze(0), stats, alpha=alpha, weights=mixing, masks=region)[0].cpu()
+        out = self.transfer(content_img.unsqueeze(0), stats, alpha=alpha, weights=mixing, masks=region)[0].cpu()
+        check_finite(out, "the stylized image")
+        return out
 
     @torch.no_grad()
     def transfer(self, content: Tensor, stats: Sequence[tuple[Tensor, Tensor]], *, alpha: float = 1.0,
@@ -225,6 +235,7 @@ class Stylizer:
         place them. ``content_stats`` replaces the content's relu4_1 statistics before AdaIN (e.g.
         a moving average over video frames); AdaIN still runs in the fused kernel. No resizing and
         no caching: the building block for batches and video."""
+        check_image_size(content, "content")
         x = content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
         if masks is not None:
             if content_stats is not None:
@@ -263,6 +274,7 @@ class Stylizer:
     @torch.no_grad()
     def encode_style(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """relu4_1 statistics of a (1, 3, H, W) style image in [0, 1], uncached."""
+        check_image_size(style, "style")
         self.style_encodes += 1
         return channel_stats(self.encoder(style.to(self.device, self.dtype).contiguous(
             memory_format=self.memory_format)))
@@ -293,6 +305,28 @@ class Stylizer:
                                                     align_corners=False)[0, 0]
             out.append(m.clamp(0, 1))
         return torch.stack(out)
+
+
+# The encoder halves an image three times and pads every convolution by reflection, which needs
+# two pixels: relu4_1 of an image under 9 pixels on a side would have a side of 1.
+MIN_SIDE = 9
+
+
+def check_image_size(images: Tensor, what: str) -> None:
+    """Refuses (N, 3, H, W) images the networks cannot take, with the smallest size they can."""
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ImageError(f"{what} images must be (N, 3, H, W) tensors, got {tuple(images.shape)}")
+    h, w = images.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ImageError(f"the {what} image is {w}x{h} pixels; the networks need at least {MIN_SIDE} on each "
+                         f"side (the encoder downsamples 8x): use a larger image or a larger size setting")
+
+
+def check_finite(result: Tensor, what: str) -> None:
+    """Refuses results with NaN or infinite values, naming the likely causes."""
+    if not torch.isfinite(result).all():
+        raise ValueError(f"{what} has NaN or infinite values: the decoder weights or the inputs (style "
+                         "weights, masks, images) are not finite")
 
 
 def _retarget(mean: Tensor, std: Tensor, used_mean: Tensor, used_std: Tensor, style_mean: Tensor,

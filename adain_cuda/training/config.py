@@ -4,6 +4,7 @@ content weight 1, images resized to a shorter side of 512 and randomly cropped t
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -23,7 +24,9 @@ class TrainConfig:
     content_dir: str = field(metadata={"help": "content images (searched recursively), e.g. MS-COCO"})
     style_dir: str = field(metadata={"help": "style images (searched recursively), e.g. WikiArt"})
     output_dir: str = _option("runs/adain", "run folder: checkpoints, logs, samples", flags=("-o", "--output"))
-    vgg: str | None = _option(None, "vgg_normalised.pth; without it the encoder is random (tests only)")
+    vgg: str | None = _option(None, "vgg_normalised.pth (default: the cached download, fetched on first use)")
+    random_encoder: bool = _option(False, "a RANDOM encoder instead of the VGG weights: only to test the "
+                                          "machinery, the losses and the decoder are meaningless")
     device: str = _option("auto", "auto (CUDA if available), cpu, cuda or cuda:N")
     lr: float = _option(1e-4, "Adam learning rate")
     lr_decay: float = _option(5e-5, "learning-rate decay: lr / (1 + decay * iteration)")
@@ -42,10 +45,41 @@ class TrainConfig:
     seed: int = _option(0, "seed of the data stream, crops and initial weights")
     precision: str = _option("auto", "auto: bf16 autocast on GPUs that support it, else fp32",
                              choices=("auto", "bf16", "fp32"))
-    channels_last: bool | None = _option(None, "networks in channels_last (default: on for CUDA)")
+    channels_last: bool | None = _option(None, "networks in channels_last: auto (on for CUDA), on or off")
     compile: bool = _option(False, "torch.compile the training step")
     losses: str = _option("fused", "fused (adain_cuda kernels) or reference (plain PyTorch)",
                           choices=("fused", "reference"))
     resume: str | None = _option(None, "continue from a checkpoint (without a path: OUTPUT/checkpoint.pt)")
+    overwrite: bool = _option(False, "start a new run in an OUTPUT folder that holds one (its files are replaced)")
     tensorboard: bool = _option(True, "TensorBoard scalars and sample grids in OUTPUT/tensorboard")
     progress: bool = _option(True, "progress bar", cli=False)
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first option that cannot work."""
+        positive = ("batch_size", "max_iter", "crop_size", "save_every", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("image_size", "sample_every", "workers", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
+        if 0 < self.image_size < self.crop_size:
+            raise ValueError(f"--crop-size {self.crop_size} is larger than --image-size {self.image_size}: "
+                             f"the random crop must fit in the resized image")
+        for name in ("lr", "style_weight", "content_weight", "lr_decay"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0) or (name == "lr" and value == 0):
+                raise ValueError(f"--{name.replace('_', '-')} must be a finite number"
+                                 f"{' above 0' if name == 'lr' else ' of at least 0'}, got {value}")
+        if self.layer_weights is not None:
+            if len(self.layer_weights) != 4:
+                raise ValueError(f"--layer-weights needs 4 weights (relu1_1, relu2_1, relu3_1, relu4_1), got "
+                                 f"{len(self.layer_weights)}")
+            if not all(math.isfinite(w) and w >= 0 for w in self.layer_weights):
+                raise ValueError(f"--layer-weights must be finite and non-negative, got {self.layer_weights}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.losses not in ("fused", "reference"):
+            raise ValueError(f"losses must be 'fused' or 'reference', got {self.losses!r}")
+        if self.vgg is not None and self.random_encoder:
+            raise ValueError("give either --vgg or --random-encoder, not both")

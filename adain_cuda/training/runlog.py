@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import math
 import sys
-import warnings
 from pathlib import Path
 
 from ..models import STYLE_LAYERS
@@ -38,12 +37,9 @@ class RunLog:
                 self._file.flush()
 
     def say(self, message: str, warn: bool = False) -> None:
-        """A message from the main process; ``warn`` also raises a RuntimeWarning."""
-        if not self.main:
-            return
-        if warn:
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
-        self.bar.write(message, file=sys.stderr if warn else sys.stdout)
+        """A message from the main process, once; warnings go to stderr."""
+        if self.main:
+            self.bar.write(message, file=sys.stderr if warn else sys.stdout)
 
     def skipped(self, messages: list[str]) -> None:
         """Reports each unusable file once."""

@@ -12,10 +12,8 @@ size is the global one, split over the processes.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -23,7 +21,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from ..models import STYLE_LAYERS, Decoder, Encoder
+from .._files import atomic_path
+from ..models import STYLE_LAYERS, Decoder, Encoder, weights
 from ..ops import adain, reference, style_content_loss
 from ..stylize import imaging
 from .config import TrainConfig
@@ -34,6 +33,8 @@ from .runlog import RunLog
 __all__ = ["TrainConfig", "Trainer"]
 
 CHECKPOINT = "checkpoint.pt"
+# What a run writes into its folder: a folder holding any of these holds a run.
+RUN_FILES = (CHECKPOINT, "decoder.pth", "log.csv")
 
 
 def _he_init(module: torch.nn.Module) -> None:
@@ -46,41 +47,61 @@ def _he_init(module: torch.nn.Module) -> None:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save through a temporary file: a failed write (a full disk) leaves the previous
+    file intact and no partial file behind."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from (truncated, not a checkpoint, unsafe)."""
+
+
+def _read_checkpoint(path: Path) -> dict:
+    """A checkpoint written by :meth:`Trainer.save_checkpoint`, read with ``weights_only=True``
+    (tensors, numbers, strings and containers only: a crafted file cannot run code)."""
+    if not path.is_file():
+        raise CheckpointError(f"--resume {path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every way a file can be broken or unsafe
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"--resume {path}: not a readable adain_cuda checkpoint ({type(exc).__name__}: "
+                              f"{first}); resume from another checkpoint or start over with --overwrite") from exc
+    keys = {"decoder", "optimizer", "scheduler", "iteration", "rng"}
+    if not isinstance(state, dict) or not keys <= set(state):
+        got = sorted(state)[:8] if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"--resume {path}: not an adain_cuda training checkpoint (expected the keys "
+                              f"{sorted(keys)}, got {got}); a decoder.pth is loaded with stylize --decoder")
+    return state
 
 
 class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = c = config
-        if c.losses not in ("fused", "reference"):
-            raise ValueError(f"losses must be 'fused' or 'reference', got {c.losses!r}")
+        c.validate()
+        self.out = Path(c.output_dir)
+        self._check_output_folder()
         placement = place(c.device)
         self.rank, self.world, self.device = placement.rank, placement.world, placement.device
         self.main = placement.main
         # Data first: an empty folder is an error before anything heavy happens.
         self.content_files, self.style_files = find_images(c.content_dir), find_images(c.style_dir)
         cuda = self.device.type == "cuda"
-        if c.precision == "auto":
-            self.amp = cuda and torch.cuda.is_bf16_supported()
-        elif c.precision in ("bf16", "fp32"):
-            self.amp = c.precision == "bf16"
-        else:
-            raise ValueError(f"precision must be auto, bf16 or fp32, got {c.precision!r}")
+        self.amp = cuda and torch.cuda.is_bf16_supported() if c.precision == "auto" else c.precision == "bf16"
         self.memory_format = torch.channels_last if (c.channels_last if c.channels_last is not None else cuda) \
             else torch.contiguous_format
         self.log: RunLog | None = None  # open while train() runs
 
         torch.manual_seed(c.seed)
         self.encoder = Encoder()
-        if c.vgg is not None:
-            self.encoder.load_weights(c.vgg)
-        else:
+        if c.random_encoder:
             _he_init(self.encoder)
-            self._say("WARNING: no --vgg weights given: the encoder is RANDOM. Losses, samples and the "
-                      "trained decoder are MEANINGLESS; use this only to test the machinery. Pass --vgg "
-                      "vgg_normalised.pth (adain-cuda weights download) for real training.", warn=True)
+            self._say("WARNING: --random-encoder: the encoder is RANDOM. Losses, samples and the trained "
+                      "decoder are MEANINGLESS; use this only to test the machinery. Leave it out to train "
+                      "with the VGG weights.", warn=True)
+        else:  # the given file, else the cached (or first downloaded) vgg_normalised.pth
+            self.encoder.load_weights(weights.resolve("vgg", c.vgg))
         self.encoder = self.encoder.to(self.device, memory_format=self.memory_format).eval().requires_grad_(False)
         self.decoder = Decoder().to(self.device, memory_format=self.memory_format).train()
         self.model = self.decoder
@@ -91,16 +112,28 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda i: 1.0 / (1.0 + c.lr_decay * i))
         self.iteration = 0
-        self.out = Path(c.output_dir)
         if self.main:
-            self.out.mkdir(parents=True, exist_ok=True)
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"cannot create the run folder {self.out}: {exc}") from exc
         if c.resume is not None:
             path = self.out / CHECKPOINT if c.resume == "auto" else Path(c.resume)
-            if path.exists():
+            if path.exists() or c.resume != "auto":
                 self.load_checkpoint(path)
-            elif c.resume != "auto":
-                raise FileNotFoundError(f"--resume {path}: no such checkpoint")
+        elif c.overwrite and self.main:  # a fresh run: the old log goes, checkpoints get replaced
+            (self.out / "log.csv").unlink(missing_ok=True)
         self._step = torch.compile(self._losses) if c.compile else self._losses
+
+    def _check_output_folder(self) -> None:
+        """Refuses to start a new run over an existing one, whose files it would replace."""
+        c = self.config
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"the run folder {self.out} is a file; choose another -o/--output")
+        found = [name for name in RUN_FILES if (self.out / name).exists()]
+        if found and c.resume is None and not c.overwrite:
+            raise ValueError(f"{self.out} already holds a training run ({', '.join(found)}): use --resume to "
+                             f"continue it, --overwrite to start over there, or another -o/--output")
 
     @property
     def bad_files(self) -> set[str]:
@@ -109,11 +142,10 @@ class Trainer:
 
     # -------------------------------------------------------------------- pieces ----
     def _say(self, message: str, warn: bool = False) -> None:
+        """A message from the main process, once; warnings go to stderr."""
         if self.log is not None:
             self.log.say(message, warn)
         elif self.main:
-            if warn:
-                warnings.warn(message, RuntimeWarning, stacklevel=3)
             print(message, file=sys.stderr if warn else sys.stdout, flush=True)
 
     def _loader(self, files: list, seed: int) -> DataLoader:
@@ -172,18 +204,31 @@ class Trainer:
         return path
 
     def load_checkpoint(self, path: str | Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        self.decoder.load_weights(state["decoder"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.iteration = int(state["iteration"])
-        torch.set_rng_state(state["rng"]["torch"])
+        path = Path(path)
+        state = _read_checkpoint(path)
+        try:
+            self.decoder.load_weights(state["decoder"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.iteration = int(state["iteration"])
+            torch.set_rng_state(state["rng"]["torch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"--resume {path}: the checkpoint does not fit this run ({exc})") from exc
         if state["rng"].get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         old = state.get("config", {})
         changed = [k for k in ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "crop_size",
                                "image_size", "seed", "layer_weights") if k in old and old[k] != getattr(self.config, k)]
-        note = f" (options changed since: {', '.join(changed)})" if changed else ""
+        if "lr" in changed:
+            # The optimizer's state carries the old rate: the new --lr takes over from here, decayed
+            # by the schedule as if the run had used it from the start.
+            self.scheduler.base_lrs = [self.config.lr for _ in self.scheduler.base_lrs]
+            factor = 1.0 / (1.0 + self.config.lr_decay * self.iteration)
+            for group in self.optimizer.param_groups:
+                group["initial_lr"] = self.config.lr
+                group["lr"] = self.config.lr * factor
+            self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+        note = f" (options changed since: {', '.join(changed)}; the new values apply)" if changed else ""
         if state.get("world_size") != self.world:
             note += f"; it was saved by {state.get('world_size')} process(es)"
         self._say(f"resumed from {path} at iteration {self.iteration}{note}")
@@ -204,8 +249,10 @@ class Trainer:
         self.decoder.train()
         folder = self.out / "samples"
         folder.mkdir(exist_ok=True)
-        contact_sheet(contents, styles, results, cell=self.config.crop_size).save(
-            folder / f"iter_{self.iteration:07d}.png")
+        sheet = contact_sheet(contents, styles, results, cell=self.config.crop_size)
+        imaging.save_pil(sheet, folder / f"iter_{self.iteration:07d}.png")
+        if self.log is not None:  # the same grid in TensorBoard, beside the losses
+            self.log.image("samples", imaging.load_image(sheet), self.iteration)
 
     def _pick_samples(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """The first three usable content and style images, center-cropped, loaded once."""

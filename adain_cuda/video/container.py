@@ -45,6 +45,24 @@ class VideoReport:
     flicker: float          # mean |out_t - out_(t-1)| / mean |in_t - in_(t-1)|
     bad_frames: int = 0     # unreadable frames replaced by the previous one (skip mode)
     audio_streams: int = 0
+    expected_frames: int | None = None   # what the container says it holds, where it says
+    source_size: tuple[int, int] | None = None  # (width, height) of the input
+    variable_frame_rate: bool = False    # the input's frame intervals vary (the output is constant)
+
+    def notes(self) -> list[str]:
+        """What differs from the input, in words (empty when nothing does)."""
+        out = []
+        if self.expected_frames and self.frames < self.expected_frames:
+            out.append(f"only {self.frames} of the {self.expected_frames} frames the input declares could be "
+                       "decoded (a damaged or truncated file?)")
+        if self.source_size and self.source_size != (self.width, self.height) and \
+                all(s - o in (0, 1) for s, o in zip(self.source_size, (self.width, self.height))):
+            out.append(f"the input is {self.source_size[0]}x{self.source_size[1]}; the output is "
+                       f"{self.width}x{self.height} because yuv420p video needs even sizes")
+        if self.variable_frame_rate:
+            out.append(f"the input has a variable frame rate; the output plays at a constant {self.fps:g} fps "
+                       "(the input's average), with the same frames")
+        return out
 
     @property
     def frames_per_second(self) -> float:
@@ -135,7 +153,8 @@ def process_video(src: str | Path, dst: str | Path, transform: Callable[[Tensor]
                 v_out.options = {"crf": str(crf), "preset": preset}
             audio = {a.index: _copy_stream(writer, a) for a in reader.streams.audio}
             pipeline = _Pipeline(av, reader, writer, v_in, v_out, audio, size, skip_bad_frames)
-            report = pipeline.run(transform, batch_size, v_in.frames or None, progress)
+            expected = _declared_frames(v_in, rate)
+            report = pipeline.run(transform, batch_size, expected, progress)
         except BaseException:
             with contextlib.suppress(Exception):  # keep the original error, not a close failure
                 writer.close()
@@ -145,6 +164,9 @@ def process_video(src: str | Path, dst: str | Path, transform: Callable[[Tensor]
             raise VideoError(f"{src}: no frames could be decoded")
         os.replace(tmp, dst)
         report.fps, report.audio_streams = float(rate), len(audio)
+        report.expected_frames = expected
+        report.source_size = (v_in.codec_context.width, v_in.codec_context.height)
+        report.variable_frame_rate = pipeline.variable_rate()
         return report
     except BaseException as exc:
         tmp.unlink(missing_ok=True)  # never a half-written file under any name
@@ -156,6 +178,15 @@ def process_video(src: str | Path, dst: str | Path, transform: Callable[[Tensor]
         raise
     finally:
         reader.close()
+
+
+def _declared_frames(stream, rate) -> int | None:
+    """The frame count the container declares, or one from its duration; None if neither."""
+    if stream.frames:
+        return int(stream.frames)
+    if stream.duration and stream.time_base and rate:
+        return int(round(float(stream.duration * stream.time_base) * float(rate)))
+    return None
 
 
 def _copy_stream(writer, template):
@@ -175,6 +206,7 @@ class _Pipeline:
         self.held_audio: list = []  # muxed after the video: audio is small
         self.errors: list[BaseException] = []
         self.stop = threading.Event()
+        self.frame_times: list[float] = []  # presentation times of the decoded frames, seconds
 
     def decode(self, frames_q: queue.Queue) -> None:
         last = None
@@ -188,7 +220,10 @@ class _Pipeline:
                         self.held_audio.append(packet)
                     continue
                 try:
-                    frames = [f.to_ndarray(format="rgb24") for f in packet.decode()]
+                    decoded = packet.decode()
+                    self.frame_times += [float(f.pts * f.time_base) for f in decoded
+                                         if f.pts is not None and f.time_base is not None]
+                    frames = [f.to_ndarray(format="rgb24") for f in decoded]
                 except self.av.error.InvalidDataError:
                     if not self.skip_bad or last is None:
                         raise
@@ -201,6 +236,15 @@ class _Pipeline:
             self.errors.append(exc)
         finally:
             frames_q.put(_DONE)
+
+    def variable_rate(self) -> bool:
+        """True when the decoded frames' intervals differ by more than half the typical one."""
+        times = sorted(self.frame_times)
+        steps = [b - a for a, b in zip(times, times[1:]) if b > a]
+        if len(steps) < 2:
+            return False
+        typical = sorted(steps)[len(steps) // 2]
+        return max(abs(s - typical) for s in steps) > 0.5 * typical
 
     def encode(self, out_q: queue.Queue) -> None:
         try:

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ..stylize import imaging, normalise_weights
 from ..stylize.imaging import ImageSource
+from ..stylize.stylizer import check_finite
 from .container import VideoError, VideoReport, probe_size, process_video
 
 __all__ = ["stylize_video"]
@@ -57,6 +58,7 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
             hook = smoother if smoother.strength > 0.0 else None
             outs.append(stylizer.transfer(group, stats, alpha=alpha, weights=mixing, content_stats=hook))
         out = torch.cat(outs)
+        check_finite(out, "the stylized video frames")
         if resize_back and out.shape[-2:] != (h, w):
             out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
         return out

@@ -88,7 +88,7 @@ def test_interpolation_and_masks(nets, images, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--style-interpolation-weights", "1"], "1 interpolation weights for 2 styles"),
     (["--style-interpolation-weights", "1,-1"], "sum to zero"),
-    (["--alpha", "1.5"], "--alpha must be in"),
+    (["--alpha", "1.5"], "--alpha: must be in [0, 1]"),
     (["--device", "tpu"], "device"),
 ])
 def test_bad_options_exit_2_with_a_message(nets, images, extra, message, capsys):

@@ -122,9 +122,9 @@ def test_outputs_checkpoints_logs_and_stylize(data, tmp_path, capsys):
     assert stylizer.stylize(torch.rand(3, 24, 32), torch.rand(3, 24, 24), content_size=0).shape == (3, 24, 32)
 
 
-def test_random_encoder_warns_loudly(data, tmp_path):
-    with pytest.warns(RuntimeWarning, match="encoder is RANDOM"):
-        Trainer(config(data, tmp_path, vgg=None))
+def test_random_encoder_only_when_asked_and_said_once(data, tmp_path, capsys):
+    Trainer(config(data, tmp_path, vgg=None, random_encoder=True))
+    assert capsys.readouterr().err.count("encoder is RANDOM") == 1
 
 
 def test_empty_folder_is_an_error_up_front(data, tmp_path, capsys):
