@@ -73,6 +73,8 @@ def record(benchmark, *, bytes_moved: int | None = None, images: int | None = No
     the throughput (images) to the JSON."""
     benchmark.extra_info.update({k: str(v) for k, v in info.items()})
     benchmark.extra_info["device"] = device_name(DEVICE)
+    if benchmark.stats is None:  # --benchmark-disable: each case ran once as a smoke test, untimed
+        return
     median = benchmark.stats.stats.median
     benchmark.extra_info["median_ms"] = round(median * 1e3, 4)
     if bytes_moved is not None:

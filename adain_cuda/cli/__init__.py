@@ -17,12 +17,12 @@ import sys
 import threading
 
 from .._version import __version__
-from . import demo, grid, info, stylize, train, video, weights
+from . import demo, grid, info, recolor, stylize, train, video, weights
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, fail
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (stylize, grid, video, train, weights, info, demo)
+COMMANDS = (stylize, grid, recolor, video, train, weights, info, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

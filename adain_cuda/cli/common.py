@@ -21,6 +21,27 @@ EXIT_INTERRUPTED = 130
 USER_ERRORS = (ImageError, WeightsError, ValueError, FileNotFoundError)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (unless the text already says it); examples in
+    the epilog keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.default is argparse.SUPPRESS or "default" in text:
+            return text
+        if action.default is None:
+            return f"{text} (default: none)" if action.nargs != 0 else text
+        if action.default is False and action.nargs == 0:
+            return f"{text} (default: off)"
+        return f"{text} (default: %(default)s)"
+
+
+def command(sub, name: str, help: str, examples: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows every default and ends with examples."""
+    return sub.add_parser(name, help=help, description=help, epilog="examples:\n" + examples,
+                          formatter_class=HelpFormatter)
+
+
 def fail(exc: BaseException | str, code: int = EXIT_USAGE) -> int:
     """Prints ``adain-cuda: <what went wrong>`` to stderr and returns the exit code."""
     print(f"adain-cuda: {exc}", file=sys.stderr)
@@ -33,7 +54,7 @@ def csv_list(text: str) -> list[str]:
 
 def csv_floats(text: str) -> list[float]:
     try:
-        return [float(v) for v in csv_list(text)]
+        return [float(v) for v in csv_list(text.replace(" ", ","))]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
 
@@ -78,18 +99,20 @@ def save_ext(text: str) -> str:
 def add_inputs(p: argparse.ArgumentParser) -> None:
     """--content / --content-dir and --style / --style-dir, one of each required."""
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--content", type=csv_list, help="content image(s), comma-separated")
-    src.add_argument("--content-dir", help="folder of content images")
+    src.add_argument("--content", type=csv_list, nargs="+", action="extend",
+                     help="content image(s): several, comma- or space-separated (shell globs work)")
+    src.add_argument("--content-dir", "--content_dir", help="folder of content images")
     sty = p.add_mutually_exclusive_group(required=True)
-    sty.add_argument("--style", type=csv_list, help="style image(s), comma-separated")
-    sty.add_argument("--style-dir", help="folder of style images")
+    sty.add_argument("--style", type=csv_list, nargs="+", action="extend",
+                     help="style image(s): several, comma- or space-separated")
+    sty.add_argument("--style-dir", "--style_dir", help="folder of style images")
 
 
-def gather(files: list[str] | None, folder: str | None) -> list[Path]:
-    """The images named by a --X / --X-dir pair."""
+def gather(files: list | None, folder: str | None) -> list[Path]:
+    """The images named by a --X / --X-dir pair (--X values may be lists of comma-separated names)."""
     if folder is not None:
         return imaging.list_images(folder)
-    return [Path(f) for f in files]
+    return [Path(f) for item in files for f in (item if isinstance(item, list) else [item])]
 
 
 def real(path: Path) -> str:
@@ -110,7 +133,7 @@ def add_network_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder", help="decoder weights (decoder.pth or one the trainer saved); default: "
                                      "the cached download")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="network precision")
     onoff = argparse.BooleanOptionalAction
     p.add_argument("--fast", action=onoff, default=None,
                    help="exact rewrites of the networks (same results; docs/fast-path.md); default: on for CUDA")

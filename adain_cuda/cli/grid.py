@@ -8,17 +8,20 @@ from pathlib import Path
 
 from ..stylize import imaging
 from ..stylize.imaging import ImageError
-from .common import EXIT_OK, add_inputs, fail, gather, positive_int, real
+from .common import EXIT_OK, add_inputs, command, fail, gather, positive_int, real
 
 HELP = "contact sheet of contents, styles and their results"
+EXAMPLES = """  adain-cuda grid --content-dir photos --style-dir paintings --results output -o sheet.png
+  adain-cuda grid --content a.jpg b.jpg --style s.jpg --results output -o sheet.jpg --cell 384
+"""
 
 
 def add_parser(sub) -> None:
-    gr = sub.add_parser("grid", help=HELP, description=HELP)
+    gr = command(sub, "grid", HELP, EXAMPLES)
     add_inputs(gr)
     gr.add_argument("--results", required=True, help="folder holding <content>_stylized_<style>.<ext>")
     gr.add_argument("-o", "--output", required=True, help="the sheet's file name")
-    gr.add_argument("--cell", type=positive_int, default=256, help="cell size in pixels (default 256)")
+    gr.add_argument("--cell", type=positive_int, default=256, help="cell size in pixels")
     gr.set_defaults(run=run)
 
 

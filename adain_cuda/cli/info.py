@@ -35,7 +35,9 @@ def describe() -> str:
 
 
 def add_parser(sub) -> None:
-    sub.add_parser("info", help=HELP, description=HELP).set_defaults(run=run)
+    from .common import command
+
+    command(sub, "info", HELP, "  adain-cuda info\n  python -m adain_cuda info\n").set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

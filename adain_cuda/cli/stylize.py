@@ -15,6 +15,7 @@ from .common import (
     EXIT_OK,
     add_inputs,
     add_network_options,
+    command,
     csv_floats,
     csv_list,
     fail,
@@ -28,23 +29,29 @@ from .common import (
 )
 
 HELP = "stylize images (every content x style pair)"
+EXAMPLES = """  adain-cuda stylize --content photo.jpg --style painting.jpg
+  adain-cuda stylize --content photos/*.jpg --style a.jpg b.jpg --grid -o results
+  adain-cuda stylize --content-dir photos --style-dir paintings --alpha 0.8 --preserve-color
+  adain-cuda stylize --content photo.jpg --style a.jpg,b.jpg --style-interpolation-weights 1,3
+  adain-cuda stylize --content girl.jpg --style fg.jpg,bg.jpg --mask mask.png
+"""
 
 
 def add_parser(sub) -> None:
-    st = sub.add_parser("stylize", help=HELP, description=HELP)
+    st = command(sub, "stylize", HELP, EXAMPLES)
     add_inputs(st)
-    st.add_argument("--alpha", type=unit_float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
-    st.add_argument("--style-interpolation-weights", type=csv_floats,
-                    help="blend all styles into one result with these weights (one per style)")
-    st.add_argument("--preserve-color", action="store_true", help="keep the content's colors")
+    st.add_argument("--alpha", type=unit_float, default=1.0, help="content-style trade-off in [0, 1]")
+    st.add_argument("--style-interpolation-weights", "--style_interpolation_weights", type=csv_floats,
+                    help="blend all styles into one result with these weights (one per style; floats)")
+    st.add_argument("--preserve-color", "--preserve_color", action="store_true", help="keep the content's colors")
     st.add_argument("--mask", type=csv_list, help="spatial control: one mask for two styles (foreground, "
                                                   "background) or one mask per style")
-    st.add_argument("--content-size", type=size, default=512,
-                    help="shorter side of the content (0: keep; default 512)")
-    st.add_argument("--style-size", type=size, default=512, help="shorter side of the styles (0: keep; default 512)")
+    st.add_argument("--content-size", "--content_size", type=size, default=512,
+                    help="shorter side of the content (0: keep)")
+    st.add_argument("--style-size", "--style_size", type=size, default=512, help="shorter side of the styles (0: keep)")
     st.add_argument("--crop", action="store_true", help="center-crop contents and styles to squares")
-    st.add_argument("-o", "--output", default="output", help="output folder (created; default ./output)")
-    st.add_argument("--save-ext", type=save_ext, default="png", help="png (default), jpg, ... ('.png' works)")
+    st.add_argument("-o", "--output", default="output", help="output folder (created)")
+    st.add_argument("--save-ext", "--save_ext", type=save_ext, default="png", help="png, jpg, ... ('.png' works)")
     st.add_argument("--overwrite", action="store_true", help="replace existing results (never inputs)")
     st.add_argument("--grid", action="store_true", help="also write a contact sheet to the output folder")
     add_network_options(st)

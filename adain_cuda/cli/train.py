@@ -8,9 +8,16 @@ import dataclasses
 import typing
 
 from ..training.config import TrainConfig
-from .common import EXIT_OK, USER_ERRORS, csv_floats, fail
+from .common import EXIT_OK, USER_ERRORS, command, csv_floats, fail
 
 HELP = "train a decoder (several GPUs: torchrun --nproc_per_node N -m adain_cuda train ...)"
+EXAMPLES = """  adain-cuda train --content-dir coco/train2014 --style-dir wikiart -o runs/mine
+  adain-cuda train --content-dir coco --style-dir wikiart -o runs/mine --resume
+  torchrun --nproc_per_node 4 -m adain_cuda train --content-dir coco --style-dir wikiart -o runs/big
+  adain-cuda train --content_dir coco --style_dir wikiart --save_dir experiments --max_iter 160000
+"""
+# The community port's spellings of options whose names differ here.
+PORT_ALIASES = {"output_dir": "--save_dir", "workers": "--n_threads", "save_every": "--save_model_interval"}
 
 # Fields whose command-line form is not "--name VALUE of the field's type".
 _SPECIAL = {
@@ -22,13 +29,17 @@ _TO_CONFIG = {"channels_last": {"auto": None, "on": True, "off": False}}
 
 
 def add_parser(sub) -> None:
-    tr = sub.add_parser("train", help=HELP, description=HELP)
+    tr = command(sub, "train", HELP, EXAMPLES)
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         meta = dict(f.metadata)
         if meta.pop("cli", True) is False:
             continue
-        flags = meta.pop("flags", (f"--{f.name.replace('_', '-')}",))
+        flags = list(meta.pop("flags", (f"--{f.name.replace('_', '-')}",)))
+        if "_" in f.name:  # the port's spelling: --max_iter as well as --max-iter
+            flags.append(f"--{f.name}")
+        if f.name in PORT_ALIASES:
+            flags.append(PORT_ALIASES[f.name])
         options = dict(help=meta.pop("help"), dest=f.name, **meta)
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             options["required"] = True
@@ -41,8 +52,6 @@ def add_parser(sub) -> None:
             options["action"] = argparse.BooleanOptionalAction if options["default"] else "store_true"
         elif kind in (int, float):
             options["type"] = kind
-        if options.get("default") is not None and "action" not in options:
-            options["help"] += f" (default {options['default']})"
         tr.add_argument(*flags, **options)
     tr.set_defaults(run=run)
 
@@ -64,4 +73,6 @@ def run(args: argparse.Namespace) -> int:
         Trainer(config_from(args)).train()
     except USER_ERRORS as exc:  # bad options, folders, weights, checkpoints; a folder of bad images
         return fail(exc)
+    except OSError as exc:  # a full disk or an unwritable run folder while saving
+        return fail(f"could not write the run's files: {exc}")
     return EXIT_OK

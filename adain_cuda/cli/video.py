@@ -12,6 +12,7 @@ from .common import (
     EXIT_FAILED_ITEMS,
     EXIT_OK,
     add_network_options,
+    command,
     csv_floats,
     csv_list,
     fail,
@@ -23,28 +24,34 @@ from .common import (
 )
 
 HELP = "stylize a video (needs PyAV: pip install 'adain_cuda[video]')"
+EXAMPLES = """  adain-cuda video clip.mp4 --style la_muse.jpg -o clip_la_muse.mp4
+  adain-cuda video clip.mp4 --style a.jpg,b.jpg --style-interpolation-weights 1,1 --temporal-smoothing 0.9 \\
+      --content-size 540 --precision bf16 -o out.mp4
+"""
 
 
 def add_parser(sub) -> None:
-    vd = sub.add_parser("video", help=HELP, description=HELP)
+    vd = command(sub, "video", HELP, EXAMPLES)
     vd.add_argument("input", help="the video to stylize (never modified)")
-    vd.add_argument("--style", type=csv_list, required=True, help="style image(s), comma-separated")
-    vd.add_argument("--style-interpolation-weights", type=csv_floats, help="one weight per style")
+    vd.add_argument("--style", type=csv_list, nargs="+", action="extend", required=True,
+                    help="style image(s), comma- or space-separated")
+    vd.add_argument("--style-interpolation-weights", "--style_interpolation_weights", type=csv_floats,
+                    help="one weight per style")
     vd.add_argument("-o", "--output", required=True, help="the stylized video (e.g. out.mp4)")
-    vd.add_argument("--alpha", type=unit_float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
-    vd.add_argument("--preserve-color", action="store_true", help="keep each frame's colors")
-    vd.add_argument("--content-size", type=size, default=0,
+    vd.add_argument("--alpha", type=unit_float, default=1.0, help="content-style trade-off in [0, 1]")
+    vd.add_argument("--preserve-color", "--preserve_color", action="store_true", help="keep each frame's colors")
+    vd.add_argument("--content-size", "--content_size", type=size, default=0,
                     help="shorter side the networks see (0: the source size)")
     vd.add_argument("--keep-size", action="store_true",
                     help="with --content-size: keep the processed size instead of resizing back")
-    vd.add_argument("--style-size", type=size, default=512, help="shorter side of the styles (default 512)")
+    vd.add_argument("--style-size", "--style_size", type=size, default=512, help="shorter side of the styles (0: keep)")
     vd.add_argument("--temporal-smoothing", type=float, default=0.0,
                     help="0 (off) to <1: moving average of content statistics against flicker; 0.9 is "
                          "about a ten-frame memory")
-    vd.add_argument("--batch-size", type=positive_int, default=8, help="frames per device batch (default 8)")
-    vd.add_argument("--codec", default="libx264", help="video codec (default libx264)")
-    vd.add_argument("--crf", type=int, default=18, help="x264/x265 quality: lower is better (default 18)")
-    vd.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    vd.add_argument("--batch-size", type=positive_int, default=8, help="frames per device batch")
+    vd.add_argument("--codec", default="libx264", help="video codec")
+    vd.add_argument("--crf", type=int, default=18, help="x264/x265 quality: lower is better")
+    vd.add_argument("--preset", default="medium", help="x264/x265 speed preset")
     vd.add_argument("--skip-bad-frames", action="store_true",
                     help="replace unreadable frames by the previous one instead of stopping")
     vd.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{output} exists; use --overwrite to replace it")
     try:
         report = stylize_video(
-            stylizer_from(args), args.input, output, [Path(s) for s in args.style],
+            stylizer_from(args), args.input, output, [Path(s) for item in args.style for s in item],
             weights=args.style_interpolation_weights, alpha=args.alpha, preserve_color=args.preserve_color,
             content_size=args.content_size, style_size=args.style_size, resize_back=not args.keep_size,
             temporal_smoothing=args.temporal_smoothing, batch_size=args.batch_size, codec=args.codec,

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 
 from ..models import WeightsError, weights
-from .common import EXIT_FAILED_ITEMS, EXIT_OK, fail
+from .common import EXIT_FAILED_ITEMS, EXIT_OK, command, fail
 
 HELP = "manage the pretrained weight files"
+EXAMPLES = """  adain-cuda weights download          # both files, verified, into the cache
+  adain-cuda weights list              # where they are and whether they are the published files
+  adain-cuda weights path vgg
+"""
 
 
 def add_parser(sub) -> None:
-    wt = sub.add_parser("weights", help=HELP, description=HELP)
+    wt = command(sub, "weights", HELP, EXAMPLES)
     wsub = wt.add_subparsers(dest="action", required=True)
     dl = wsub.add_parser("download", help="download (and verify) weight files into the cache")
     dl.add_argument("which", nargs="?", default="all", choices=["all", *weights.REGISTRY])

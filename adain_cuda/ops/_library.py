@@ -1,26 +1,44 @@
 """Loads the compiled extension and says, once, why the reference is used when it cannot be.
 
-Importing the compiled ``adain_cuda._C`` registers the ``torch.ops.adain_cuda`` operators. When the import
-fails (not built, built against another torch, missing CUDA libraries) or a tensor lives on a
-device the binary has no kernels for, the public functions run the pure-PyTorch reference
-instead and warn once per reason.
+Importing the compiled ``adain_cuda._C`` registers the ``torch.ops.adain_cuda`` operators. When the
+import fails (not built, missing CUDA libraries), the binary was built against another torch than
+the one running (its C++ ABI is not stable across versions), or a tensor lives on a device the
+binary has no kernels for, the public functions run the pure-PyTorch reference instead and warn
+once per reason, pointing at the caller's line.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import re
+import sys
 import warnings
 
 import torch
 
-try:
-    # The import registers the operators. By module name, so that the op layer does not import
-    # the top-level package (which re-exports the layers above it).
-    importlib.import_module("adain_cuda._C")
+_BUILD_HELP = ("build it with `pip install --no-build-isolation .` (setuptools, wheel and ninja installed "
+               "first) or `make build` in a clone")
 
-    LOAD_ERROR: str | None = None
-except (ImportError, OSError) as exc:  # pragma: no cover - exercised on broken installs only
-    LOAD_ERROR = f"{type(exc).__name__}: {exc}"
+
+def _load() -> str | None:
+    """None when the operators are registered and usable, else why not."""
+    try:
+        # By module name, so that the op layer does not import the top-level package.
+        importlib.import_module("adain_cuda._C")
+    except ModuleNotFoundError:
+        return f"the compiled extension adain_cuda._C is not built; {_BUILD_HELP}"
+    except (ImportError, OSError) as exc:
+        return (f"the compiled extension adain_cuda._C cannot be loaded ({type(exc).__name__}: {exc}); "
+                f"rebuild it against this torch ({torch.__version__}): {_BUILD_HELP}")
+    built = re.search(r"torch (\S+)", torch.ops.adain_cuda.build_info())
+    if built and built.group(1) != torch.__version__:
+        return (f"the compiled extension was built against torch {built.group(1)} but torch "
+                f"{torch.__version__} is running; rebuild it: {_BUILD_HELP}")
+    return None
+
+
+LOAD_ERROR: str | None = _load()
 
 _warned: set[str] = set()
 
@@ -48,22 +66,33 @@ def has_kernels_for(device_type: str) -> bool:
 
 def build_info() -> str:
     """What the binary was compiled for, or why it is not available."""
-    return torch.ops.adain_cuda.build_info() if loaded() else f"not loaded ({LOAD_ERROR})"
+    return torch.ops.adain_cuda.build_info() if loaded() else f"not usable ({LOAD_ERROR})"
 
 
 def fallback_reason(device_type: str) -> str | None:
     """None when the compiled kernels can run on this device type, else the reason they cannot."""
     if not loaded():
-        return f"the compiled extension failed to load: {LOAD_ERROR}; reinstall adain_cuda"
+        return LOAD_ERROR
     if not has_kernels_for(device_type):
         return (f"the compiled extension has no kernels for '{device_type}' tensors "
                 f"(built as: {build_info()})")
     return None
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _caller_stacklevel() -> int:
+    """The stack level of the first frame outside this package: the user's call."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def warn_fallback(reason: str) -> None:
     if reason in _warned:
         return
     _warned.add(reason)
-    warnings.warn(f"adain_cuda is using its pure-PyTorch reference because {reason}.",
-                  RuntimeWarning, stacklevel=3)
+    warnings.warn(f"adain_cuda is using its pure-PyTorch reference because {reason}.", RuntimeWarning,
+                  stacklevel=_caller_stacklevel())

@@ -32,6 +32,8 @@ class ImageError(ValueError):
 def _open(path: Path) -> Image.Image:
     try:
         if not path.is_file():
+            if path.is_symlink():
+                raise ImageError(f"{path}: a broken link or a link loop, not an image file")
             raise ImageError(f"{path}: no such file")
         with warnings.catch_warnings():
             # Pillow warns, then refuses, as a header claims more pixels than MAX_IMAGE_PIXELS (a

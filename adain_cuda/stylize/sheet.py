@@ -37,7 +37,8 @@ def contact_sheet(contents: Sequence[ImageSource], styles: Sequence[ImageSource]
     Unreadable or missing images are grey cells."""
     rows, cols = 1 + len(contents), 1 + len(styles)
     if not 1 <= cell <= 8192:
-        raise ValueError(f"cell size must be between 1 and 8192 pixels, got {cell}")
+        raise ValueError(f"cell size must be between 1 and 8192 pixels, got {cell}: use a smaller cell size "
+                         "(e.g. --cell 256)")
     step = cell + margin
     width, height = cols * step + margin, rows * step + margin
     if width * height > MAX_SHEET_PIXELS:

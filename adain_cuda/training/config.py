@@ -51,7 +51,8 @@ class TrainConfig:
                           choices=("fused", "reference"))
     resume: str | None = _option(None, "continue from a checkpoint (without a path: OUTPUT/checkpoint.pt)")
     overwrite: bool = _option(False, "start a new run in an OUTPUT folder that holds one (its files are replaced)")
-    tensorboard: bool = _option(True, "TensorBoard scalars and sample grids in OUTPUT/tensorboard")
+    tensorboard: bool = _option(True, "TensorBoard scalars and sample grids")
+    log_dir: str | None = _option(None, "TensorBoard folder (default: OUTPUT/tensorboard)")
     progress: bool = _option(True, "progress bar", cli=False)
 
     def validate(self) -> None:

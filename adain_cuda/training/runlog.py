@@ -18,23 +18,18 @@ LOG_COLUMNS = ["iteration", "loss", "content", "style", *[f"style_{n}" for n in 
 
 class RunLog:
     def __init__(self, folder: Path, *, main: bool, tensorboard: bool, progress: bool, total: int,
-                 initial: int) -> None:
+                 initial: int, tensorboard_dir: Path | None = None) -> None:
         from tqdm.auto import tqdm
 
         self.folder, self.main = folder, main
+        self.tensorboard_dir = tensorboard_dir or folder / "tensorboard"
         self.bad_files: set[str] = set()
         self.bar = tqdm(total=total, initial=initial, desc="training", unit="it",
                         disable=not (main and progress), dynamic_ncols=True)
         self._writer = self._tensorboard() if main and tensorboard else None
         self._file = self._csv = None
-        if main:
-            path = folder / "log.csv"
-            new = not path.exists() or path.stat().st_size == 0
-            self._file = open(path, "a", newline="")
-            self._csv = csv.writer(self._file)
-            if new:
-                self._csv.writerow(LOG_COLUMNS)
-                self._file.flush()
+        self._path = folder / "log.csv"
+        self._created = False
 
     def say(self, message: str, warn: bool = False) -> None:
         """A message from the main process, once; warnings go to stderr."""
@@ -60,6 +55,8 @@ class RunLog:
             self.bar.write(f"warning: non-finite loss at iteration {iteration}")
         self.bar.set_postfix(content=f"{values['content']:.3f}", style=f"{values['style']:.3f}",
                              img_s=f"{values['images_per_s']:.1f}")
+        if self._file is None:  # opened at the first row, so a run that logs nothing leaves no file
+            self._open_csv()
         self._csv.writerow([iteration, *(values[c] for c in LOG_COLUMNS[1:-1]), wall_time])
         self._file.flush()
         if self._writer is not None:
@@ -74,10 +71,23 @@ class RunLog:
         if self._writer is not None:
             self._writer.add_image(tag, image, iteration)
 
+    def _open_csv(self) -> None:
+        new = not self._path.exists() or self._path.stat().st_size == 0
+        self._file = open(self._path, "a", newline="")
+        self._created = new
+        self._csv = csv.writer(self._file)
+        if new:
+            self._csv.writerow(LOG_COLUMNS)
+
     def close(self) -> None:
         self.bar.close()
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # a full disk: what could not be flushed is lost, the run still ends cleanly
+                pass
+            if self._created and self._path.stat().st_size == 0:
+                self._path.unlink()  # a header that never reached the disk leaves no empty log
         if self._writer is not None:
             self._writer.close()
 
@@ -87,4 +97,4 @@ class RunLog:
         except ImportError:
             self.say("TensorBoard logging is off: pip install 'adain_cuda[train]' (the CSV log is still written)")
             return None
-        return SummaryWriter(str(self.folder / "tensorboard"))
+        return SummaryWriter(str(self.tensorboard_dir))

@@ -279,7 +279,8 @@ class Trainer:
         content_iter = iter(self._loader(self.content_files, c.seed))
         style_iter = iter(self._loader(self.style_files, c.seed + 1))
         self.log = log = RunLog(self.out, main=self.main, tensorboard=c.tensorboard, progress=c.progress,
-                                total=c.max_iter, initial=self.iteration)
+                                total=c.max_iter, initial=self.iteration,
+                                tensorboard_dir=Path(c.log_dir) if c.log_dir else None)
         last: dict[str, float] = {}
         window_start, window_images = time.perf_counter(), 0
         try:

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ..stylize import imaging, normalise_weights
 from ..stylize.imaging import ImageSource
-from ..stylize.stylizer import check_finite
+from ..stylize.stylizer import MIN_SIDE, check_finite
 from .container import VideoError, VideoReport, probe_size, process_video
 
 __all__ = ["stylize_video"]
@@ -43,6 +43,9 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
         raise VideoError(f"temporal_smoothing must be in [0, 1), got {temporal_smoothing}")
     if not 0.0 <= alpha <= 1.0:
         raise VideoError(f"alpha must be in [0, 1], got {alpha}")
+    if 0 < content_size < MIN_SIDE:
+        raise VideoError(f"--content-size {content_size} is too small: the networks need at least {MIN_SIDE} "
+                         "pixels on each side")
     mixing = normalise_weights(weights, len(styles))
     fixed = None if preserve_color else [stylizer.style_stats(s, size=style_size) for s in styles]
     smoother = _StatSmoother(temporal_smoothing)

@@ -2,7 +2,10 @@
 
 import hashlib
 import http.server
+import os
+import stat
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -19,6 +22,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(PAYLOAD, len(PAYLOAD))
         elif self.path == "/truncated.pth":
             self._send(PAYLOAD[: len(PAYLOAD) // 3], len(PAYLOAD))  # promises more than it sends
+        elif self.path == "/trickle.pth":  # a byte now and then: the socket never times out
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
+            for byte in PAYLOAD[:40]:
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.1)
         else:
             self.send_error(404)
 
@@ -111,3 +125,43 @@ def test_cli_weights_commands(server, cache, monkeypatch, capsys):
     assert cli.main(["weights", "list"]) == 0
     out = capsys.readouterr().out
     assert "decoder.pth" in out and "present" in out and "missing" in out
+
+
+def test_a_trickling_server_times_out(server, cache):
+    start = time.monotonic()
+    with pytest.raises(WeightsError, match="stalled"):
+        weights.download(spec(f"{server}/trickle.pth"), progress=False, timeout=1.0)
+    assert time.monotonic() - start < 4.0
+    assert list(cache.iterdir()) == []
+
+
+def test_downloaded_files_are_readable_by_everyone(server, cache):
+    path = weights.download(spec(f"{server}/good.pth"), progress=False)
+    assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044
+
+
+def test_an_unwritable_cache_is_one_message(server, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ADAIN_CUDA_HOME", str(blocker / "cache"))  # cannot be created by anyone
+    with pytest.raises(WeightsError, match="cannot create the weights folder"):
+        weights.download(spec(f"{server}/good.pth"), progress=False)
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    monkeypatch.setattr(weights.tempfile, "mkstemp", lambda **kw: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    with pytest.raises(WeightsError, match="could not download"):
+        weights.download(spec(f"{server}/good.pth"), progress=False, directory=folder)
+
+
+def test_a_cached_file_that_is_not_the_published_one_is_neither_listed_nor_used(server, cache, monkeypatch, capsys):
+    monkeypatch.setitem(weights.REGISTRY, "decoder", spec(f"{server}/good.pth"))
+    (cache / "decoder.pth").write_bytes(b"something else")
+    assert cli.main(["weights", "list"]) == 0
+    assert "WRONG FILE" in capsys.readouterr().out
+    monkeypatch.setenv("ADAIN_CUDA_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="not the published decoder.pth"):
+        weights.resolve("decoder")
+    monkeypatch.delenv("ADAIN_CUDA_OFFLINE")
+    assert weights.resolve("decoder", progress=False).read_bytes() == PAYLOAD  # replaced by the real one
+    os.utime(cache / "decoder.pth")  # a touched file is checked again, and still passes
+    assert weights.cached_state(weights.REGISTRY["decoder"]) == "verified"

@@ -125,3 +125,59 @@ def test_extension_shares_the_cxx_runtime_with_torch():
     defined = subprocess.run([nm, "-D", "--defined-only", _C.__file__], capture_output=True, text=True,
                              check=True).stdout
     assert "__cxa_throw" not in defined, f"{_C.__file__} has a statically linked libstdc++; rebuild it"
+
+
+def _adain_by_hand(x, s, alpha, unbiased, eps=1e-5):
+    """AdaIN in float64 from the definition, independent of adain_cuda.reference."""
+    x, s = x.double(), s.double()
+    k = 1 if unbiased else 0
+
+    def stats(t):
+        flat = t.flatten(2)
+        mean = flat.mean(-1)
+        var = ((flat - mean[..., None]) ** 2).sum(-1) / (flat.shape[-1] - k)
+        return mean[..., None, None], (var + eps).sqrt()[..., None, None]
+
+    (mx, sx), (ms, ss) = stats(x), stats(s)
+    return alpha * (ss * (x - mx) / sx + ms) + (1 - alpha) * x
+
+
+def test_fallback_keeps_every_argument(monkeypatch):
+    """The reference fallback honours alpha, unbiased and the loss layer weights (compared with
+    the formulas written out here, not with the reference itself)."""
+    monkeypatch.setattr(_library, "LOAD_ERROR", "ImportError: simulated missing binary")
+    monkeypatch.setattr(_library, "_warned", {"ImportError: simulated missing binary"})  # warned already
+    content, style = ok((2, 4, 5, 5)), ok((1, 4, 3, 3)) * 3 + 1
+    for alpha, unbiased in ((0.3, False), (1.0, True), (0.0, True)):
+        out = adain_cuda.adain(content, style, alpha=alpha, unbiased=unbiased)
+        torch.testing.assert_close(out.double(), _adain_by_hand(content, style, alpha, unbiased), rtol=1e-5,
+                                   atol=1e-5)
+    mean, std = adain_cuda.channel_stats(content, unbiased=False)
+    torch.testing.assert_close(std.double(), content.double().flatten(2).var(-1, unbiased=False).add(1e-5).sqrt(),
+                               rtol=1e-5, atol=1e-6)
+    inputs, targets = [ok((2, 4, 6, 6)), ok((2, 3, 2, 2))], [ok((2, 4, 6, 6)) * 2, ok((2, 3, 2, 2)) + 1]
+    weights = [0.25, 3.0]
+    loss = adain_cuda.style_loss(inputs, targets, layer_weights=weights, unbiased=False)
+    expected = 0.0
+    for w, x, t in zip(weights, inputs, targets):
+        fx, ft = x.double().flatten(2), t.double().flatten(2)
+        sx, st = (fx.var(-1, unbiased=False) + 1e-5).sqrt(), (ft.var(-1, unbiased=False) + 1e-5).sqrt()
+        expected += w * (((fx.mean(-1) - ft.mean(-1)) ** 2).mean() + ((sx - st) ** 2).mean())
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=0)
+
+
+def test_a_binary_built_for_another_torch_is_not_used(monkeypatch):
+    if not _library.loaded():
+        pytest.skip("no compiled extension here")
+    monkeypatch.setattr(torch, "__version__", "9.9.9")
+    reason = _library._load()
+    assert reason is not None and "built against torch" in reason and "9.9.9" in reason and "rebuild" in reason
+
+
+def test_the_fallback_warning_points_at_the_callers_line(monkeypatch):
+    monkeypatch.setattr(_library, "LOAD_ERROR", "the compiled extension adain_cuda._C is not built; build it")
+    monkeypatch.setattr(_library, "_warned", set())
+    with pytest.warns(RuntimeWarning) as caught:
+        adain_cuda.adain(ok(), ok())
+    assert caught[0].filename == __file__
+    assert "circular import" not in str(caught[0].message)

@@ -1,0 +1,159 @@
+"""What a user's folders, checkpoints and options can do to training: nothing runs code, nothing
+is overwritten without asking, every bad option is one line before any work."""
+
+import pytest
+import torch
+from PIL import Image
+
+from adain_cuda import cli
+from adain_cuda.models import weights
+from adain_cuda.stylize import imaging
+from adain_cuda.training import TrainConfig, Trainer
+from adain_cuda.training.trainer import CheckpointError
+
+from community_layout import VGG_CONVS, random_state
+
+pytestmark = pytest.mark.slow  # deselect with -m "not slow"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    g = torch.Generator().manual_seed(0)
+    for kind in ("content", "style"):
+        (root / kind).mkdir()
+        for i in range(3):
+            imaging.save_image(torch.rand(3, 40, 44 + 4 * i, generator=g), root / kind / f"{i}.png")
+    torch.save(random_state(VGG_CONVS, 5), root / "vgg.pth")
+    return root
+
+
+def config(data, out, **kw):
+    base = dict(content_dir=str(data / "content"), style_dir=str(data / "style"), output_dir=str(out),
+                vgg=str(data / "vgg.pth"), device="cpu", batch_size=2, max_iter=2, image_size=32, crop_size=32,
+                log_every=1, save_every=1000, sample_every=0, workers=0, progress=False, tensorboard=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def train_cli(data, out, *extra):
+    return cli.main(["train", "--content-dir", str(data / "content"), "--style-dir", str(data / "style"),
+                     "--vgg", str(data / "vgg.pth"), "-o", str(out), "--device", "cpu", "--workers", "0",
+                     "--image-size", "32", "--crop-size", "32", "--batch-size", "2", "--max-iter", "2",
+                     "--sample-every", "0", "--no-tensorboard", *map(str, extra)])
+
+
+class Payload:
+    """Unpickling this creates a file: what a crafted checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_crafted_checkpoint_cannot_run_code(data, tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"decoder": Payload(marker), "iteration": 1}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="not a readable adain_cuda checkpoint"):
+        Trainer(config(data, tmp_path / "run", resume=str(tmp_path / "evil.pt")))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a readable"), (b"PK\x03\x04 truncated", "not a readable"),
+    (None, "not an adain_cuda training checkpoint"),
+])
+def test_broken_checkpoints_are_one_line(data, tmp_path, content, message, capsys):
+    path = tmp_path / "checkpoint.pt"
+    if content is None:
+        torch.save({"1.weight": torch.zeros(2)}, path)  # a state dict, not a checkpoint
+    else:
+        path.write_bytes(content)
+    assert train_cli(data, tmp_path / "run", "--resume", path) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_an_existing_run_is_not_overwritten_without_asking(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_cli(data, out) == 0
+    decoder = (out / "decoder.pth").read_bytes()
+    log = (out / "log.csv").read_text()
+    assert train_cli(data, out) == 2
+    assert "already holds a training run" in capsys.readouterr().err
+    assert (out / "decoder.pth").read_bytes() == decoder and (out / "log.csv").read_text() == log
+    assert train_cli(data, out, "--overwrite") == 0
+    assert len((out / "log.csv").read_text().splitlines()) == 2  # a fresh log: header and the last row
+    assert train_cli(data, out, "--resume", "--max-iter", "3") == 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--save-every", "0"], "--save-every must be at least 1"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--crop-size", "64"], "--crop-size 64 is larger than --image-size 32"),
+    (["--layer-weights", "1,2"], "--layer-weights needs 4 weights"),
+    (["--lr", "nan"], "--lr must be a finite number"),
+])
+def test_bad_options_are_one_line(data, tmp_path, extra, message, capsys):
+    assert train_cli(data, tmp_path / "run", *extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_of_only_bad_images_is_one_line(data, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jpg").write_text("not an image")
+    Image.new("RGB", (4, 4)).save(bad / "tiny.png")
+    code = cli.main(["train", "--content-dir", str(bad), "--style-dir", str(data / "style"), "--vgg",
+                     str(data / "vgg.pth"), "-o", str(tmp_path / "run"), "--device", "cpu", "--workers", "0",
+                     "--max-iter", "1", "--batch-size", "1", "--image-size", "32", "--crop-size", "32"])
+    err = capsys.readouterr().err
+    assert code == 2 and "none of the 2 images could be used" in err and "Traceback" not in err
+
+
+def test_without_vgg_the_cached_weights_are_used_not_a_random_encoder(data, tmp_path, monkeypatch, capsys):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "vgg_normalised.pth").write_bytes((data / "vgg.pth").read_bytes())
+    monkeypatch.setenv("ADAIN_CUDA_HOME", str(cache))
+    sha = weights.sha256_of(data / "vgg.pth")
+    size = (data / "vgg.pth").stat().st_size
+    from dataclasses import replace
+    monkeypatch.setitem(weights.REGISTRY, "vgg", replace(weights.REGISTRY["vgg"], sha256=sha, size=size))
+    trainer = Trainer(config(data, tmp_path / "run", vgg=None))
+    expected = random_state(VGG_CONVS, 5)
+    assert torch.equal(trainer.encoder.net[2].weight, expected["2.weight"])
+    assert "RANDOM" not in capsys.readouterr().err
+
+
+def test_learning_rate_schedule_and_a_changed_lr_on_resume(data, tmp_path):
+    trainer = Trainer(config(data, tmp_path / "run", lr=1e-3, lr_decay=0.5, max_iter=3))
+    trainer.train()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 / (1 + 0.5 * 3))
+    resumed = Trainer(config(data, tmp_path / "run", lr=4e-3, lr_decay=0.5, max_iter=4, resume="auto"))
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(4e-3 / (1 + 0.5 * 3))
+    resumed.train()
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(4e-3 / (1 + 0.5 * 4))
+
+
+def test_a_full_disk_while_saving_leaves_the_previous_checkpoint(data, tmp_path, monkeypatch):
+    trainer = Trainer(config(data, tmp_path / "run", max_iter=2))
+    trainer.train()
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    real_save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):
+        with open(f, "wb") as out:
+            out.write(b"PK half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError):
+        trainer.save_checkpoint()
+    monkeypatch.setattr(torch, "save", real_save)
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+    assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]
