@@ -33,7 +33,7 @@ ifneq ($(CUDA_HOME),)
 export CUDA_HOME
 endif
 
-.PHONY: demo test bench build info lint clean
+.PHONY: demo test bench bench-smoke build info lint clean
 
 # setuptools, wheel and ninja first: the builds run without build isolation. The package goes in
 # editable (the `adain-cuda` command, the extras) without its extension, which `build` compiles
@@ -62,6 +62,11 @@ lint: $(VENV)/.deps
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m clang_format --dry-run --Werror csrc/*.h csrc/*.cpp csrc/cpu/* csrc/cuda/*
+
+# Every benchmark once, untimed, as a test that it runs (the torch.compile baselines left out:
+# compiling them is most of the time and tests torch, not this package).
+bench-smoke: build
+	$(PY) -m pytest -q benchmarks --benchmark-disable -k "not compiled"
 
 bench: build
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-autosave \

@@ -17,12 +17,12 @@ import sys
 import threading
 
 from .._version import __version__
-from . import demo, grid, info, recolor, stylize, train, video, weights
-from .common import EXIT_INTERRUPTED, EXIT_USAGE, fail
+from . import demo, export, grid, info, recolor, stylize, train, video, weights
+from .common import EXIT_INTERRUPTED, EXIT_USAGE, fail, show_library_messages
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (stylize, grid, recolor, video, train, weights, info, demo)
+COMMANDS = (stylize, grid, recolor, video, train, export, weights, info, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    show_library_messages()
     previous = signal.getsignal(signal.SIGTERM)
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:

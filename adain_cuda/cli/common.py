@@ -4,6 +4,7 @@ and reporting a failure as one line instead of a traceback."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,24 @@ EXIT_INTERRUPTED = 130
 
 # The errors a command reports as one line: bad inputs, weight files, options.
 USER_ERRORS = (ImageError, WeightsError, ValueError, FileNotFoundError)
+
+
+class _ConsoleHandler(logging.Handler):
+    """The library's log records as the command's own lines: warnings to stderr, the rest to
+    stdout, written around any progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(record.getMessage(), file=sys.stderr if record.levelno >= logging.WARNING else sys.stdout)
+
+
+def show_library_messages() -> None:
+    """Prints the package's log messages (INFO and up) while a command runs; idempotent."""
+    root = logging.getLogger("adain_cuda")
+    if not any(isinstance(h, _ConsoleHandler) for h in root.handlers):
+        root.addHandler(_ConsoleHandler())
+    root.setLevel(logging.INFO)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

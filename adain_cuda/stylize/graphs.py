@@ -9,7 +9,7 @@ kept.
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -18,6 +18,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["GraphCache"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,7 +88,7 @@ class GraphCache:
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 output = fn(*inputs)
         except RuntimeError as err:  # an op that cannot be captured: stay eager from now on
-            warnings.warn(f"adain_cuda: CUDA graph capture failed ({err}); running eagerly", stacklevel=3)
+            logger.warning(f"CUDA graph capture failed ({err}); running eagerly")
             self.enabled = False
             return None
         self.captures += 1

@@ -199,9 +199,12 @@ class Stylizer:
     def stylize(self, content: ImageSource, style: ImageSource | Sequence[ImageSource], *,
                 alpha: float = 1.0, weights: Sequence[float] | None = None, preserve_color: bool = False,
                 masks: ImageSource | Sequence[ImageSource] | Tensor | None = None,
-                content_size: int = 512, style_size: int = 512, crop: bool = False) -> Tensor:
-        """Stylizes one content image; returns a (3, H, W) float32 CPU tensor (not clamped; clamp
-        to [0, 1] when writing, as :func:`adain_cuda.imaging.save_image` does).
+                content_size: int = 512, style_size: int = 512, crop: bool = False, clamp: bool = False) -> Tensor:
+        """Stylizes one content image; returns a (3, H, W) float32 CPU tensor.
+
+        The decoder's output is not bounded (values slightly outside [0, 1], e.g. -0.2..1.2, are
+        usual): by default it is returned as is, for further processing; ``clamp=True`` clamps it
+        to [0, 1]. :func:`adain_cuda.stylize.save_image` clamps when writing either way.
 
         ``style``: one image, or several to interpolate with ``weights`` (normalised to sum 1), or
         to place with ``masks``: one mask for two styles (foreground, background) or one per style.
@@ -223,7 +226,7 @@ class Stylizer:
             region = self._load_masks(masks, len(styles), (height, width))
         out = self.transfer(content_img.unsqueeze(0), stats, alpha=alpha, weights=mixing, masks=region)[0].cpu()
         check_finite(out, "the stylized image")
-        return out
+        return out.clamp(0.0, 1.0) if clamp else out
 
     @torch.no_grad()
     def transfer(self, content: Tensor, stats: Sequence[tuple[Tensor, Tensor]], *, alpha: float = 1.0,

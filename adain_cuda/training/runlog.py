@@ -4,13 +4,15 @@ had to skip. Only the main process (rank 0) writes; the others stay silent."""
 from __future__ import annotations
 
 import csv
+import logging
 import math
-import sys
 from pathlib import Path
 
 from ..models import STYLE_LAYERS
 
 __all__ = ["LOG_COLUMNS", "RunLog"]
+
+logger = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["iteration", "loss", "content", "style", *[f"style_{n}" for n in STYLE_LAYERS], "lr",
                "images_per_s", "time"]
@@ -31,18 +33,13 @@ class RunLog:
         self._path = folder / "log.csv"
         self._created = False
 
-    def say(self, message: str, warn: bool = False) -> None:
-        """A message from the main process, once; warnings go to stderr."""
-        if self.main:
-            self.bar.write(message, file=sys.stderr if warn else sys.stdout)
-
     def skipped(self, messages: list[str]) -> None:
         """Reports each unusable file once."""
         for message in messages:
             if message not in self.bad_files:
                 self.bad_files.add(message)
                 if self.main:
-                    self.bar.write(f"skipped: {message}")
+                    logger.warning(f"skipped: {message}")
 
     def advance(self) -> None:
         self.bar.update(1)
@@ -52,7 +49,7 @@ class RunLog:
         if not self.main:
             return
         if not all(math.isfinite(values[k]) for k in ("loss", "content", "style")):
-            self.bar.write(f"warning: non-finite loss at iteration {iteration}")
+            logger.warning(f"non-finite loss at iteration {iteration}")
         self.bar.set_postfix(content=f"{values['content']:.3f}", style=f"{values['style']:.3f}",
                              img_s=f"{values['images_per_s']:.1f}")
         if self._file is None:  # opened at the first row, so a run that logs nothing leaves no file
@@ -95,6 +92,6 @@ class RunLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            self.say("TensorBoard logging is off: pip install 'adain_cuda[train]' (the CSV log is still written)")
+            logger.info("TensorBoard logging is off: pip install 'adain_cuda[train]' (the CSV log is still written)")
             return None
         return SummaryWriter(str(self.tensorboard_dir))

@@ -12,7 +12,7 @@ size is the global one, split over the processes.
 from __future__ import annotations
 
 import dataclasses
-import sys
+import logging
 import time
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from .runlog import RunLog
 __all__ = ["TrainConfig", "Trainer"]
 
 CHECKPOINT = "checkpoint.pt"
+logger = logging.getLogger(__name__)
 # What a run writes into its folder: a folder holding any of these holds a run.
 RUN_FILES = (CHECKPOINT, "decoder.pth", "log.csv")
 
@@ -142,11 +143,9 @@ class Trainer:
 
     # -------------------------------------------------------------------- pieces ----
     def _say(self, message: str, warn: bool = False) -> None:
-        """A message from the main process, once; warnings go to stderr."""
-        if self.log is not None:
-            self.log.say(message, warn)
-        elif self.main:
-            print(message, file=sys.stderr if warn else sys.stdout, flush=True)
+        """A message from the main process, once, through logging (the CLI shows it)."""
+        if self.main:
+            logger.log(logging.WARNING if warn else logging.INFO, message)
 
     def _loader(self, files: list, seed: int) -> DataLoader:
         c = self.config

@@ -93,7 +93,8 @@ def test_resume_equals_an_uninterrupted_run(data, tmp_path):
         assert torch.equal(a, b)
 
 
-def test_bad_files_are_skipped_and_counted(data, tmp_path, capsys):
+def test_bad_files_are_skipped_and_counted(data, tmp_path, caplog):
+    caplog.set_level("INFO", logger="adain_cuda")
     root, _ = data
     (root / "content" / "broken.jpg").write_text("not an image")
     Image.new("RGB", (4, 4)).save(root / "content" / "tiny.png")
@@ -104,8 +105,9 @@ def test_bad_files_are_skipped_and_counted(data, tmp_path, capsys):
         (root / "content" / "broken.jpg").unlink()
         (root / "content" / "tiny.png").unlink()
     assert len(trainer.bad_files) == 2
-    out = capsys.readouterr().out
-    assert out.count("skipped:") == 2 and "2 unusable file(s) skipped" in out
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("skipped:") for m in messages) == 2
+    assert any("2 unusable file(s) skipped" in m for m in messages)
 
 
 def test_outputs_checkpoints_logs_and_stylize(data, tmp_path, capsys):
@@ -122,9 +124,11 @@ def test_outputs_checkpoints_logs_and_stylize(data, tmp_path, capsys):
     assert stylizer.stylize(torch.rand(3, 24, 32), torch.rand(3, 24, 24), content_size=0).shape == (3, 24, 32)
 
 
-def test_random_encoder_only_when_asked_and_said_once(data, tmp_path, capsys):
+def test_random_encoder_only_when_asked_and_said_once(data, tmp_path, caplog):
+    caplog.set_level("INFO", logger="adain_cuda")
     Trainer(config(data, tmp_path, vgg=None, random_encoder=True))
-    assert capsys.readouterr().err.count("encoder is RANDOM") == 1
+    said = [r for r in caplog.records if "encoder is RANDOM" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
 
 
 def test_empty_folder_is_an_error_up_front(data, tmp_path, capsys):
