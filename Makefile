@@ -52,8 +52,9 @@ build: $(VENV)/.deps
 info: build
 	$(PY) -m adain_cuda info
 
+# DEMO_ARGS="--vgg vgg_normalised.pth --decoder decoder.pth" points the demo at local weight files.
 demo: build
-	$(PY) -m adain_cuda demo
+	$(PY) -m adain_cuda demo $(DEMO_ARGS)
 
 test: info
 	$(PY) -m pytest -q tests
@@ -61,7 +62,7 @@ test: info
 lint: $(VENV)/.deps
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m clang_format --dry-run --Werror csrc/*.h csrc/*.cpp csrc/cpu/* csrc/cuda/*
+	$(VENV)/bin/clang-format --dry-run --Werror csrc/*.h csrc/*.cpp csrc/cpu/* csrc/cuda/*
 
 # Every benchmark once, untimed, as a test that it runs (the torch.compile baselines left out:
 # compiling them is most of the time and tests torch, not this package).

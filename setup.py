@@ -27,6 +27,20 @@ CSRC = ROOT / "csrc"
 DEFAULT_ARCH_LIST = "7.5;8.0;8.6;8.9;9.0;10.0;12.0+PTX"
 
 
+def check_build_tools() -> None:
+    """``pip install --no-build-isolation`` uses the environment's own build tools: without ninja
+    torch builds one file at a time with no incremental rebuilds, and without wheel pip cannot
+    package the result. Say what to install instead of failing half-way."""
+    import importlib.util
+    import shutil
+
+    missing = [name for name, found in (("ninja", shutil.which("ninja") or importlib.util.find_spec("ninja")),
+                                        ("wheel", importlib.util.find_spec("wheel"))) if not found]
+    if missing:
+        sys.exit(f"adain_cuda: building needs {' and '.join(missing)} installed first: "
+                 f"pip install setuptools wheel ninja, then pip install --no-build-isolation .")
+
+
 def log(msg: str) -> None:
     print(f"[adain_cuda build] {msg}", file=sys.stderr, flush=True)
 
@@ -140,9 +154,16 @@ def extension():
         extra_link_args=["-fopenmp", *shared_cxx_runtime_args()])
 
 
-setup(
+def ext_modules() -> list:
     # The Makefile installs the package editable (for the command and the extras) without the
     # extension, then compiles it in place with ninja, incrementally.
-    ext_modules=[] if os.environ.get("ADAIN_CUDA_NO_EXTENSION") == "1" else [extension()],
+    if os.environ.get("ADAIN_CUDA_NO_EXTENSION") == "1":
+        return []
+    check_build_tools()
+    return [extension()]
+
+
+setup(
+    ext_modules=ext_modules(),
     cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
 )

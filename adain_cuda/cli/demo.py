@@ -183,7 +183,7 @@ def labelled_sheet(title: str, rows: list[tuple[str, list[tuple[str, torch.Tenso
     return sheet
 
 
-def stylization_sheet(stylizer, contents, content_names, styles, style_names):
+def stylization_sheet(stylizer, contents, content_names, styles, style_names, weights_used: str):
     """Contents x styles, then an alpha ramp, an interpolation, colour preservation and a mask."""
     size = dict(content_size=384, style_size=384)
     rows = [("styles", [("", None)] + [(n, s) for s, n in zip(styles, style_names)])]
@@ -206,7 +206,7 @@ def stylization_sheet(stylizer, contents, content_names, styles, style_names):
                            stylizer.stylize(portrait, [first, styles[2]], masks=mask, **size)),
                           (f"{style_names[2]} / {style_names[0]}",
                            stylizer.stylize(portrait, [styles[2], first], masks=mask, **size))]))
-    return labelled_sheet("AdaIN style transfer (pretrained VGG encoder and decoder)", rows)
+    return labelled_sheet(f"AdaIN style transfer ({weights_used})", rows)
 
 
 def colour_transfer_sheet(contents, content_names, styles, style_names):
@@ -272,7 +272,9 @@ def run_demo(args: argparse.Namespace) -> list[tuple[str, str]]:
                       "channel's mean and standard deviation in the decorrelated lαβ colour space with the fused "
                       "AdaIN op; rows 5-7 match the mean and colour covariance in RGB."))
         return _finish(out_dir, items, notes)
-    imaging.save_pil(stylization_sheet(stylizer, contents, content_names, styles, style_names),
+    used = ("the published weights" if args.vgg is None and args.decoder is None
+            else f"weights {Path(args.vgg or 'vgg_normalised.pth').name}, {Path(args.decoder or 'decoder.pth').name}")
+    imaging.save_pil(stylization_sheet(stylizer, contents, content_names, styles, style_names, used),
                      out_dir / "stylization.png")
     items.append(("stylization.png", "Each content in each style; an alpha ramp (0 keeps the content); a "
                   "style interpolation; colour preservation; spatial control with a mask."))
