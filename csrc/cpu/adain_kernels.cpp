@@ -49,8 +49,8 @@ void adain_into(const at::Tensor& x, const acc_t* s_mean, const acc_t* s_std, in
   acc_t* cm = c_mean.mutable_data_ptr<acc_t>();
   acc_t* cr = c_rstd.mutable_data_ptr<acc_t>();
   reduce_apply<scalar_t, false>(
-      nullptr, x.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), g,
-      first_element_shift<scalar_t>(), [&](int64_t plane, const Sums& s, double shift) {
+      nullptr, x.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), g, PlaneMean{},
+      [&](int64_t plane, const Sums& s, double shift) {
         const auto [mu, var] = mean_var(s, shift, g.p, unbiased);
         const double rstd = 1.0 / std::sqrt(var + eps);
         const int64_t sp = style_batch == 1 ? plane % g.c : plane;
@@ -113,7 +113,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cpu(
         reduce_apply<scalar_t, true>(
             call.grad_out.const_data_ptr<scalar_t>(), call.x.const_data_ptr<scalar_t>(),
             call.grad_x.mutable_data_ptr<scalar_t>(), g,
-            [&](int64_t plane, const scalar_t*) { return static_cast<double>(cm[plane]); },
+            [&](int64_t plane) { return static_cast<double>(cm[plane]); },
             [&](int64_t plane, const Sums& s, double mu) {
               // S1 = sum(dy), S2 = sum(dy * xhat); see docs/numerics.md, "Backward".
               const double r = cr[plane];

@@ -20,11 +20,14 @@ namespace adain::cpu {
 // Channels handled together by one channels_last task: the inner loop runs over them.
 constexpr int64_t kChannelBlock = 64;
 
-// Sums of one plane. Statistics mode (no u): q1 = sum(v - m), q2 = sum((v - m)^2) with m a shift
-// (the plane's first element) that keeps the one-pass variance accurate. Backward mode:
-// q1 = sum(u), q2 = sum(u * (v - m)) with m the saved mean.
+// Sums of one plane. Statistics mode (no u): q1 = sum(v - m), q2 = sum((v - m)^2) with m the
+// plane's mean from a first pass (two passes over data still in cache: the variance does not
+// cancel however far the values are from zero). Backward mode: q1 = sum(u), q2 = sum(u * (v - m))
+// with m the saved mean.
 struct Sums {
   double q1 = 0.0, q2 = 0.0;
+  bool has_mean = false;  // statistics mode: the first pass's exact mean (double sums)
+  double mean = 0.0;
 };
 
 // Elements summed in the input's accumulation type (float, or double for double) before the
@@ -33,6 +36,12 @@ constexpr int64_t kSumBlock = 1024;
 
 template <typename T>
 using acc_of = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// What statistics sums accumulate in: double. A deviation d = x - m is computed in acc_of<T>,
+// and d * d of a float is exact in double, so a plane with one element far from the rest (whose
+// square dwarfs the others) loses nothing to the running sum. Backward sums stay in acc_of<T>.
+template <typename T, bool HAS_U>
+using sum_of = std::conditional_t<HAS_U, acc_of<T>, double>;
 
 // Widening loads. bfloat16 is the top half of a float: a shift the compiler vectorizes, where
 // the generic conversion operator is not always inlined into the vector loop.
@@ -66,11 +75,12 @@ inline c10::BFloat16 from_acc(float v) {
 template <typename T, bool HAS_U>
 Sums contiguous_sums(const T* u, const T* v, int64_t p, double m) {
   using acc_t = acc_of<T>;
+  using sum_t = sum_of<T, HAS_U>;
   const acc_t mf = static_cast<acc_t>(m);
   Sums total;
   for (int64_t begin = 0; begin < p; begin += kSumBlock) {
     const int64_t end = std::min(p, begin + kSumBlock);
-    acc_t q1 = 0, q2 = 0;
+    sum_t q1 = 0, q2 = 0;
 #pragma omp simd reduction(+ : q1, q2)
     for (int64_t i = begin; i < end; ++i) {
       const acc_t d = to_acc(v[i]) - mf;
@@ -79,8 +89,8 @@ Sums contiguous_sums(const T* u, const T* v, int64_t p, double m) {
         q1 += g;
         q2 += g * d;
       } else {
-        q1 += d;
-        q2 += d * d;
+        q1 += static_cast<sum_t>(d);
+        q2 += static_cast<sum_t>(d) * static_cast<sum_t>(d);
       }
     }
     total.q1 += q1;
@@ -99,20 +109,32 @@ void contiguous_apply(const T* u, const T* v, T* out, int64_t p, const Coef<acc_
   }
 }
 
+// `center_of` for statistics: m is each plane's own mean, from a first pass over the plane.
+struct PlaneMean {};
+
 // The shared driver. For every plane it computes Sums, hands them to `coef_of(plane, sums, m)`
 // which returns the plane's Coef (and may record statistics), then, when `out` is given, writes
-// out = a*u + b*(v - m) + k. `center_of(plane, v_plane_first)` gives m for the sums.
+// out = a*u + b*(v - m) + k. `center_of(plane)` gives m for the sums, or PlaneMean for the mean.
 template <typename T, bool HAS_U, typename CenterFn, typename CoefFn>
 void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn center_of,
                   CoefFn coef_of) {
   using acc_t = acc_of<T>;
+  constexpr bool kMeanPass = std::is_same_v<CenterFn, PlaneMean>;
   if (g.layout == Layout::kNCHW) {
     const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(g.p, 1));
     at::parallel_for(0, g.planes(), grain, [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
         const int64_t off = plane * g.p;
-        const double m = center_of(plane, v + off);
-        const Sums s = contiguous_sums<T, HAS_U>(HAS_U ? u + off : nullptr, v + off, g.p, m);
+        double m, mean = 0.0;
+        if constexpr (kMeanPass) {
+          mean =
+              contiguous_sums<T, false>(nullptr, v + off, g.p, 0.0).q1 / static_cast<double>(g.p);
+          m = static_cast<acc_t>(mean);  // the shift the second pass subtracts, exactly
+        } else {
+          m = center_of(plane);
+        }
+        Sums s = contiguous_sums<T, HAS_U>(HAS_U ? u + off : nullptr, v + off, g.p, m);
+        s.has_mean = kMeanPass, s.mean = mean;
         const Coef<acc_t> c = coef_of(plane, s, m);
         if (out)
           contiguous_apply<T, acc_t, HAS_U>(HAS_U ? u + off : nullptr, v + off, out + off, g.p, c);
@@ -123,20 +145,40 @@ void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn 
   // channels_last: a task is (n, block of channels); rows of the block are contiguous.
   const int64_t blocks = (g.c + kChannelBlock - 1) / kChannelBlock;
   at::parallel_for(0, g.n * blocks, 1, [&](int64_t begin, int64_t end) {
-    double q1[kChannelBlock], q2[kChannelBlock], m[kChannelBlock];
-    acc_t mf[kChannelBlock], s1[kChannelBlock], s2[kChannelBlock];
+    double q1[kChannelBlock], q2[kChannelBlock], m[kChannelBlock], means[kChannelBlock] = {};
+    using sum_t = sum_of<T, HAS_U>;
+    acc_t mf[kChannelBlock];
+    sum_t s1[kChannelBlock], s2[kChannelBlock];
     acc_t ca[kChannelBlock], cb[kChannelBlock], cm[kChannelBlock], ck[kChannelBlock];
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / blocks;
       const int64_t c0 = (task % blocks) * kChannelBlock;
       const int64_t width = std::min(kChannelBlock, g.c - c0);
       const int64_t base = n * g.p * g.c + c0;
+      if constexpr (kMeanPass) {  // the first pass: every channel's sum, rows in blocks as below
+        for (int64_t j = 0; j < width; ++j) q1[j] = 0.0;
+        for (int64_t row0 = 0; row0 < g.p; row0 += kSumBlock / 8) {
+          const int64_t row_end = std::min(g.p, row0 + kSumBlock / 8);
+          for (int64_t j = 0; j < width; ++j) s1[j] = 0;
+          for (int64_t row = row0; row < row_end; ++row) {
+            const T* vr = v + base + row * g.c;
+#pragma omp simd
+            for (int64_t j = 0; j < width; ++j) s1[j] += static_cast<sum_t>(to_acc(vr[j]));
+          }
+          for (int64_t j = 0; j < width; ++j) q1[j] += s1[j];
+        }
+      }
       for (int64_t j = 0; j < width; ++j) {
-        m[j] = center_of(n * g.c + c0 + j, v + base + j);
+        if constexpr (kMeanPass) {
+          means[j] = q1[j] / static_cast<double>(g.p);
+          m[j] = static_cast<acc_t>(means[j]);  // the shift the second pass subtracts, exactly
+        } else {
+          m[j] = center_of(n * g.c + c0 + j);
+        }
         mf[j] = static_cast<acc_t>(m[j]);
         q1[j] = q2[j] = 0.0;
       }
-      // Rows are summed in acc_t in blocks (kSumBlock / 8 rows), each block's sums then go to
+      // Rows are summed in sum_t in blocks (kSumBlock / 8 rows), each block's sums then go to
       // double.
       for (int64_t row0 = 0; row0 < g.p; row0 += kSumBlock / 8) {
         const int64_t row_end = std::min(g.p, row0 + kSumBlock / 8);
@@ -152,15 +194,16 @@ void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn 
               s1[j] += gv;
               s2[j] += gv * d;
             } else {
-              s1[j] += d;
-              s2[j] += d * d;
+              s1[j] += static_cast<sum_t>(d);
+              s2[j] += static_cast<sum_t>(d) * static_cast<sum_t>(d);
             }
           }
         }
         for (int64_t j = 0; j < width; ++j) q1[j] += s1[j], q2[j] += s2[j];
       }
       for (int64_t j = 0; j < width; ++j) {
-        const Coef<acc_t> c = coef_of(n * g.c + c0 + j, Sums{q1[j], q2[j]}, m[j]);
+        const Coef<acc_t> c =
+            coef_of(n * g.c + c0 + j, Sums{q1[j], q2[j], kMeanPass, means[j]}, m[j]);
         ca[j] = c.a, cb[j] = c.b, cm[j] = c.m, ck[j] = c.k;
       }
       if (!out) continue;
@@ -177,17 +220,11 @@ void reduce_apply(const T* u, const T* v, T* out, const PlaneShape& g, CenterFn 
   });
 }
 
-// m for statistics: the plane's first element (any value inside the data range will do).
-template <typename T>
-auto first_element_shift() {
-  return [](int64_t, const T* first) { return static_cast<double>(*first); };
-}
-
-// Mean and variance from shifted sums.
+// Mean and variance from sums shifted by m: q1 corrects for the shift not being the exact mean.
 inline std::pair<double, double> mean_var(const Sums& s, double shift, int64_t p, bool unbiased) {
   const double mean_d = s.q1 / static_cast<double>(p);
   const double m2 = std::max(s.q2 - s.q1 * mean_d, 0.0);
-  return {shift + mean_d, m2 / static_cast<double>(dof(p, unbiased))};
+  return {s.has_mean ? s.mean : shift + mean_d, m2 / static_cast<double>(dof(p, unbiased))};
 }
 
 template <typename scalar_t>
@@ -197,8 +234,7 @@ void stats_into(const at::Tensor& x, double eps, bool unbiased, at::Tensor& mean
   const PlaneShape g = plane_shape(x);
   auto* mp = mean.data_ptr<acc_t>();
   auto* sp = std_.data_ptr<acc_t>();
-  reduce_apply<scalar_t, false>(nullptr, x.const_data_ptr<scalar_t>(), nullptr, g,
-                                first_element_shift<scalar_t>(),
+  reduce_apply<scalar_t, false>(nullptr, x.const_data_ptr<scalar_t>(), nullptr, g, PlaneMean{},
                                 [&](int64_t plane, const Sums& s, double shift) {
                                   const auto [mu, var] = mean_var(s, shift, g.p, unbiased);
                                   mp[plane] = static_cast<acc_t>(mu);

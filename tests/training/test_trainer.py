@@ -184,9 +184,13 @@ def test_two_process_gloo_run_matches_single_process(data, tmp_path):
     cosine = torch.nn.functional.cosine_similarity(update, ddp_update, dim=0).item()
     assert cosine > 0.99, cosine  # measured about 0.998; unrelated updates would be near 0
     rows = [(tmp_path / name / "log.csv").read_text().splitlines()[1:] for name in ("ddp", "single")]
-    for row_ddp, row_single in zip(*rows):  # the logged (all-reduced) losses agree
-        a, b = float(row_ddp.split(",")[1]), float(row_single.split(",")[1])
-        assert a == pytest.approx(b, rel=1e-3)
+    logged = [[float(row.split(",")[1]) for row in run] for run in rows]
+    # The first logged loss comes before any update: the all-reduced halves equal the whole batch
+    # to rounding. Later ones follow weights that Adam moved differently (see above), so they
+    # agree only as closely as the updates do.
+    assert logged[0][0] == pytest.approx(logged[1][0], rel=1e-5)
+    for a, b in zip(logged[0][1:], logged[1][1:]):
+        assert a == pytest.approx(b, rel=2e-2)
     # and a checkpoint written by two processes resumes in one
     resumed = Trainer(config(data, tmp_path / "ddp", max_iter=4, batch_size=4, resume="auto"))
     assert resumed.iteration == 3
