@@ -27,7 +27,7 @@ CLIP = Path(os.environ.get("ADAIN_CUDA_BENCH_CLIP", "/nonexistent"))  # a real c
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    """FRAMES frames at SIZE, written once per session."""
+    """FRAMES frames at SIZE, written once per test run."""
     path = tmp_path_factory.mktemp("video") / "clip.mp4"
     frames = []
     if CLIP.exists():

@@ -17,6 +17,7 @@
 #   BENCH_K_SLOW="expr1;expr2"                     then these (e.g. torch.compile baselines), one
 #                                                  run each, BENCH_SLOW_LIMIT seconds each
 #   TEST_FILES="tests/models/test_fast.py ..."         a part of the suite instead of all of it
+#   TEST_MARKS="cuda"                              the pytest -m expression (default: the CUDA-marked tests)
 #   BUILD_CHECK=1  with a prebuilt extension: build a copy anyway (alongside the tests) and report
 #               whether it links the shared C++ runtime
 #   SAVE_SO=1   return the built extension as $OUT/_C-<source hash>.so.gz; carry it back in
@@ -90,7 +91,9 @@ TIMEOUT=""
 python3 -c "import pytest_timeout" 2>/dev/null && TIMEOUT="--timeout=90 --timeout-method=thread"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   # -v: one line per test as it ends, so a run cut short still says what passed
-  step tests "${TESTS_LIMIT:-240}" python3 -m pytest -v -rfEs --durations=15 $XDIST $TIMEOUT ${TEST_FILES:-tests}
+  # The CUDA-marked tests only by default (the CPU ones pass in CI); TEST_MARKS="" runs everything.
+  step tests "${TESTS_LIMIT:-240}" python3 -m pytest -v -rfEs --durations=15 $XDIST $TIMEOUT \
+    -m "${TEST_MARKS-cuda}" ${TEST_FILES:-tests}
   grep -E "(FAILED|ERROR) tests/|node down|Fatal Python" "$OUT/tests.log" | head -30 >> "$SUMMARY"
   echo "tests passed: $(grep -c ' PASSED ' "$OUT/tests.log"), skipped: $(grep -c ' SKIPPED ' "$OUT/tests.log")" >> "$SUMMARY"
   tail -1 "$OUT/tests.log" >> "$SUMMARY"
