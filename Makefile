@@ -67,7 +67,7 @@ lint: $(VENV)/.deps
 # Every benchmark once, untimed, as a test that it runs (the torch.compile baselines left out:
 # compiling them is most of the time and tests torch, not this package).
 bench-smoke: build
-	$(PY) -m pytest -q benchmarks --benchmark-disable -k "not compiled"
+	ADAIN_CUDA_BENCH_SMOKE=1 $(PY) -m pytest -q benchmarks --benchmark-disable -k "not compiled"
 
 bench: build
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-autosave \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import sys
 from pathlib import Path
@@ -23,6 +24,9 @@ from community_layout import DECODER_CONVS, VGG_CONVS, random_state  # noqa: E40
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
+# `make bench-smoke` (ADAIN_CUDA_BENCH_SMOKE=1): every case once at toy sizes, to show it runs. On
+# CPUs without native bfloat16 a bf16 convolution of a 256x256 map takes minutes.
+SMOKE = os.environ.get("ADAIN_CUDA_BENCH_SMOKE") == "1"
 
 
 @functools.cache

@@ -13,10 +13,12 @@ import torch
 import adain_cuda
 from adain_cuda import reference
 
-from common import CUDA, features, record, synchronized
+from common import CUDA, SMOKE, features, record, synchronized
 
 BATCH = 8 if CUDA else 2
 LAYERS = [(BATCH, 64, 256, 256), (BATCH, 128, 128, 128), (BATCH, 256, 64, 64), (BATCH, 512, 32, 32)]
+if SMOKE:
+    LAYERS = [(2, 64, 32, 32), (2, 128, 16, 16), (2, 256, 8, 8), (2, 512, 4, 4)]
 DTYPES = [torch.float32, torch.bfloat16]
 PROVIDERS = ["adain_cuda", "reference", "reference_compiled"]
 

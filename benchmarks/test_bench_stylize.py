@@ -19,12 +19,14 @@ import torch
 
 from adain_cuda import reference
 
-from common import CUDA, DEVICE, random_states, random_stylizer, record, synchronized
+from common import CUDA, DEVICE, SMOKE, random_states, random_stylizer, record, synchronized
 from community_layout import decoder_sequential, vgg_sequential
 
 # (batch, height, width) of the content
 SIZES = [(1, 512, 512), (8, 512, 512), (1, 1080, 1920), (1, 2160, 3840)] if CUDA else [(1, 256, 256)]
 STYLE = (512, 512) if CUDA else (256, 256)
+if SMOKE:
+    SIZES, STYLE = [(1, 32, 48)], (32, 32)
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 PROVIDERS = ["adain_cuda", "adain_cuda_cached", "adain_cuda_plain_cached" if CUDA else "adain_cuda_fast_cached",
              "plain_eager"] + (["plain_compiled"] if CUDA else [])

@@ -22,9 +22,11 @@ from adain_cuda import reference
 from adain_cuda.stylize import imaging
 from adain_cuda.training import TrainConfig, Trainer
 
-from common import CUDA, DEVICE, record, synchronized
+from common import CUDA, DEVICE, SMOKE, record, synchronized
 
 BATCH, CROP, STEPS = (8, 256, 200) if CUDA else (2, 64, 6)
+if SMOKE:
+    BATCH, CROP, STEPS = 2, 32, 2
 # A folder with content/ and style/ images of real sizes; synthetic images without it.
 DATA = Path(os.environ["ADAIN_CUDA_BENCH_DATA"]) if os.environ.get("ADAIN_CUDA_BENCH_DATA") else None
 

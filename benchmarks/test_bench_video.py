@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from common import CUDA, random_stylizer, record, synchronized
+from common import CUDA, SMOKE, random_stylizer, record, synchronized
 
 av = pytest.importorskip("av")
 
 SIZE = (1920, 1080) if CUDA else (256, 144)
 FRAMES = 48 if CUDA else 6
 STYLE = 512 if CUDA else 128
+if SMOKE:
+    SIZE, FRAMES, STYLE = (48, 32), 3, 32
 CLIP = Path(os.environ.get("ADAIN_CUDA_BENCH_CLIP", "/nonexistent"))  # a real clip to upscale
 
 
