@@ -73,10 +73,9 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
 
 def _process_resized(src, dst, transform, content_size, **options):
     """Output at the processed size: the transform's frames are not resized back, so the
-    encoder is told the processed size."""
+    encoder is told the size they are resized to (the same geometry as for images)."""
     w, h = probe_size(src)
-    scale = content_size / min(w, h)
-    new_w, new_h = max(2, round(w * scale)), max(2, round(h * scale))
+    new_h, new_w = imaging.resized_size(h, w, content_size)
     return process_video(src, dst, transform, output_size=(new_w, new_h), **options)
 
 

@@ -246,3 +246,13 @@ def test_odd_sizes_and_missing_frames_are_reported(tmp_path, capsys):
     assert any("even sizes" in note for note in report.notes())
     report.expected_frames = 30  # what a damaged container would declare
     assert any("only 6 of the 30 frames" in note for note in report.notes())
+
+
+def test_kept_size_follows_the_image_geometry(tmp_path, stylizer):
+    """The processed size is the one the frames are resized to (the longer side truncated, as
+    for images), so a size where rounding would differ encodes cleanly."""
+    write_clip(tmp_path / "in.mp4", moving_frames(n=3, h=45, w=67))  # 24 * 67 / 45 = 35.7
+    report = stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "kept.mp4", torch.rand(3, 24, 24),
+                           style_size=0, content_size=24, resize_back=False, progress=False)
+    assert read_clip(tmp_path / "kept.mp4")[0].shape == (3, 24, 34, 3)  # 24 x 35, even for yuv420p
+    assert (report.width, report.height) == (34, 24)
