@@ -134,13 +134,27 @@ def gather(files: list | None, folder: str | None) -> list[Path]:
     return [Path(f) for item in files for f in (item if isinstance(item, list) else [item])]
 
 
+def unique_names(paths: list[Path]) -> list[str]:
+    """A name per input for output file names: the stem, or where stems collide (photo.jpg and
+    photo.png, or a/photo.jpg and b/photo.jpg) the stem with its extension, then a number."""
+    stems = [p.stem for p in paths]
+    names = [stem if stems.count(stem) == 1 else f"{stem}_{p.suffix.lstrip('.').lower()}"
+             for stem, p in zip(stems, paths)]
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if names.count(name) == 1 else f"{name}_{seen[name]}")
+    return out
+
+
 def real(path: Path) -> str:
     """The path with links resolved, for comparing files; never raises (a link loop stays as is)."""
     return os.path.realpath(path)
 
 
 def output_folder(path: str) -> Path:
-    """-o/--output as a folder: created if need be; a file there is an error before any work."""
+    """-o/--output as a folder (the writers create it): a file there is an error before any work."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"-o/--output {folder} is a file, not a folder; choose a folder for the results")

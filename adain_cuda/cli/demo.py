@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from .._files import atomic_path
 from ..models import WeightsError
 from ..ops import _library, adain, reference
 
@@ -232,8 +233,6 @@ def write_index(out_dir: Path, items: list[tuple[str, str]], notes: list[str]) -
             f"<body style='font-family:sans-serif;max-width:1200px;margin:auto'>\n<h1>adain_cuda demo</h1>\n"
             f"{body}</body></html>\n")
     path = out_dir / "index.html"
-    from .._files import atomic_path
-
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path

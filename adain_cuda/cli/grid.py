@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..stylize import imaging
 from ..stylize.imaging import ImageError
-from .common import EXIT_OK, add_inputs, command, fail, gather, positive_int, real
+from .common import EXIT_OK, add_inputs, command, fail, gather, positive_int, real, unique_names
 
 HELP = "contact sheet of contents, styles and their results"
 EXAMPLES = """  adain-cuda grid --content-dir photos --style-dir paintings --results output -o sheet.png
@@ -33,11 +33,10 @@ def run(args: argparse.Namespace) -> int:
         styles = gather(args.style, args.style_dir)
     except ImageError as exc:
         return fail(exc)
-    from .stylize import unique_names
-
     results_dir, results, missing = Path(args.results), {}, 0
+    style_names = unique_names(styles)
     for i, c in enumerate(unique_names(contents)):
-        for j, s in enumerate(unique_names(styles)):
+        for j, s in enumerate(style_names):
             found = sorted(results_dir.glob(f"{glob.escape(c)}_stylized_{glob.escape(s)}.*"))
             if found:
                 results[(i, j)] = found[0]
@@ -46,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if real(out) in {real(p) for p in [*contents, *styles]}:
         return fail(f"{out} is one of the inputs; choose another -o")
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         imaging.save_pil(contact_sheet(contents, styles, results, cell=args.cell), out)
     except (ImageError, OSError, ValueError) as exc:

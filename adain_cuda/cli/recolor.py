@@ -19,6 +19,7 @@ from .common import (
     output_folder,
     real,
     save_ext,
+    unique_names,
     unit_float,
 )
 
@@ -42,8 +43,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .stylize import unique_names
-
     try:
         out = output_folder(args.output)
         contents, styles = gather(args.content, args.content_dir), gather(args.style, args.style_dir)
@@ -54,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
     for content, c_name in zip(contents, unique_names(contents)):
         for style, s_name in zip(styles, unique_names(styles)):
             target = out / f"{c_name}_recolored_{s_name}.{args.save_ext}"
-            if real(target) in inputs or (target.exists() and not args.overwrite):
+            if real(target) in inputs:
+                print(f"skipped: {target} is one of the inputs; not overwritten")
+                continue
+            if target.exists() and not args.overwrite:
                 print(f"skipped: {target} exists (use --overwrite to replace it)")
                 continue
             try:

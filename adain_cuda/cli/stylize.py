@@ -25,6 +25,7 @@ from .common import (
     save_ext,
     size,
     stylizer_from,
+    unique_names,
     unit_float,
 )
 
@@ -72,20 +73,6 @@ class Report:
     failed: list[str] = field(default_factory=list)
 
 
-def unique_names(paths: list[Path]) -> list[str]:
-    """A name per input for output file names: the stem, or where stems collide (photo.jpg and
-    photo.png, or a/photo.jpg and b/photo.jpg) the stem with its extension, then a number."""
-    stems = [p.stem for p in paths]
-    names = [stem if stems.count(stem) == 1 else f"{stem}_{p.suffix.lstrip('.').lower()}"
-             for stem, p in zip(stems, paths)]
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if names.count(name) == 1 else f"{name}_{seen[name]}")
-    return out
-
-
 def plan_jobs(args: argparse.Namespace, contents: list[Path], styles: list[Path]) -> list[Job]:
     """One job per content x style pair (or per content for a blend), each with its own output
     name: no two jobs ever write the same file."""
@@ -115,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
         masks = [Path(m) for m in args.mask] if args.mask else None
         if masks is not None and args.style_interpolation_weights is not None:
             raise ValueError("use either --mask or --style-interpolation-weights, not both")
-        if not 0.0 <= args.alpha <= 1.0:
-            raise ValueError(f"--alpha must be in [0, 1], got {args.alpha}")
         if args.style_interpolation_weights is not None:
             normalise_weights(args.style_interpolation_weights, len(styles))
         stylizer = stylizer_from(args)

@@ -80,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
           f"{report.frames_per_second:.1f} frames/s; flicker {report.flicker:.3f} (output frame-to-frame "
           f"change over the input's)" + (f"; {report.bad_frames} unreadable frame(s) replaced"
                                          if report.bad_frames else ""))
-    notes = report.notes()
-    for note in notes:
+    for note in report.notes():
         print(f"note: {note}", file=sys.stderr)
-    incomplete = report.expected_frames and report.frames < report.expected_frames
-    return EXIT_FAILED_ITEMS if incomplete else EXIT_OK
+    return EXIT_FAILED_ITEMS if report.incomplete else EXIT_OK

@@ -1,6 +1,6 @@
 """Private helpers shared by the op modules: dtypes and strides of the kernels' outputs, the
 choice between the compiled kernels and the reference, and the packed statistics layout of the
-fused losses (the same layout csrc/losses.h describes)."""
+fused losses (the same layout csrc/loss_plan.h describes)."""
 
 from __future__ import annotations
 

@@ -50,6 +50,11 @@ def _open(path: Path) -> Image.Image:
         raise ImageError(f"{path}: not a readable image ({exc})") from exc
 
 
+def _has_alpha(img: Image.Image) -> bool:
+    """An alpha channel, or a palette with a transparent entry."""
+    return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+
+
 def _pil_to_tensor(img: Image.Image) -> Tensor:
     """(3, H, W) float32 in [0, 1] from any Pillow mode."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit (or 32-bit integer) greyscale
@@ -60,7 +65,7 @@ def _pil_to_tensor(img: Image.Image) -> Tensor:
     if img.mode == "F":
         arr = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
         return torch.from_numpy(arr).unsqueeze(0).expand(3, -1, -1).contiguous()
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    if _has_alpha(img):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
@@ -99,7 +104,7 @@ def load_mask(source: ImageSource) -> Tensor:
     pil = source if isinstance(source, Image.Image) else None
     if isinstance(source, (str, Path)):
         pil = _open(Path(source))
-    if pil is not None and (pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info)):
+    if pil is not None and _has_alpha(pil):
         rgba = np.asarray(pil.convert("RGBA"), dtype=np.float32) / 255.0
         luma = 0.299 * rgba[..., 0] + 0.587 * rgba[..., 1] + 0.114 * rgba[..., 2]
         return torch.from_numpy(luma * rgba[..., 3])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 __all__ = ["TrainConfig"]
 
@@ -78,9 +78,9 @@ class TrainConfig:
                                  f"{len(self.layer_weights)}")
             if not all(math.isfinite(w) and w >= 0 for w in self.layer_weights):
                 raise ValueError(f"--layer-weights must be finite and non-negative, got {self.layer_weights}")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
-        if self.losses not in ("fused", "reference"):
-            raise ValueError(f"losses must be 'fused' or 'reference', got {self.losses!r}")
+        for f in fields(self):  # the options with a fixed set of values (precision, losses)
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ValueError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
         if self.vgg is not None and self.random_encoder:
             raise ValueError("give either --vgg or --random-encoder, not both")

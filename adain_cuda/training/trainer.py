@@ -92,7 +92,7 @@ class Trainer:
         self.amp = cuda and torch.cuda.is_bf16_supported() if c.precision == "auto" else c.precision == "bf16"
         self.memory_format = torch.channels_last if (c.channels_last if c.channels_last is not None else cuda) \
             else torch.contiguous_format
-        self.log: RunLog | None = None  # open while train() runs
+        self.log: RunLog | None = None  # the run log of train() (kept after it for bad_files)
 
         torch.manual_seed(c.seed)
         self.encoder = Encoder()

@@ -49,10 +49,15 @@ class VideoReport:
     source_size: tuple[int, int] | None = None  # (width, height) of the input
     variable_frame_rate: bool = False    # the input's frame intervals vary (the output is constant)
 
+    @property
+    def incomplete(self) -> bool:
+        """Fewer frames were decoded than the container declares."""
+        return bool(self.expected_frames) and self.frames < self.expected_frames
+
     def notes(self) -> list[str]:
         """What differs from the input, in words (empty when nothing does)."""
         out = []
-        if self.expected_frames and self.frames < self.expected_frames:
+        if self.incomplete:
             out.append(f"only {self.frames} of the {self.expected_frames} frames the input declares could be "
                        "decoded (a damaged or truncated file?)")
         if self.source_size and self.source_size != (self.width, self.height) and \
