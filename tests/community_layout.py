@@ -31,6 +31,14 @@ def random_state(convs: dict, seed: int) -> dict[str, torch.Tensor]:
     return state
 
 
+def write_weight_files(folder, vgg_seed: int = 3, decoder_seed: int = 4):
+    """Random vgg.pth and dec.pth in the community layout in ``folder``; returns their paths."""
+    vgg, dec = folder / "vgg.pth", folder / "dec.pth"
+    torch.save(random_state(VGG_CONVS, vgg_seed), vgg)
+    torch.save(random_state(DECODER_CONVS, decoder_seed), dec)
+    return vgg, dec
+
+
 def vgg_sequential(modules: int = 31) -> nn.Sequential:
     layers = []
     for i in range(53):

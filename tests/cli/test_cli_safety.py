@@ -12,14 +12,13 @@ from PIL import Image
 from adain_cuda import cli
 from adain_cuda.stylize import imaging
 
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state
+from community_layout import DECODER_CONVS, random_state, write_weight_files
 
 
 @pytest.fixture(scope="module")
 def weight_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("nets")
-    torch.save(random_state(VGG_CONVS, 3), folder / "vgg.pth")
-    torch.save(random_state(DECODER_CONVS, 4), folder / "dec.pth")
+    write_weight_files(folder)
     broken = random_state(DECODER_CONVS, 4)
     broken["28.weight"][0, 0, 0, 0] = float("nan")  # a diverged run's decoder
     torch.save(broken, folder / "nan_dec.pth")

@@ -10,15 +10,13 @@ from adain_cuda.cli import build_parser
 from adain_cuda.cli.train import config_from
 from adain_cuda.stylize import imaging
 
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state
+from community_layout import write_weight_files
 
 
 @pytest.fixture(scope="module")
 def nets(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("nets")
-    torch.save(random_state(VGG_CONVS, 3), folder / "vgg.pth")
-    torch.save(random_state(DECODER_CONVS, 4), folder / "dec.pth")
-    return ["--vgg", str(folder / "vgg.pth"), "--decoder", str(folder / "dec.pth"), "--device", "cpu"]
+    vgg, dec = write_weight_files(tmp_path_factory.mktemp("nets"))
+    return ["--vgg", str(vgg), "--decoder", str(dec), "--device", "cpu"]
 
 
 def image(path, h, w, seed=0):

@@ -11,7 +11,7 @@ from adain_cuda.export import export_onnx, export_program, stylizer_module
 from adain_cuda.models import Decoder, Encoder
 from adain_cuda.stylize import Stylizer
 
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state
+from community_layout import DECODER_CONVS, VGG_CONVS, random_state, write_weight_files
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,9 +70,7 @@ def test_cli_export_needs_weights_and_says_so(tmp_path, monkeypatch, capsys):
 
 
 def test_torch_hub_loads_the_stylizer_from_a_local_clone(tmp_path):
-    vgg, dec = tmp_path / "vgg.pth", tmp_path / "dec.pth"
-    torch.save(random_state(VGG_CONVS, 1), vgg)
-    torch.save(random_state(DECODER_CONVS, 2), dec)
+    vgg, dec = write_weight_files(tmp_path, 1, 2)
     s = torch.hub.load(str(ROOT), "stylizer", source="local", vgg=vgg, decoder=dec, device="cpu")
     assert s.stylize(torch.rand(3, 32, 40), torch.rand(3, 32, 32), content_size=0).shape == (3, 32, 40)
     layer = torch.hub.load(str(ROOT), "adain_layer", source="local")

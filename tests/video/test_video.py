@@ -10,7 +10,7 @@ from adain_cuda.models import Decoder, Encoder  # noqa: E402
 from adain_cuda.stylize import Stylizer, imaging  # noqa: E402
 from adain_cuda.video import VideoError, process_video, stylize_video  # noqa: E402
 
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state  # noqa: E402
+from community_layout import DECODER_CONVS, VGG_CONVS, random_state, write_weight_files  # noqa: E402
 
 pytestmark = pytest.mark.slow  # deselect with -m "not slow"
 
@@ -187,8 +187,7 @@ def test_unreadable_frame_mid_way(tmp_path):
 def test_cli_video(tmp_path, capsys):
     from adain_cuda import cli
 
-    torch.save(random_state(VGG_CONVS, 1), tmp_path / "vgg.pth")
-    torch.save(random_state(DECODER_CONVS, 2), tmp_path / "dec.pth")
+    write_weight_files(tmp_path, 1, 2)
     write_clip(tmp_path / "in.mp4", moving_frames(n=5, h=32, w=48), audio=True)
     imaging.save_image(torch.rand(3, 24, 24), tmp_path / "s.png")
     args = ["video", str(tmp_path / "in.mp4"), "--style", str(tmp_path / "s.png"), "-o", str(tmp_path / "out.mp4"),
