@@ -117,7 +117,7 @@ def shared_cxx_runtime_args() -> list[str]:
 
 
 def write_build_info(description: str) -> Path:
-    """The build description is compiled into the binary (see build_info() in csrc/ops.cpp)."""
+    """The build description is compiled into the binary (see build_info() in csrc/schemas.cpp)."""
     gen = ROOT / "build" / "generated"
     gen.mkdir(parents=True, exist_ok=True)
     header = gen / "adain_build_info.h"

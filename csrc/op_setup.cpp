@@ -8,65 +8,85 @@ namespace adain {
 namespace {
 
 void check_feature_map(const at::Tensor& x, const char* name) {
-  TORCH_CHECK(x.dim() == 4, name, " must be a 4-D (N, C, H, W) tensor, got ", x.dim(),
-              " dimensions with shape ", x.sizes());
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()), name,
-              " must be float32, float16, bfloat16 or float64, got ", x.scalar_type());
+  TORCH_CHECK_VALUE(x.dim() == 4, name, " must be a 4-D (N, C, H, W) tensor, got ", x.dim(),
+                    " dimensions with shape ", x.sizes());
+  TORCH_CHECK_VALUE(at::isFloatingType(x.scalar_type()), name,
+                    " must be float32, float16, bfloat16 or float64, got ", x.scalar_type());
   // Statistics of a plane with no element are undefined; a map with planes must have pixels.
-  TORCH_CHECK(x.size(0) * x.size(1) == 0 || x.size(2) * x.size(3) > 0, name,
-              " has no spatial elements (shape ", x.sizes(),
-              "): every (n, c) plane needs at least one element");
+  TORCH_CHECK_VALUE(x.size(0) * x.size(1) == 0 || x.size(2) * x.size(3) > 0, name,
+                    " has no spatial elements (shape ", x.sizes(),
+                    "): every (n, c) plane needs at least one element");
 }
 
 void check_scalars(double alpha, double eps) {
-  TORCH_CHECK(alpha >= 0.0 && alpha <= 1.0, "alpha must be in [0, 1], got ", alpha);
-  TORCH_CHECK(eps > 0.0 && std::isfinite(eps), "eps must be a positive finite number, got ", eps);
+  TORCH_CHECK_VALUE(alpha >= 0.0 && alpha <= 1.0, "alpha must be in [0, 1], got ", alpha);
+  TORCH_CHECK_VALUE(eps > 0.0 && std::isfinite(eps), "eps must be a positive finite number, got ",
+                    eps);
 }
 
 void check_pair(const at::Tensor& content, const at::Tensor& style) {
   check_feature_map(content, "content");
   check_feature_map(style, "style");
-  TORCH_CHECK(content.device() == style.device(),
-              "content and style must be on the same device, got ", content.device(), " and ",
-              style.device());
-  TORCH_CHECK(content.scalar_type() == style.scalar_type(),
-              "content and style must have the same dtype, got ", content.scalar_type(), " and ",
-              style.scalar_type());
-  TORCH_CHECK(content.size(1) == style.size(1),
-              "content and style must have the same number of channels, got ", content.size(1),
-              " and ", style.size(1));
-  TORCH_CHECK(style.size(0) == content.size(0) || style.size(0) == 1,
-              "style batch must be 1 or equal content batch ", content.size(0), ", got ",
-              style.size(0));
+  TORCH_CHECK_VALUE(content.device() == style.device(),
+                    "content and style must be on the same device, got ", content.device(), " and ",
+                    style.device());
+  TORCH_CHECK_VALUE(content.scalar_type() == style.scalar_type(),
+                    "content and style must have the same dtype, got ", content.scalar_type(),
+                    " and ", style.scalar_type());
+  TORCH_CHECK_VALUE(content.size(1) == style.size(1),
+                    "content and style must have the same number of channels, got ",
+                    content.size(1), " and ", style.size(1));
+  TORCH_CHECK_VALUE(style.size(0) == content.size(0) || style.size(0) == 1,
+                    "style batch must be 1 or equal content batch ", content.size(0), ", got ",
+                    style.size(0));
 }
 
 void check_style_stats(const at::Tensor& content, const at::Tensor& mean, const at::Tensor& std_) {
   const auto want = stats_dtype(content.scalar_type());
   for (const auto& [t, name] : {std::pair{&mean, "style_mean"}, std::pair{&std_, "style_std"}}) {
-    TORCH_CHECK(t->dim() == 2 && t->size(1) == content.size(1) &&
-                    (t->size(0) == content.size(0) || t->size(0) == 1),
-                name, " must have shape (N, C) or (1, C) = (", content.size(0), " or 1, ",
-                content.size(1), "), got ", t->sizes());
-    TORCH_CHECK(t->scalar_type() == want, name, " must be ", want, " for ", content.scalar_type(),
-                " content, got ", t->scalar_type());
-    TORCH_CHECK(t->device() == content.device(), name, " must be on ", content.device(), ", got ",
-                t->device());
+    TORCH_CHECK_VALUE(t->dim() == 2 && t->size(1) == content.size(1) &&
+                          (t->size(0) == content.size(0) || t->size(0) == 1),
+                      name, " must have shape (N, C) or (1, C) = (", content.size(0), " or 1, ",
+                      content.size(1), "), got ", t->sizes());
+    TORCH_CHECK_VALUE(t->scalar_type() == want, name, " must be ", want, " for ",
+                      content.scalar_type(), " content, got ", t->scalar_type());
+    TORCH_CHECK_VALUE(t->device() == content.device(), name, " must be on ", content.device(),
+                      ", got ", t->device());
   }
-  TORCH_CHECK(mean.size(0) == std_.size(0), "style_mean and style_std must have the same shape");
+  TORCH_CHECK_VALUE(mean.size(0) == std_.size(0),
+                    "style_mean and style_std must have the same shape");
 }
 
-at::Tensor new_stats(const at::Tensor& x, int64_t batch) {
-  return at::empty({batch, x.size(1)}, x.options().dtype(stats_dtype(x.scalar_type())));
+// `rows` (N, C) statistics of x's planes in one allocation: (rows, N, C).
+at::Tensor new_stats(const at::Tensor& x, int64_t rows) {
+  return at::empty({rows, x.size(0), x.size(1)}, x.options().dtype(stats_dtype(x.scalar_type())));
 }
 
-// The content side of a forward call: the content in a kernel layout, the output and the content
-// statistics; an empty content gets mean 0 and rstd 1/sqrt(eps), as a constant plane would.
-ForwardCall forward_outputs(const at::Tensor& content, double eps) {
+// The (rows, C) block of the 1-D packed `stats` that starts at element `offset`.
+at::Tensor stats_block(const at::Tensor& stats, int64_t offset, int64_t rows, int64_t c) {
+  return stats.narrow(0, offset, rows * c).view({rows, c});
+}
+
+// The content side of a forward call: the content in a kernel layout, the output and the
+// statistics (`style_rows` more rows of them for the style's); an empty content gets mean 0 and
+// rstd 1/sqrt(eps), as a constant plane would.
+ForwardCall forward_outputs(const at::Tensor& content, double eps, int64_t style_rows) {
   ForwardCall call;
   call.x = to_kernel_layout(content);
   call.out = at::empty_like(call.x);
-  call.c_mean = new_stats(call.x, call.x.size(0));
-  call.c_rstd = new_stats(call.x, call.x.size(0));
+  const int64_t n = call.x.size(0), c = call.x.size(1);
+  if (style_rows == 0) {
+    call.stats = new_stats(call.x, 2);
+    call.c_mean = call.stats[0];
+    call.c_rstd = call.stats[1];
+  } else {
+    call.stats = at::empty({2 * (n + style_rows) * c},
+                           call.x.options().dtype(stats_dtype(call.x.scalar_type())));
+    call.c_mean = stats_block(call.stats, 0, n, c);
+    call.c_rstd = stats_block(call.stats, n * c, n, c);
+    call.style_mean = stats_block(call.stats, 2 * n * c, style_rows, c);
+    call.style_std = stats_block(call.stats, (2 * n + style_rows) * c, style_rows, c);
+  }
   call.empty = call.x.numel() == 0;
   if (call.empty) {
     call.c_mean.zero_();
@@ -101,28 +121,30 @@ StatsCall setup_channel_stats(const at::Tensor& x_in, double eps) {
   check_scalars(1.0, eps);
   StatsCall call;
   call.x = to_kernel_layout(x_in);
-  call.mean = new_stats(call.x, call.x.size(0));
-  call.std_ = new_stats(call.x, call.x.size(0));
+  call.stats = new_stats(call.x, 2);
+  call.mean = call.stats[0];
+  call.std_ = call.stats[1];
   call.empty = call.mean.numel() == 0;
   return call;
 }
 
-StatsBackwardCall setup_channel_stats_backward(const at::Tensor& grad_mean,
-                                               const at::Tensor& grad_std, const at::Tensor& x_in,
-                                               const at::Tensor& mean, const at::Tensor& std_) {
+StatsBackwardCall setup_channel_stats_backward(const at::Tensor& grad_stats, const at::Tensor& x_in,
+                                               const at::Tensor& stats) {
   check_feature_map(x_in, "x");
   StatsBackwardCall call;
   call.x = to_kernel_layout(x_in);
   const auto sdt = stats_dtype(call.x.scalar_type());
-  for (const auto* t : {&grad_mean, &grad_std, &mean, &std_}) {
-    TORCH_CHECK(t->dim() == 2 && t->size(0) == x_in.size(0) && t->size(1) == x_in.size(1),
-                "statistics and their gradients must have shape (N, C) = (", x_in.size(0), ", ",
-                x_in.size(1), "), got ", t->sizes());
+  for (const auto* t : {&grad_stats, &stats}) {
+    TORCH_CHECK_VALUE(t->dim() == 3 && t->size(0) == 2 && t->size(1) == x_in.size(0) &&
+                          t->size(2) == x_in.size(1),
+                      "statistics and their gradients must have shape (2, N, C) = (2, ",
+                      x_in.size(0), ", ", x_in.size(1), "), got ", t->sizes());
   }
-  call.grad_mean = grad_mean.to(sdt).contiguous();
-  call.grad_std = grad_std.to(sdt).contiguous();
-  call.mean = mean.contiguous();
-  call.std_ = std_.contiguous();
+  const at::Tensor g = grad_stats.to(sdt), s = stats.to(sdt);
+  call.grad_mean = g[0].contiguous();
+  call.grad_std = g[1].contiguous();
+  call.mean = s[0].contiguous();
+  call.std_ = s[1].contiguous();
   call.grad_x = at::empty_like(call.x);
   call.empty = call.x.numel() == 0;
   return call;
@@ -132,10 +154,8 @@ ForwardCall setup_adain(const at::Tensor& content, const at::Tensor& style, doub
                         double eps) {
   check_pair(content, style);
   check_scalars(alpha, eps);
-  ForwardCall call = forward_outputs(content, eps);
+  ForwardCall call = forward_outputs(content, eps, style.size(0));
   call.style = to_kernel_layout(style);
-  call.style_mean = new_stats(call.style, call.style.size(0));
-  call.style_std = new_stats(call.style, call.style.size(0));
   return call;
 }
 
@@ -144,33 +164,35 @@ ForwardCall setup_adain_from_stats(const at::Tensor& content, const at::Tensor& 
   check_feature_map(content, "content");
   check_style_stats(content, style_mean, style_std);
   check_scalars(alpha, eps);
-  ForwardCall call = forward_outputs(content, eps);
+  ForwardCall call = forward_outputs(content, eps, 0);
   call.style_mean = style_mean.contiguous();
   call.style_std = style_std.contiguous();
   return call;
 }
 
 BackwardCall setup_adain_backward(const at::Tensor& grad_out, const at::Tensor& content,
-                                  const at::Tensor& c_mean, const at::Tensor& c_rstd,
-                                  const at::Tensor& style_std) {
+                                  const at::Tensor& content_stats, const at::Tensor& style_std) {
   check_feature_map(content, "content");
-  TORCH_CHECK(grad_out.sizes() == content.sizes(), "grad_out must have the content's shape ",
-              content.sizes(), ", got ", grad_out.sizes());
+  TORCH_CHECK_VALUE(grad_out.sizes() == content.sizes(), "grad_out must have the content's shape ",
+                    content.sizes(), ", got ", grad_out.sizes());
+  TORCH_CHECK_VALUE(content_stats.dim() == 3 && content_stats.size(0) == 2 &&
+                        content_stats.size(1) == content.size(0) &&
+                        content_stats.size(2) == content.size(1),
+                    "content_stats must have shape (2, N, C) = (2, ", content.size(0), ", ",
+                    content.size(1), "), got ", content_stats.sizes());
   BackwardCall call;
   call.x = to_kernel_layout(content);
   // The kernels read grad_out and content with one index: give grad_out the content's layout.
   call.grad_out = in_layout_of(grad_out.to(call.x.scalar_type()), call.x);
-  call.c_mean = c_mean.contiguous();
-  call.c_rstd = c_rstd.contiguous();
+  call.c_mean = content_stats[0].contiguous();
+  call.c_rstd = content_stats[1].contiguous();
   call.style_std = style_std.contiguous();
   call.grad_x = at::empty_like(call.x);
-  call.g_mean = new_stats(call.x, call.x.size(0));
-  call.g_std = new_stats(call.x, call.x.size(0));
+  call.grad_stats = new_stats(call.x, 2);
+  call.g_mean = call.grad_stats[0];
+  call.g_std = call.grad_stats[1];
   call.empty = call.x.numel() == 0;
-  if (call.empty) {
-    call.g_mean.zero_();
-    call.g_std.zero_();
-  }
+  if (call.empty) call.grad_stats.zero_();
   return call;
 }
 

@@ -17,7 +17,8 @@ at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& x);
 
 struct StatsCall {
   at::Tensor x;           // kernel layout
-  at::Tensor mean, std_;  // (N, C) outputs
+  at::Tensor stats;       // (2, N, C) output
+  at::Tensor mean, std_;  // its rows
   bool empty;
 };
 StatsCall setup_channel_stats(const at::Tensor& x, double eps);
@@ -27,15 +28,15 @@ struct StatsBackwardCall {
   at::Tensor grad_x;                              // output, x's layout
   bool empty;
 };
-StatsBackwardCall setup_channel_stats_backward(const at::Tensor& grad_mean,
-                                               const at::Tensor& grad_std, const at::Tensor& x,
-                                               const at::Tensor& mean, const at::Tensor& std_);
+StatsBackwardCall setup_channel_stats_backward(const at::Tensor& grad_stats, const at::Tensor& x,
+                                               const at::Tensor& stats);
 
 // Forward AdaIN towards a style map (adain) or given statistics (adain_from_stats).
 struct ForwardCall {
   at::Tensor x, style;               // kernel layout; style undefined for adain_from_stats
-  at::Tensor style_mean, style_std;  // outputs (adain) or the given statistics, contiguous
-  at::Tensor out, c_mean, c_rstd;    // outputs
+  at::Tensor out, stats;             // outputs: the map and the packed statistics (schemas.cpp)
+  at::Tensor c_mean, c_rstd;         // views of `stats`
+  at::Tensor style_mean, style_std;  // views of `stats` (adain) or the given statistics
   bool empty;  // no content element: c_mean = 0, c_rstd = 1/sqrt(eps); style statistics still due
 };
 ForwardCall setup_adain(const at::Tensor& content, const at::Tensor& style, double alpha,
@@ -46,11 +47,11 @@ ForwardCall setup_adain_from_stats(const at::Tensor& content, const at::Tensor& 
 struct BackwardCall {
   at::Tensor x, grad_out;                // kernel layout (grad_out in x's)
   at::Tensor c_mean, c_rstd, style_std;  // contiguous
-  at::Tensor grad_x, g_mean, g_std;      // outputs
+  at::Tensor grad_x, grad_stats;         // outputs: grad_stats (2, N, C) ...
+  at::Tensor g_mean, g_std;              // ... and its rows
   bool empty;
 };
 BackwardCall setup_adain_backward(const at::Tensor& grad_out, const at::Tensor& content,
-                                  const at::Tensor& c_mean, const at::Tensor& c_rstd,
-                                  const at::Tensor& style_std);
+                                  const at::Tensor& content_stats, const at::Tensor& style_std);
 
 }  // namespace adain

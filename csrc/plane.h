@@ -9,6 +9,7 @@
 #include <c10/macros/Macros.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 namespace adain {
@@ -40,11 +41,47 @@ C10_HOST_DEVICE inline int64_t dof(int64_t p, bool unbiased) {
   return d > 1 ? d : 1;
 }
 
+// Count, mean and sum of squared deviations (M2) of a set of values: Welford's update for one value
+// and Chan's merge of two sets. Neither subtracts large sums from each other, so a plane far from
+// zero, or with one element far from the rest, keeps its variance digits (a one-pass sum of
+// squares would cancel them). Merges happen in a fixed order: results are bit-identical from
+// run to run.
+template <typename A>
+struct Moments {
+  A n = 0, mean = 0, m2 = 0;
+
+  C10_HOST_DEVICE void add(A x) {
+    n += A(1);
+    const A d = x - mean;
+    mean += d / n;
+    m2 += d * (x - mean);
+  }
+  C10_HOST_DEVICE void merge(const Moments& o) {
+    const A total = n + o.n;
+    if (o.n == A(0)) return;
+    const A d = o.mean - mean, f = o.n / total;
+    mean += d * f;
+    m2 += o.m2 + d * d * n * f;
+    n = total;
+  }
+};
+
 // float64 maps keep float64 statistics (for gradcheck); every other dtype gets float32.
 inline at::ScalarType stats_dtype(at::ScalarType t) {
   return t == at::kDouble ? at::kDouble : at::kFloat;
 }
 
 PlaneShape plane_shape(const at::Tensor& x);  // x must be in a kernel layout (op_setup.h)
+
+// The CUDA kernel paths of the AdaIN forward and backward (csrc/cuda/adain_kernels.cu): a plane per
+// block in registers, a plane over a thread-block cluster (sm_90), or the general chunked path.
+// kAuto picks the first that applies; forcing one (set_kernel_path, for tests and benchmarks)
+// falls back to the general path where it cannot run.
+enum class KernelPath : int { kAuto = 0, kFused, kCluster, kGeneral };
+
+inline std::atomic<KernelPath>& forced_kernel_path() {
+  static std::atomic<KernelPath> path{KernelPath::kAuto};
+  return path;
+}
 
 }  // namespace adain

@@ -1,10 +1,14 @@
 // Operator schemas and the Python module entry point.
 //
 // The schemas are defined once here; csrc/cpu and csrc/cuda register one implementation per
-// backend (both start from the shared set-up in op_setup.h), and adain_cuda/ops registers the
-// fake (meta) kernels and autograd formulas.
+// backend (both start from the shared set-up in op_setup.h), autograd.cpp registers the
+// autograd formulas, and adain_cuda/ops registers the fake (meta) kernels.
 #include <Python.h>
 #include <torch/library.h>
+
+#include <utility>
+
+#include "plane.h"
 
 #if __has_include("adain_build_info.h")
 #include "adain_build_info.h"  // written by setup.py
@@ -14,22 +18,24 @@
 #endif
 
 TORCH_LIBRARY(adain_cuda, m) {
-  // Outputs after the first are fp32 (fp64 for fp64 input) statistics saved for backward.
-  m.def("channel_stats(Tensor x, float eps, bool unbiased) -> (Tensor mean, Tensor std)");
+  // Statistics are float32 (float64 for float64 input) and come packed, one allocation per call:
+  //   channel_stats: (2, N, C) = [mean; std]
+  //   adain: 1-D [content mean (N*C) | content rstd (N*C) | style mean (Ns*C) | style std (Ns*C)]
+  //   adain_from_stats: (2, N, C) = [content mean; content rstd]
+  // The content statistics are what the backward reads (autograd.cpp saves them).
+  m.def("channel_stats(Tensor x, float eps, bool unbiased) -> Tensor");
   m.def(
-      "channel_stats_backward(Tensor grad_mean, Tensor grad_std, Tensor x, Tensor mean, "
-      "Tensor std, bool unbiased) -> Tensor");
+      "channel_stats_backward(Tensor grad_stats, Tensor x, Tensor stats, bool unbiased) -> Tensor");
   m.def(
       "adain(Tensor content, Tensor style, float alpha, float eps, bool unbiased) -> "
-      "(Tensor out, Tensor content_mean, Tensor content_rstd, Tensor style_mean, "
-      "Tensor style_std)");
+      "(Tensor out, Tensor stats)");
   m.def(
       "adain_from_stats(Tensor content, Tensor style_mean, Tensor style_std, float alpha, "
-      "float eps, bool unbiased) -> (Tensor out, Tensor content_mean, Tensor content_rstd)");
+      "float eps, bool unbiased) -> (Tensor out, Tensor content_stats)");
+  // grad_style_stats: (2, N, C) = [d/d style mean; d/d style std] for each content plane.
   m.def(
-      "adain_backward(Tensor grad_out, Tensor content, Tensor content_mean, "
-      "Tensor content_rstd, Tensor style_std, float alpha, bool unbiased) -> "
-      "(Tensor grad_content, Tensor grad_style_mean, Tensor grad_style_std)");
+      "adain_backward(Tensor grad_out, Tensor content, Tensor content_stats, Tensor style_std, "
+      "float alpha, bool unbiased) -> (Tensor grad_content, Tensor grad_style_stats)");
   // Training losses (csrc/loss_plan.h): style over the first len(targets) layers, content between
   // the last input and content_target; `stats` packs the statistics saved for backward.
   m.def(
@@ -38,6 +44,24 @@ TORCH_LIBRARY(adain_cuda, m) {
   m.def(
       "losses_backward(Tensor grad_style, Tensor grad_content, Tensor[] inputs, Tensor[] targets, "
       "Tensor? content_target, Tensor stats, float[] weights, bool unbiased) -> Tensor[]");
+  // Which CUDA kernel path a call would take ("fused", "cluster", "general"; "cpu" on the CPU),
+  // and forcing one for every later call ("auto" restores the default choice).
+  m.def("kernel_path(Tensor content, bool backward) -> str");
+  m.def("set_kernel_path(str path) -> ()", [](c10::string_view path) {
+    static const std::pair<const char*, adain::KernelPath> names[] = {
+        {"auto", adain::KernelPath::kAuto},
+        {"fused", adain::KernelPath::kFused},
+        {"cluster", adain::KernelPath::kCluster},
+        {"general", adain::KernelPath::kGeneral}};
+    for (const auto& [name, value] : names) {
+      if (path == name) {
+        adain::forced_kernel_path() = value;
+        return;
+      }
+    }
+    TORCH_CHECK_VALUE(false, "kernel path must be auto, fused, cluster or general, got '", path,
+                      "'");
+  });
   // What this binary was compiled for, read by `python -m adain_cuda.info`.
   m.def("build_info() -> str", [] { return std::string(ADAIN_BUILD_DESCRIPTION); });
 }

@@ -19,3 +19,26 @@ def features(shape, device, dtype=torch.float32, *, seed=None, channels_last=Fal
     offset = torch.randn(1, c, 1, 1, generator=g, dtype=torch.float64) * 2
     x = (x * scale + offset).to(device=device, dtype=dtype)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def assert_as_accurate_as_pytorch(got, exact, pytorch, what="result"):
+    """A float16/bfloat16 ``got`` no further from the float64 ``exact`` than twice ``pytorch`` (the
+    reference computed by PyTorch in the same dtype), or than one rounding of the largest value
+    to the dtype: low-precision results are judged against what PyTorch itself achieves, not a
+    fixed tolerance."""
+    err = (got.double() - exact).abs().max().item()
+    torch_err = (pytorch.double() - exact).abs().max().item()
+    floor = torch.finfo(got.dtype).eps * exact.abs().max().item()
+    assert err <= max(2 * torch_err, floor), (
+        f"{what}: error {err:.3g} against float64, PyTorch's own in {got.dtype} {torch_err:.3g}")
+
+
+def assert_one_rounding_from(got, fp32_result, what="result"):
+    """A float16/bfloat16 ``got`` that kernels computed in float32 and rounded once: within one
+    rounding (plus float32-level noise) of ``fp32_result``, the same computation in float32 on
+    the same inputs, element by element. Catches statistics accumulated in the low dtype, which
+    the max-error comparisons alone let through."""
+    exact = fp32_result.float()
+    tol = torch.finfo(got.dtype).eps * exact.abs() + 1e-6 * exact.abs().max()
+    worst = ((got.float() - exact).abs() / tol).max().item()
+    assert worst <= 1.0, f"{what}: {worst:.3g} roundings from the float32 computation"

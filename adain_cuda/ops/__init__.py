@@ -1,11 +1,13 @@
 """The kernel library: AdaIN, channel statistics and the training losses as PyTorch operators.
 
 The bottom layer of the package: it knows nothing of networks, images or files. Each function
-checks its arguments, then runs the compiled ``torch.ops.adain_cuda`` kernels, or the pure-PyTorch
-:mod:`~adain_cuda.ops.reference` where they cannot run (warning once, naming the reason).
+runs the compiled ``torch.ops.adain_cuda`` kernels (which check their arguments and carry their
+autograd formulas in C++), or the pure-PyTorch :mod:`~adain_cuda.ops.reference` where they cannot
+run (warning once, naming the reason). :mod:`~adain_cuda.ops.kernel_paths` says which CUDA kernel
+path a call takes and can force one.
 """
 
-from . import reference
+from . import kernel_paths, reference
 from ._library import build_info
 from .functional import adain, adain_from_stats, channel_stats
 from .losses import ContentLoss, StyleLoss, content_loss, style_content_loss, style_loss
@@ -13,5 +15,5 @@ from .modules import AdaIN
 
 __all__ = [
     "AdaIN", "ContentLoss", "StyleLoss", "adain", "adain_from_stats", "build_info", "channel_stats",
-    "content_loss", "reference", "style_content_loss", "style_loss",
+    "content_loss", "kernel_paths", "reference", "style_content_loss", "style_loss",
 ]

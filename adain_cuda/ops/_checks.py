@@ -63,6 +63,7 @@ def scalars(alpha: float, eps: float) -> tuple[float, float]:
     alpha, eps = float(alpha), float(eps)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1] (0 keeps the content, 1 is full style), got {alpha}")
-    if not (eps > 0.0 and math.isfinite(eps)):
+    # Not math.isfinite: torch.compile(dynamic=True) cannot trace it (NaN fails `eps > 0`).
+    if not (eps > 0.0 and eps != math.inf):
         raise ValueError(f"eps must be a positive finite number, got {eps}")
     return alpha, eps

@@ -26,10 +26,9 @@ def kernel_output_like(x: Tensor) -> Tensor:
     return torch.empty_like(x)
 
 
-def new_stats(x: Tensor, batch: int | None = None) -> Tensor:
-    """An empty (batch or N, C) statistics tensor for map ``x``."""
-    n = x.shape[0] if batch is None else batch
-    return x.new_empty((n, x.shape[1]), dtype=stats_dtype(x.dtype))
+def new_stats(x: Tensor, rows: int) -> Tensor:
+    """An empty (rows, N, C) statistics tensor for map ``x``."""
+    return x.new_empty((rows, x.shape[0], x.shape[1]), dtype=stats_dtype(x.dtype))
 
 
 def use_reference(x: Tensor) -> bool:

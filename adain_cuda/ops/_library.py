@@ -50,8 +50,9 @@ def _kernel_device_types() -> frozenset[str]:
     return frozenset(d for d, key in (("cpu", "CPU"), ("cuda", "CUDA")) if has("adain_cuda::adain", key))
 
 
-# Read once: a plain set lookup is also what torch.compile can trace without a graph break.
-_KERNEL_DEVICE_TYPES = _kernel_device_types()
+# The device types ('cpu', 'cuda') the compiled kernels serve, empty when they are not loaded.
+# Read once: a plain set lookup costs nothing per call and torch.compile traces it without a break.
+KERNEL_DEVICE_TYPES = _kernel_device_types()
 
 
 def loaded() -> bool:
@@ -61,7 +62,7 @@ def loaded() -> bool:
 
 def has_kernels_for(device_type: str) -> bool:
     """True when the binary has kernels for tensors of this device type ('cpu', 'cuda', ...)."""
-    return device_type in _KERNEL_DEVICE_TYPES
+    return device_type in KERNEL_DEVICE_TYPES
 
 
 def build_info() -> str:

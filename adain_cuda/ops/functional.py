@@ -1,8 +1,8 @@
 """The public AdaIN functions, and the Python side of the ``torch.ops.adain_cuda`` operators.
 
-The operators are defined and implemented in C++ (csrc/). Here they get their fake kernels
-(shapes and strides for torch.compile and meta tensors) and their autograd formulas; the backward
-passes are operators too, so compiled graphs trace them without breaks.
+The operators are defined, checked, implemented and differentiated in C++ (csrc/; the backward
+passes are operators too, so compiled graphs trace them without breaks). Here they get their
+fake kernels: shapes and strides for torch.compile and meta tensors.
 """
 
 from __future__ import annotations
@@ -16,101 +16,54 @@ from ._common import kernel_output_like, new_stats, stats_dtype, use_reference
 __all__ = ["adain", "adain_from_stats", "channel_stats"]
 
 
-def _sum_to_batch(grad: Tensor, batch: int) -> Tensor:
-    """Gradients of statistics shared over the batch (batch 1) are summed over it."""
-    return grad.sum(dim=0, keepdim=True) if batch == 1 and grad.shape[0] != 1 else grad
-
-
-def _register() -> None:
+def _register_fakes() -> None:
+    """Shapes, dtypes and strides of the operators' outputs, for torch.compile and meta tensors.
+    The statistics come packed (csrc/schemas.cpp)."""
     lib = "adain_cuda::"
 
+    # The fake kernels check what the C++ set-up checks: mixed devices (a meta tensor beside a CPU
+    # one) dispatch here, and compiled code fails at trace time with the eager message.
     @torch.library.register_fake(lib + "channel_stats")
     def _(x, eps, unbiased):
-        return new_stats(x), new_stats(x)
+        _checks.feature_map(x, "x")
+        _checks.scalars(1.0, eps)
+        return new_stats(x, rows=2)
 
     @torch.library.register_fake(lib + "channel_stats_backward")
-    def _(grad_mean, grad_std, x, mean, std, unbiased):
+    def _(grad_stats, x, stats, unbiased):
         return kernel_output_like(x)
 
     @torch.library.register_fake(lib + "adain")
     def _(content, style, alpha, eps, unbiased):
-        nb = style.shape[0]
-        return (kernel_output_like(content), new_stats(content), new_stats(content),
-                new_stats(style, nb), new_stats(style, nb))
+        _checks.content_and_style(content, style)
+        _checks.scalars(alpha, eps)
+        n, c, ns = content.shape[0], content.shape[1], style.shape[0]
+        return kernel_output_like(content), content.new_empty((2 * (n + ns) * c,),
+                                                              dtype=stats_dtype(content.dtype))
 
     @torch.library.register_fake(lib + "adain_from_stats")
     def _(content, style_mean, style_std, alpha, eps, unbiased):
-        return kernel_output_like(content), new_stats(content), new_stats(content)
+        _checks.feature_map(content, "content")
+        for stat, name in ((style_mean, "style_mean"), (style_std, "style_std")):
+            _checks.style_stats(content, stat, name)
+        _checks.scalars(alpha, eps)
+        return kernel_output_like(content), new_stats(content, rows=2)
 
     @torch.library.register_fake(lib + "adain_backward")
-    def _(grad_out, content, content_mean, content_rstd, style_std, alpha, unbiased):
-        return kernel_output_like(content), new_stats(content), new_stats(content)
-
-    # --- autograd -------------------------------------------------------------------------
-    ops = torch.ops.adain_cuda
-
-    def stats_setup(ctx, inputs, output):
-        x, _eps, unbiased = inputs
-        ctx.unbiased = unbiased
-        ctx.save_for_backward(x, *output)
-
-    def stats_backward(ctx, grad_mean, grad_std):
-        x, mean, std = ctx.saved_tensors
-        grad_mean = torch.zeros_like(mean) if grad_mean is None else grad_mean
-        grad_std = torch.zeros_like(std) if grad_std is None else grad_std
-        return ops.channel_stats_backward(grad_mean, grad_std, x, mean, std, ctx.unbiased), None, None
-
-    torch.library.register_autograd(lib + "channel_stats", stats_backward, setup_context=stats_setup)
-
-    def adain_setup(ctx, inputs, output):
-        content, style, alpha, _eps, unbiased = inputs
-        _out, c_mean, c_rstd, s_mean, s_std = output
-        ctx.alpha, ctx.unbiased = alpha, unbiased
-        ctx.mark_non_differentiable(c_mean, c_rstd, s_mean, s_std)
-        ctx.save_for_backward(content, style, c_mean, c_rstd, s_mean, s_std)
-
-    def adain_backward(ctx, grad_out, *_stat_grads):
-        content, style, c_mean, c_rstd, s_mean, s_std = ctx.saved_tensors
-        grad_content, g_mean, g_std = ops.adain_backward(
-            grad_out, content, c_mean, c_rstd, s_std, ctx.alpha, ctx.unbiased)
-        grad_style = None
-        if ctx.needs_input_grad[1]:
-            g_mean, g_std = _sum_to_batch(g_mean, style.shape[0]), _sum_to_batch(g_std, style.shape[0])
-            grad_style = ops.channel_stats_backward(g_mean, g_std, style, s_mean, s_std, ctx.unbiased)
-        return grad_content, grad_style, None, None, None
-
-    torch.library.register_autograd(lib + "adain", adain_backward, setup_context=adain_setup)
-
-    def from_stats_setup(ctx, inputs, output):
-        content, style_mean, style_std, alpha, _eps, unbiased = inputs
-        _out, c_mean, c_rstd = output
-        ctx.alpha, ctx.unbiased = alpha, unbiased
-        ctx.mark_non_differentiable(c_mean, c_rstd)
-        ctx.save_for_backward(content, c_mean, c_rstd, style_std)
-
-    def from_stats_backward(ctx, grad_out, *_stat_grads):
-        content, c_mean, c_rstd, style_std = ctx.saved_tensors
-        grad_content, g_mean, g_std = ops.adain_backward(
-            grad_out, content, c_mean, c_rstd, style_std, ctx.alpha, ctx.unbiased)
-        batch = style_std.shape[0]
-        return grad_content, _sum_to_batch(g_mean, batch), _sum_to_batch(g_std, batch), None, None, None
-
-    torch.library.register_autograd(lib + "adain_from_stats", from_stats_backward,
-                                    setup_context=from_stats_setup)
-
-    # The backward operators have no derivative of their own: say so instead of returning
-    # silently wrong second derivatives.
-    def no_double_backward(ctx, *grads):
-        raise RuntimeError(
-            "adain_cuda: double backward (gradients of gradients, e.g. a gradient penalty) is not "
-            "supported by the fused kernels; use adain_cuda.reference for that computation.")
-
-    for name in ("adain_backward", "channel_stats_backward"):
-        torch.library.register_autograd(lib + name, no_double_backward)
+    def _(grad_out, content, content_stats, style_std, alpha, unbiased):
+        return kernel_output_like(content), new_stats(content, rows=2)
 
 
 if _library.loaded():
-    _register()
+    _register_fakes()
+    _OPS = torch.ops.adain_cuda
+    _CHANNEL_STATS = _OPS.channel_stats.default
+    _ADAIN = _OPS.adain.default
+    _ADAIN_FROM_STATS = _OPS.adain_from_stats.default
+
+# The public functions call the operators directly: the C++ set-up checks every argument, so the
+# Python checks run only when that call fails, to raise the same error as a ValueError or
+# TypeError naming the argument (and on the reference path, which checks nothing itself).
 
 
 def channel_stats(x: Tensor, *, eps: float = 1e-5, unbiased: bool = True) -> tuple[Tensor, Tensor]:
@@ -120,12 +73,18 @@ def channel_stats(x: Tensor, *, eps: float = 1e-5, unbiased: bool = True) -> tup
     whatever the input dtype. ``unbiased=True`` divides the variance by H*W - 1 (the common
     PyTorch AdaIN code), ``False`` by H*W (the paper). A plane of one element has variance 0.
     """
+    try:
+        if x.device.type in _library.KERNEL_DEVICE_TYPES:
+            stats = _CHANNEL_STATS(x, eps, bool(unbiased))
+            return stats[0], stats[1]
+    except Exception:
+        _checks.feature_map(x, "x")
+        _checks.scalars(1.0, eps)
+        raise
     _checks.feature_map(x, "x")
     _, eps = _checks.scalars(1.0, eps)
-    if use_reference(x):
-        mean, std = reference.channel_stats(x.to(stats_dtype(x.dtype)), eps=eps, unbiased=unbiased)
-        return mean, std
-    return torch.ops.adain_cuda.channel_stats(x, eps, bool(unbiased))
+    use_reference(x)
+    return reference.channel_stats(x.to(stats_dtype(x.dtype)), eps=eps, unbiased=unbiased)
 
 
 def adain(content: Tensor, style: Tensor, *, alpha: float = 1.0, eps: float = 1e-5,
@@ -137,11 +96,17 @@ def adain(content: Tensor, style: Tensor, *, alpha: float = 1.0, eps: float = 1e
     content`` in the content's dtype and memory format (NCHW or channels_last). Gradients flow to
     both inputs.
     """
+    try:
+        if content.device.type in _library.KERNEL_DEVICE_TYPES:
+            return _ADAIN(content, style, alpha, eps, bool(unbiased))[0]
+    except Exception:
+        _checks.content_and_style(content, style)
+        _checks.scalars(alpha, eps)
+        raise
     _checks.content_and_style(content, style)
     alpha, eps = _checks.scalars(alpha, eps)
-    if use_reference(content):
-        return reference.adain(content, style, alpha=alpha, eps=eps, unbiased=unbiased)
-    return torch.ops.adain_cuda.adain(content, style, alpha, eps, bool(unbiased))[0]
+    use_reference(content)
+    return reference.adain(content, style, alpha=alpha, eps=eps, unbiased=unbiased)
 
 
 def adain_from_stats(content: Tensor, style_mean: Tensor, style_std: Tensor, *, alpha: float = 1.0,
@@ -153,17 +118,30 @@ def adain_from_stats(content: Tensor, style_mean: Tensor, style_std: Tensor, *, 
     ``eps`` and ``unbiased`` apply to the content's statistics. Gradients flow to the content and
     to both statistics.
     """
+    try:
+        if content.device.type in _library.KERNEL_DEVICE_TYPES:
+            dtype = stats_dtype(content.dtype)
+            return _ADAIN_FROM_STATS(content, _stats_rows(style_mean, dtype), _stats_rows(style_std, dtype),
+                                     alpha, eps, bool(unbiased))[0]
+    except Exception:
+        _check_from_stats(content, style_mean, style_std, alpha, eps)
+        raise
+    style_mean, style_std = _check_from_stats(content, style_mean, style_std, alpha, eps)
+    use_reference(content)
+    return reference.adain_from_stats(content, style_mean, style_std, alpha=alpha, eps=eps, unbiased=unbiased)
+
+
+def _stats_rows(stat: Tensor, dtype: torch.dtype) -> Tensor:
+    """(C,) statistics as (1, C), in the kernels' statistics dtype (the C++ set-up checks shapes)."""
+    return (stat.unsqueeze(0) if stat.dim() == 1 else stat).to(dtype)
+
+
+def _check_from_stats(content, style_mean, style_std, alpha, eps) -> tuple[Tensor, Tensor]:
     _checks.feature_map(content, "content")
     style_mean = _checks.style_stats(content, style_mean, "style_mean")
     style_std = _checks.style_stats(content, style_std, "style_std")
     if style_mean.shape != style_std.shape:
         raise ValueError(f"style_mean and style_std must have the same shape, got "
                          f"{tuple(style_mean.shape)} and {tuple(style_std.shape)}")
-    alpha, eps = _checks.scalars(alpha, eps)
-    if use_reference(content):
-        return reference.adain_from_stats(content, style_mean, style_std, alpha=alpha, eps=eps,
-                                          unbiased=unbiased)
-    dtype = stats_dtype(content.dtype)
-    return torch.ops.adain_cuda.adain_from_stats(
-        content, style_mean.to(dtype).contiguous(), style_std.to(dtype).contiguous(),
-        alpha, eps, bool(unbiased))[0]
+    _checks.scalars(alpha, eps)
+    return style_mean, style_std

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _checks, _library, reference
-from ._common import kernel_output_like, packed_layout, packed_numel, stats_dtype, use_reference
+from ._common import kernel_output_like, packed_numel, stats_dtype, use_reference
 
 __all__ = ["ContentLoss", "StyleLoss", "content_loss", "style_content_loss", "style_loss"]
 
@@ -71,7 +71,8 @@ def _check_layers(inputs: Sequence[Tensor], targets: Sequence | None, layer_weig
 
 
 def _losses(inputs, targets, content_target, weights, eps, unbiased):
-    return torch.ops.adain_cuda.losses(list(inputs), list(targets), content_target, weights, eps, unbiased)
+    return torch.ops.adain_cuda.losses.default(list(inputs), list(targets), content_target, weights, eps,
+                                               unbiased)
 
 
 def style_loss(inputs: Sequence[Tensor], targets: Sequence, *, eps: float = 1e-5, unbiased: bool = True,
@@ -154,8 +155,8 @@ class ContentLoss(nn.Module):
 
 
 # ------------------------------------------------------------------ registration ----
-def _register() -> None:
-    ops = torch.ops.adain_cuda
+def _register_fakes() -> None:
+    """Output shapes for torch.compile and meta tensors; the autograd formulas are C++'s."""
 
     @torch.library.register_fake("adain_cuda::losses")
     def _(inputs, targets, content_target, weights, eps, unbiased):
@@ -167,63 +168,6 @@ def _register() -> None:
     def _(grad_style, grad_content, inputs, targets, content_target, stats, weights, unbiased):
         return [kernel_output_like(x) for x in inputs]
 
-    def setup_context(ctx, inputs, output):
-        feats, targets, content_target, weights, _eps, unbiased = inputs
-        ctx.weights, ctx.unbiased = weights, unbiased
-        ctx.counts = (len(feats), len(targets), content_target is not None)
-        ctx.target_needs_grad = [t.requires_grad for t in targets]
-        ctx.content_target_needs_grad = content_target is not None and content_target.requires_grad
-        ctx.mark_non_differentiable(output[2])
-        extra = [content_target] if content_target is not None else []
-        ctx.save_for_backward(*feats, *targets, *extra, output[2])
-
-    def backward(ctx, grad_style, grad_content, _grad_stats):
-        saved = ctx.saved_tensors
-        n_in, n_tg, has_content = ctx.counts
-        feats, targets = list(saved[:n_in]), list(saved[n_in:n_in + n_tg])
-        content_target = saved[n_in + n_tg] if has_content else None
-        stats = saved[-1]
-        grad_inputs = ops.losses_backward(grad_style, grad_content, feats, targets, content_target,
-                                          stats, ctx.weights, ctx.unbiased)
-        grad_targets = _target_grads(ctx, grad_style, feats, targets, stats)
-        grad_content_target = None
-        if ctx.content_target_needs_grad:
-            last = feats[-1]
-            grad_content_target = (content_target - last) * (2.0 * grad_content / last.numel())
-        # torch.library reads a float[] argument as one leaf, but an empty one as an empty list.
-        grad_weights = None if ctx.weights else []
-        return grad_inputs, grad_targets, grad_content_target, grad_weights, None, None
-
-    torch.library.register_autograd("adain_cuda::losses", backward, setup_context=setup_context)
-
-    def no_double_backward(ctx, *grads):
-        raise RuntimeError("adain_cuda: double backward through the fused losses is not supported; "
-                           "use adain_cuda.reference.style_loss / content_loss for that.")
-
-    torch.library.register_autograd("adain_cuda::losses_backward", no_double_backward)
-
-
-def _target_grads(ctx, grad_style, feats, targets, stats):
-    """Gradients for targets that require them (rare in training: targets are detached)."""
-    if not any(ctx.target_needs_grad):
-        return [None] * len(targets)
-    grads = []
-    for index, (t, block) in enumerate(zip(targets, packed_layout(feats, targets))):
-        if not ctx.target_needs_grad[index]:
-            grads.append(None)
-            continue
-        mean, std, t_mean, t_std = block.unpack(stats)
-        planes = block.planes
-        scale = grad_style * (2.0 * ctx.weights[index] / planes)
-        g_mean, g_std = scale * (t_mean - mean), scale * (t_std - std)  # d/d target = -d/d input
-        if t.dim() == 4:
-            grads.append(torch.ops.adain_cuda.channel_stats_backward(
-                g_mean, g_std, t, t_mean, t_std, ctx.unbiased))
-        else:
-            grads.append(torch.stack([g_mean.sum(0, keepdim=True) if t.shape[1] == 1 else g_mean,
-                                      g_std.sum(0, keepdim=True) if t.shape[1] == 1 else g_std]))
-    return grads
-
 
 if _library.loaded():
-    _register()
+    _register_fakes()

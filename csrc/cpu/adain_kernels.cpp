@@ -5,6 +5,7 @@
 #include <torch/library.h>
 
 #include <cmath>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -17,20 +18,21 @@ namespace {
 
 using namespace cpu;
 
-std::tuple<at::Tensor, at::Tensor> channel_stats_cpu(const at::Tensor& x, double eps,
-                                                     bool unbiased) {
-  StatsCall call = setup_channel_stats(x, eps);
-  if (call.empty) return {call.mean, call.std_};
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, call.x.scalar_type(), "channel_stats_cpu",
-      [&] { stats_into<scalar_t>(call.x, eps, unbiased, call.mean, call.std_); });
-  return {call.mean, call.std_};
+// (mean, std) of every plane of x (kernel layout) into two (N, C) rows of the packed statistics.
+void stats_cpu(const at::Tensor& x, double eps, bool unbiased, at::Tensor& mean, at::Tensor& std_) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "channel_stats_cpu",
+                                  [&] { stats_into<scalar_t>(x, eps, unbiased, mean, std_); });
 }
 
-at::Tensor channel_stats_backward_cpu(const at::Tensor& grad_mean, const at::Tensor& grad_std,
-                                      const at::Tensor& x, const at::Tensor& mean,
-                                      const at::Tensor& std_, bool unbiased) {
-  StatsBackwardCall call = setup_channel_stats_backward(grad_mean, grad_std, x, mean, std_);
+at::Tensor channel_stats_cpu(const at::Tensor& x, double eps, bool unbiased) {
+  StatsCall call = setup_channel_stats(x, eps);
+  if (!call.empty) stats_cpu(call.x, eps, unbiased, call.mean, call.std_);
+  return call.stats;
+}
+
+at::Tensor channel_stats_backward_cpu(const at::Tensor& grad_stats, const at::Tensor& x,
+                                      const at::Tensor& stats, bool unbiased) {
+  StatsBackwardCall call = setup_channel_stats_backward(grad_stats, x, stats);
   if (call.empty) return call.grad_x;
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, call.x.scalar_type(), "stats_backward_cpu", [&] {
@@ -65,8 +67,8 @@ void adain_into(const at::Tensor& x, const acc_t* s_mean, const acc_t* s_std, in
 
 // The forward kernels once the set-up is done: style statistics first when a style map is given.
 void adain_forward_cpu(ForwardCall& call, double alpha, double eps, bool unbiased) {
-  if (call.style.defined()) {
-    std::tie(call.style_mean, call.style_std) = channel_stats_cpu(call.style, eps, unbiased);
+  if (call.style.defined() && call.style_mean.numel() > 0) {
+    stats_cpu(call.style, eps, unbiased, call.style_mean, call.style_std);
   }
   if (call.empty) return;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, call.x.scalar_type(), "adain_cpu", [&] {
@@ -77,28 +79,29 @@ void adain_forward_cpu(ForwardCall& call, double alpha, double eps, bool unbiase
   });
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_from_stats_cpu(const at::Tensor& content,
-                                                                    const at::Tensor& style_mean,
-                                                                    const at::Tensor& style_std,
-                                                                    double alpha, double eps,
-                                                                    bool unbiased) {
+std::tuple<at::Tensor, at::Tensor> adain_from_stats_cpu(const at::Tensor& content,
+                                                        const at::Tensor& style_mean,
+                                                        const at::Tensor& style_std, double alpha,
+                                                        double eps, bool unbiased) {
   ForwardCall call = setup_adain_from_stats(content, style_mean, style_std, alpha, eps);
   adain_forward_cpu(call, alpha, eps, unbiased);
-  return {call.out, call.c_mean, call.c_rstd};
+  return {call.out, call.stats};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> adain_cpu(
-    const at::Tensor& content, const at::Tensor& style, double alpha, double eps, bool unbiased) {
+std::tuple<at::Tensor, at::Tensor> adain_cpu(const at::Tensor& content, const at::Tensor& style,
+                                             double alpha, double eps, bool unbiased) {
   ForwardCall call = setup_adain(content, style, alpha, eps);
   adain_forward_cpu(call, alpha, eps, unbiased);
-  return {call.out, call.c_mean, call.c_rstd, call.style_mean, call.style_std};
+  return {call.out, call.stats};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cpu(
-    const at::Tensor& grad_out, const at::Tensor& content, const at::Tensor& c_mean,
-    const at::Tensor& c_rstd, const at::Tensor& style_std, double alpha, bool unbiased) {
-  BackwardCall call = setup_adain_backward(grad_out, content, c_mean, c_rstd, style_std);
-  if (call.empty) return {call.grad_x, call.g_mean, call.g_std};
+std::tuple<at::Tensor, at::Tensor> adain_backward_cpu(const at::Tensor& grad_out,
+                                                      const at::Tensor& content,
+                                                      const at::Tensor& content_stats,
+                                                      const at::Tensor& style_std, double alpha,
+                                                      bool unbiased) {
+  BackwardCall call = setup_adain_backward(grad_out, content, content_stats, style_std);
+  if (call.empty) return {call.grad_x, call.grad_stats};
   const PlaneShape g = plane_shape(call.x);
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, call.x.scalar_type(), "adain_backward_cpu", [&] {
@@ -127,12 +130,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cpu(
                                  static_cast<acc_t>(mu), static_cast<acc_t>(-alpha * A * s1 / p)};
             });
       });
-  return {call.grad_x, call.g_mean, call.g_std};
+  return {call.grad_x, call.grad_stats};
 }
+
+std::string kernel_path_cpu(const at::Tensor&, bool) { return "cpu"; }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(adain_cuda, CPU, m) {
+  m.impl("kernel_path", &kernel_path_cpu);
   m.impl("channel_stats", &channel_stats_cpu);
   m.impl("channel_stats_backward", &channel_stats_backward_cpu);
   m.impl("adain", &adain_cpu);

@@ -19,6 +19,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include <string>
 #include <tuple>
 
 #include "../op_setup.h"
@@ -53,16 +54,12 @@ __global__ void __launch_bounds__(kMaxThreads)
   if (style != nullptr) {
     const int64_t base = first_offset(s_plane, sg);
     const int64_t step = sg.layout == Layout::kNCHW ? 1 : sg.c;
-    const A shift = static_cast<A>(style[base]);
-    A q1 = 0, q2 = 0;
-    for (int64_t i = threadIdx.x; i < sg.p; i += blockDim.x) {
-      const A d = static_cast<A>(style[base + i * step]) - shift;
-      q1 += d;
-      q2 += d * d;
-    }
-    block_sum2(q1, q2);
-    mu_s = shift + q1 / A(sg.p);
-    sigma_s = sqrt(variance_from_sums(q1, q2, sg.p, unbiased) + eps);
+    Moments<A> m;
+    for (int64_t i = threadIdx.x; i < sg.p; i += blockDim.x)
+      m.add(static_cast<A>(style[base + i * step]));
+    m = block_merge(m);
+    mu_s = m.mean;
+    sigma_s = sqrt(variance_of(m, sg.p, unbiased) + eps);
     if (threadIdx.x == 0 && rank == 0) s_mean[s_plane] = mu_s, s_std[s_plane] = sigma_s;
   } else {
     mu_s = s_mean[s_plane];
@@ -139,27 +136,32 @@ __global__ void __launch_bounds__(kMaxThreads)
 }
 
 // --------------------------------------------------------------- general path ----
-template <typename T, bool HAS_U>
+template <typename T>
+__global__ void __launch_bounds__(kReduceThreads)
+    chunk_moments_kernel(const T* __restrict__ v, PlaneShape g, int64_t chunks, int64_t chunk_len,
+                         acc_type<T>* __restrict__ moments) {
+  plane_chunk_moments<T, false>(v, nullptr, g, chunks, chunk_len, blockIdx.x, moments);
+}
+
+template <typename T>
 __global__ void __launch_bounds__(kReduceThreads)
     partial_sums_kernel(const T* __restrict__ u, const T* __restrict__ v,
                         const acc_type<T>* __restrict__ center, PlaneShape g, int64_t chunks,
                         int64_t chunk_len, acc_type<T>* __restrict__ sums) {
-  plane_chunk_sums<T, HAS_U, false>(u, v, nullptr, center, g, chunks, chunk_len, blockIdx.x, sums);
+  plane_chunk_sums<T>(u, v, center, g, chunks, chunk_len, blockIdx.x, sums);
 }
 
-// Statistics of every plane from its partial sums.
-template <typename T>
-__global__ void finalize_stats_kernel(const acc_type<T>* __restrict__ sums, int64_t chunks,
-                                      const T* __restrict__ x, PlaneShape g, acc_type<T> eps,
-                                      bool unbiased, acc_type<T>* __restrict__ mean,
-                                      acc_type<T>* __restrict__ std_or_rstd, bool want_rstd) {
-  using A = acc_type<T>;
+// Statistics of every plane from its chunks' moments.
+template <typename A>
+__global__ void finalize_stats_kernel(const A* __restrict__ moments, int64_t chunks,
+                                      int64_t chunk_len, PlaneShape g, A eps, bool unbiased,
+                                      A* __restrict__ mean, A* __restrict__ std_or_rstd,
+                                      bool want_rstd) {
   const int64_t plane = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (plane >= g.planes()) return;
-  A q1, q2;
-  total_sums(sums, plane, chunks, q1, q2);
-  const A sigma = sqrt(variance_from_sums(q1, q2, g.p, unbiased) + eps);
-  mean[plane] = static_cast<A>(x[first_offset(plane, g)]) + q1 / A(g.p);
+  const Moments<A> m = total_moments(moments, plane, chunks, chunk_len, g.p);
+  const A sigma = sqrt(variance_of(m, g.p, unbiased) + eps);
+  mean[plane] = m.mean;
   std_or_rstd[plane] = want_rstd ? A(1) / sigma : sigma;
 }
 
@@ -220,27 +222,70 @@ __global__ void apply_kernel(const T* __restrict__ u, const T* __restrict__ v, T
   }
 }
 
+// ----------------------------------------------------------------- path choice ----
+// The fused path (a plane per block), else a cluster per plane where the GPU can schedule it,
+// else the general path; forced_kernel_path() (plane.h) restricts the choice. The fused kernels'
+// shape goes to `fs`.
+template <typename T, bool BACKWARD>
+KernelPath choose_path(const PlaneShape& g, bool aligned, FusedShape& fs) {
+  constexpr int kBudget = BACKWARD ? kBwdMaxPerThread : kFwdMaxPerThread;
+  const KernelPath forced = forced_kernel_path().load(std::memory_order_relaxed);
+  if (forced == KernelPath::kGeneral) return KernelPath::kGeneral;
+  if (forced != KernelPath::kCluster && fused_shape<T>(g, aligned, kBudget, fs))
+    return KernelPath::kFused;
+  if (forced == KernelPath::kFused || !cluster_shape<T>(g, aligned, kBudget, fs))
+    return KernelPath::kGeneral;
+  bool schedulable = false;
+  with_fused_shape<T>(fs, [&](auto vec, auto items) {
+    constexpr int V = decltype(vec)::value, I = decltype(items)::value;
+    if constexpr (V * I <= kBudget) {
+      ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, nullptr);
+      if constexpr (BACKWARD) {
+        schedulable = launch.schedulable(adain_fused_backward_kernel<T, V, I, true>);
+      } else {
+        schedulable = launch.schedulable(adain_fused_forward_kernel<T, V, I, true>);
+      }
+    }
+  });
+  return schedulable ? KernelPath::kCluster : KernelPath::kGeneral;
+}
+
 // ------------------------------------------------------------------- launchers ----
-// Partial sums of every plane (see the kernels above), split in chunks so that the grid
-// fills the GPU even when there are few planes.
-template <typename T>
-std::pair<at::Tensor, int64_t> partial_sums(const T* u, const T* v, const acc_type<T>* center,
-                                            const PlaneShape& g, const at::Tensor& like) {
-  using A = acc_type<T>;
+// Per-chunk results of every plane, two values per (plane, chunk): each plane is split in chunks
+// so that the grid fills the GPU even when there are few planes.
+struct Chunked {
+  at::Tensor values;
+  int64_t chunks, chunk_len;
+};
+
+inline Chunked new_chunked(const PlaneShape& g, const at::Tensor& like) {
   const int64_t chunks = chunks_for(g);
-  const int64_t chunk_len = ceil_div(g.p, chunks);
-  at::Tensor sums =
-      at::empty({g.planes() * chunks * 2}, like.options().dtype(stats_dtype(like.scalar_type())));
-  const auto stream = at::cuda::getCurrentCUDAStream();
-  if (u != nullptr) {
-    partial_sums_kernel<T, true><<<sum_blocks(g, chunks), kReduceThreads, 0, stream>>>(
-        u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
-  } else {
-    partial_sums_kernel<T, false><<<sum_blocks(g, chunks), kReduceThreads, 0, stream>>>(
-        u, v, center, g, chunks, chunk_len, sums.mutable_data_ptr<A>());
-  }
+  return {
+      at::empty({g.planes() * chunks * 2}, like.options().dtype(stats_dtype(like.scalar_type()))),
+      chunks, ceil_div(g.p, chunks)};
+}
+
+// Mean and M2 of every chunk of every plane of v.
+template <typename T>
+Chunked chunk_moments(const T* v, const PlaneShape& g, const at::Tensor& like) {
+  Chunked r = new_chunked(g, like);
+  chunk_moments_kernel<T>
+      <<<sum_blocks(g, r.chunks), kReduceThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+          v, g, r.chunks, r.chunk_len, r.values.mutable_data_ptr<acc_type<T>>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return {sums, chunks};
+  return r;
+}
+
+// sum(u) and sum(u * (v - center)) of every chunk of every plane (the backward's reductions).
+template <typename T>
+Chunked partial_sums(const T* u, const T* v, const acc_type<T>* center, const PlaneShape& g,
+                     const at::Tensor& like) {
+  Chunked r = new_chunked(g, like);
+  partial_sums_kernel<T>
+      <<<sum_blocks(g, r.chunks), kReduceThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+          u, v, center, g, r.chunks, r.chunk_len, r.values.mutable_data_ptr<acc_type<T>>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return r;
 }
 
 template <typename T, bool HAS_U>
@@ -271,14 +316,11 @@ void stats_general(const at::Tensor& s, double eps, bool unbiased, at::Tensor& m
                    at::Tensor& out, bool want_rstd) {
   using A = acc_type<T>;
   const PlaneShape g = plane_shape(s);
-  const T* sp = s.const_data_ptr<T>();
-  at::Tensor sums;
-  int64_t chunks;
-  std::tie(sums, chunks) = partial_sums<T>(nullptr, sp, nullptr, g, s);
-  finalize_stats_kernel<T>
+  const Chunked m = chunk_moments<T>(s.const_data_ptr<T>(), g, s);
+  finalize_stats_kernel<A>
       <<<per_plane_blocks(g), kReduceThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          sums.const_data_ptr<A>(), chunks, sp, g, A(eps), unbiased, mean.mutable_data_ptr<A>(),
-          out.mutable_data_ptr<A>(), want_rstd);
+          m.values.const_data_ptr<A>(), m.chunks, m.chunk_len, g, A(eps), unbiased,
+          mean.mutable_data_ptr<A>(), out.mutable_data_ptr<A>(), want_rstd);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -294,15 +336,8 @@ void adain_forward(const at::Tensor& x, const at::Tensor& style, at::Tensor& s_m
   const T* xp = x.const_data_ptr<T>();
   T* yp = out.mutable_data_ptr<T>();
   FusedShape fs;
-  const bool aligned = aligned16(xp) && aligned16(yp);
-  bool fused = fused_shape<T>(g, aligned, kFwdMaxPerThread, fs);
-  if (!fused && cluster_shape<T>(g, aligned, kFwdMaxPerThread, fs)) {
-    with_fused_shape<T>(fs, [&](auto vec, auto items) {
-      constexpr int V = decltype(vec)::value, I = decltype(items)::value;
-      fused = ClusterLaunch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream)
-                  .schedulable(adain_fused_forward_kernel<T, V, I, true>);
-    });
-  }
+  const bool fused =
+      choose_path<T, false>(g, aligned16(xp) && aligned16(yp), fs) != KernelPath::kGeneral;
   const int64_t style_batch = s_mean.size(0);
   // A broadcast style over several contents would be re-reduced by every content block.
   const bool style_in_kernel = style.defined() && fused && (style_batch == g.n || g.n == 1);
@@ -330,12 +365,10 @@ void adain_forward(const at::Tensor& x, const at::Tensor& style, at::Tensor& s_m
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
-  at::Tensor sums;
-  int64_t chunks;
-  std::tie(sums, chunks) = partial_sums<T>(nullptr, xp, nullptr, g, x);
-  finalize_stats_kernel<T><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
-      sums.const_data_ptr<A>(), chunks, xp, g, A(eps), unbiased, c_mean.mutable_data_ptr<A>(),
-      c_rstd.mutable_data_ptr<A>(), true);
+  const Chunked m = chunk_moments<T>(xp, g, x);
+  finalize_stats_kernel<A><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
+      m.values.const_data_ptr<A>(), m.chunks, m.chunk_len, g, A(eps), unbiased,
+      c_mean.mutable_data_ptr<A>(), c_rstd.mutable_data_ptr<A>(), true);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   at::Tensor coef = new_coefs(g, x);
   adain_coef_kernel<A><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
@@ -347,22 +380,25 @@ void adain_forward(const at::Tensor& x, const at::Tensor& style, at::Tensor& s_m
 }
 
 // ------------------------------------------------------------------ op entries ----
-std::tuple<at::Tensor, at::Tensor> channel_stats_cuda(const at::Tensor& x, double eps,
-                                                      bool unbiased) {
-  const c10::cuda::CUDAGuard guard(x.device());
-  StatsCall call = setup_channel_stats(x, eps);
-  if (call.empty) return {call.mean, call.std_};
+// (mean, std) of every plane of x (kernel layout) into two (N, C) rows of the packed statistics.
+void stats_cuda(const at::Tensor& x, double eps, bool unbiased, at::Tensor& mean,
+                at::Tensor& std_) {
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, call.x.scalar_type(), "channel_stats_cuda",
-      [&] { stats_general<scalar_t>(call.x, eps, unbiased, call.mean, call.std_, false); });
-  return {call.mean, call.std_};
+      at::kHalf, at::kBFloat16, x.scalar_type(), "channel_stats_cuda",
+      [&] { stats_general<scalar_t>(x, eps, unbiased, mean, std_, false); });
 }
 
-at::Tensor channel_stats_backward_cuda(const at::Tensor& grad_mean, const at::Tensor& grad_std,
-                                       const at::Tensor& x, const at::Tensor& mean,
-                                       const at::Tensor& std_, bool unbiased) {
+at::Tensor channel_stats_cuda(const at::Tensor& x, double eps, bool unbiased) {
   const c10::cuda::CUDAGuard guard(x.device());
-  StatsBackwardCall call = setup_channel_stats_backward(grad_mean, grad_std, x, mean, std_);
+  StatsCall call = setup_channel_stats(x, eps);
+  if (!call.empty) stats_cuda(call.x, eps, unbiased, call.mean, call.std_);
+  return call.stats;
+}
+
+at::Tensor channel_stats_backward_cuda(const at::Tensor& grad_stats, const at::Tensor& x,
+                                       const at::Tensor& stats, bool unbiased) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  StatsBackwardCall call = setup_channel_stats_backward(grad_stats, x, stats);
   if (call.empty) return call.grad_x;
   const PlaneShape g = plane_shape(call.x);
   AT_DISPATCH_FLOATING_TYPES_AND2(
@@ -385,7 +421,7 @@ at::Tensor channel_stats_backward_cuda(const at::Tensor& grad_mean, const at::Te
 void adain_forward_cuda(ForwardCall& call, double alpha, double eps, bool unbiased) {
   if (call.empty) {
     if (call.style.defined() && call.style.numel() > 0) {
-      std::tie(call.style_mean, call.style_std) = channel_stats_cuda(call.style, eps, unbiased);
+      stats_cuda(call.style, eps, unbiased, call.style_mean, call.style_std);
     }
     return;
   }
@@ -396,31 +432,32 @@ void adain_forward_cuda(ForwardCall& call, double alpha, double eps, bool unbias
       });
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_from_stats_cuda(const at::Tensor& content,
-                                                                     const at::Tensor& style_mean,
-                                                                     const at::Tensor& style_std,
-                                                                     double alpha, double eps,
-                                                                     bool unbiased) {
+std::tuple<at::Tensor, at::Tensor> adain_from_stats_cuda(const at::Tensor& content,
+                                                         const at::Tensor& style_mean,
+                                                         const at::Tensor& style_std, double alpha,
+                                                         double eps, bool unbiased) {
   const c10::cuda::CUDAGuard guard(content.device());
   ForwardCall call = setup_adain_from_stats(content, style_mean, style_std, alpha, eps);
   adain_forward_cuda(call, alpha, eps, unbiased);
-  return {call.out, call.c_mean, call.c_rstd};
+  return {call.out, call.stats};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> adain_cuda(
-    const at::Tensor& content, const at::Tensor& style, double alpha, double eps, bool unbiased) {
+std::tuple<at::Tensor, at::Tensor> adain_cuda(const at::Tensor& content, const at::Tensor& style,
+                                              double alpha, double eps, bool unbiased) {
   const c10::cuda::CUDAGuard guard(content.device());
   ForwardCall call = setup_adain(content, style, alpha, eps);
   adain_forward_cuda(call, alpha, eps, unbiased);
-  return {call.out, call.c_mean, call.c_rstd, call.style_mean, call.style_std};
+  return {call.out, call.stats};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cuda(
-    const at::Tensor& grad_out, const at::Tensor& content, const at::Tensor& c_mean,
-    const at::Tensor& c_rstd, const at::Tensor& style_std, double alpha, bool unbiased) {
+std::tuple<at::Tensor, at::Tensor> adain_backward_cuda(const at::Tensor& grad_out,
+                                                       const at::Tensor& content,
+                                                       const at::Tensor& content_stats,
+                                                       const at::Tensor& style_std, double alpha,
+                                                       bool unbiased) {
   const c10::cuda::CUDAGuard guard(content.device());
-  BackwardCall call = setup_adain_backward(grad_out, content, c_mean, c_rstd, style_std);
-  if (call.empty) return {call.grad_x, call.g_mean, call.g_std};
+  BackwardCall call = setup_adain_backward(grad_out, content, content_stats, style_std);
+  if (call.empty) return {call.grad_x, call.grad_stats};
   const PlaneShape g = plane_shape(call.x);
   const at::Tensor &cm = call.c_mean, &cr = call.c_rstd, &ss = call.style_std;
   AT_DISPATCH_FLOATING_TYPES_AND2(
@@ -432,16 +469,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cuda(
         T* op = call.grad_x.mutable_data_ptr<T>();
         FusedShape fs;
         const bool aligned = aligned16(xp) && aligned16(gp) && aligned16(op);
-        bool fused = fused_shape<T>(g, aligned, kBwdMaxPerThread, fs);
-        if (!fused && cluster_shape<T>(g, aligned, kBwdMaxPerThread, fs)) {
-          with_fused_shape<T>(fs, [&](auto vec, auto items) {
-            constexpr int V = decltype(vec)::value, I = decltype(items)::value;
-            if constexpr (V * I <= kBwdMaxPerThread) {
-              fused = ClusterLaunch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream)
-                          .schedulable(adain_fused_backward_kernel<T, V, I, true>);
-            }
-          });
-        }
+        const bool fused = choose_path<T, true>(g, aligned, fs) != KernelPath::kGeneral;
         if (fused) {
           const A *cmp = cm.const_data_ptr<A>(), *crp = cr.const_data_ptr<A>(),
                   *ssp = ss.const_data_ptr<A>();
@@ -463,24 +491,48 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adain_backward_cuda(
           C10_CUDA_KERNEL_LAUNCH_CHECK();
           return;
         }
-        at::Tensor sums;
-        int64_t chunks;
-        std::tie(sums, chunks) = partial_sums<T>(gp, xp, cm.const_data_ptr<A>(), g, call.x);
+        const Chunked sums = partial_sums<T>(gp, xp, cm.const_data_ptr<A>(), g, call.x);
         at::Tensor coef = new_coefs(g, call.x);
         adain_backward_coef_kernel<A><<<per_plane_blocks(g), kReduceThreads, 0, stream>>>(
-            sums.const_data_ptr<A>(), chunks, cm.const_data_ptr<A>(), cr.const_data_ptr<A>(),
-            ss.const_data_ptr<A>(), ss.size(0), g, A(alpha), unbiased,
+            sums.values.const_data_ptr<A>(), sums.chunks, cm.const_data_ptr<A>(),
+            cr.const_data_ptr<A>(), ss.const_data_ptr<A>(), ss.size(0), g, A(alpha), unbiased,
             reinterpret_cast<Coef<A>*>(coef.mutable_data_ptr<A>()),
             call.g_mean.mutable_data_ptr<A>(), call.g_std.mutable_data_ptr<A>());
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         launch_apply<T, true>(gp, xp, op, coef, g);
       });
-  return {call.grad_x, call.g_mean, call.g_std};
+  return {call.grad_x, call.grad_stats};
+}
+
+// The path adain (backward: adain_backward) takes for this content, in the kernel layout the op
+// gives it; the forward's output and the backward's gradients are allocated like the content, so
+// their alignment is the content's.
+std::string kernel_path_cuda(const at::Tensor& content, bool backward) {
+  const c10::cuda::CUDAGuard guard(content.device());
+  const at::Tensor x = to_kernel_layout(content);
+  if (x.numel() == 0) return "none";
+  const PlaneShape g = plane_shape(x);
+  KernelPath path = KernelPath::kGeneral;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "kernel_path", [&] {
+    FusedShape fs;
+    const bool aligned = aligned16(x.const_data_ptr());
+    path = backward ? choose_path<scalar_t, true>(g, aligned, fs)
+                    : choose_path<scalar_t, false>(g, aligned, fs);
+  });
+  switch (path) {
+    case KernelPath::kFused:
+      return "fused";
+    case KernelPath::kCluster:
+      return "cluster";
+    default:
+      return "general";
+  }
 }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(adain_cuda, CUDA, m) {
+  m.impl("kernel_path", &kernel_path_cuda);
   m.impl("channel_stats", &channel_stats_cuda);
   m.impl("channel_stats_backward", &channel_stats_backward_cuda);
   m.impl("adain", &adain_cuda);

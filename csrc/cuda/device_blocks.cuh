@@ -63,6 +63,47 @@ __device__ __forceinline__ void block_sum2(A& a, A& b) {
   b = v[1];
 }
 
+// Merges every thread's Moments over the block (blockDim.x a multiple of 32) and returns the
+// total to every thread; the merge order is fixed (lane, then warp order).
+template <typename A>
+__device__ __forceinline__ Moments<A> warp_merge(Moments<A> m) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    Moments<A> o;
+    o.n = __shfl_down_sync(0xffffffffu, m.n, offset);
+    o.mean = __shfl_down_sync(0xffffffffu, m.mean, offset);
+    o.m2 = __shfl_down_sync(0xffffffffu, m.m2, offset);
+    m.merge(o);
+  }
+  return m;
+}
+
+template <typename A>
+__device__ __forceinline__ Moments<A> block_merge(Moments<A> m) {
+  __shared__ A shared[3][32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int warps = blockDim.x >> 5;
+  m = warp_merge(m);
+  __syncthreads();  // a previous call's readers are done with `shared`
+  if (lane == 0) shared[0][warp] = m.n, shared[1][warp] = m.mean, shared[2][warp] = m.m2;
+  __syncthreads();
+  if (warp == 0) {
+    Moments<A> w;
+    if (lane < warps) w.n = shared[0][lane], w.mean = shared[1][lane], w.m2 = shared[2][lane];
+    w = warp_merge(w);
+    if (lane == 0) shared[0][0] = w.n, shared[1][0] = w.mean, shared[2][0] = w.m2;
+  }
+  __syncthreads();
+  Moments<A> total;
+  total.n = shared[0][0], total.mean = shared[1][0], total.m2 = shared[2][0];
+  return total;
+}
+
+template <typename A>
+__device__ __forceinline__ A variance_of(const Moments<A>& m, int64_t p, bool unbiased) {
+  return (m.m2 > A(0) ? m.m2 : A(0)) / A(dof(p, unbiased));
+}
+
 template <typename T, int VEC>
 struct alignas(sizeof(T) * VEC) Vec {
   T v[VEC];
@@ -117,17 +158,9 @@ __device__ __forceinline__ void store_slice(T* __restrict__ dst, int64_t begin, 
   });
 }
 
-// Offset of a plane's first element; any element of the plane is a valid shift for the
-// one-pass variance, and using the same one in every chunk lets chunk sums simply add.
+// Offset of a plane's first element, for either layout.
 __device__ __forceinline__ int64_t first_offset(int64_t plane, const PlaneShape& g) {
   return g.layout == Layout::kNCHW ? plane * g.p : (plane / g.c) * g.p * g.c + plane % g.c;
-}
-
-template <typename A>
-__device__ __forceinline__ A variance_from_sums(A q1, A q2, int64_t p, bool unbiased) {
-  const A mean_d = q1 / A(p);
-  const A m2 = q2 - q1 * mean_d;
-  return (m2 > A(0) ? m2 : A(0)) / A(dof(p, unbiased));
 }
 
 // -------------------------------------------------------- thread-block clusters ----
@@ -174,74 +207,133 @@ __device__ __forceinline__ A cluster_total(A value, A* slot) {
 }
 
 // ------------------------------------------------------------- partial sums ----
-// The blocks' layout over a tensor is described in launch_config.cuh (sum_blocks).
-// Writes sums[(plane * chunks + chunk) * 2 + {0, 1}] for the planes of block b:
-//  statistics mode (!HAS_U): sum(v - shift), sum((v - shift)^2), shift = the plane's first element
-//  (the same in every chunk, so chunk sums add);  backward mode: sum(u), sum(u * (v - center)).
+// The blocks' layout over a tensor is described in launch_config.cuh (sum_blocks): block b covers
+// chunk (b % chunks) of a plane's elements (NCHW), or of the rows of a channel tile (NHWC).
+
+// Elements of a plane in chunk `chunk`.
+__device__ __forceinline__ int64_t chunk_count(int64_t p, int64_t chunk, int64_t chunk_len) {
+  const int64_t begin = chunk * chunk_len, end = min(p, begin + chunk_len);
+  return end > begin ? end - begin : 0;
+}
+
+// Statistics mode: writes moments[(plane * chunks + chunk) * 2 + {0, 1}] = mean and M2 of the
+// chunk's elements of each plane of block b (the count follows from the chunk: chunk_count).
 // With HAS_T it also returns, in thread 0, the block's sum of (v - t)^2 (the content loss).
-template <typename T, bool HAS_U, bool HAS_T>
-__device__ acc_type<T> plane_chunk_sums(const T* __restrict__ u, const T* __restrict__ v,
-                                        const T* __restrict__ t,
-                                        const acc_type<T>* __restrict__ center, const PlaneShape& g,
-                                        int64_t chunks, int64_t chunk_len, int64_t b,
-                                        acc_type<T>* __restrict__ sums) {
+template <typename T, bool HAS_T>
+__device__ acc_type<T> plane_chunk_moments(const T* __restrict__ v, const T* __restrict__ t,
+                                           const PlaneShape& g, int64_t chunks, int64_t chunk_len,
+                                           int64_t b, acc_type<T>* __restrict__ moments) {
   using A = acc_type<T>;
-  A q[3] = {0, 0, 0};
-  auto add = [&](int64_t idx, A m) {
+  Moments<A> m;
+  A sq = 0;
+  auto add = [&](int64_t idx) {
     const A x = static_cast<A>(v[idx]);
-    const A d = x - m;
-    const A w = HAS_U ? static_cast<A>(u[idx]) : d;
-    q[0] += w;
-    q[1] += w * d;
-    if (HAS_T) {
+    m.add(x);
+    if constexpr (HAS_T) {
       const A e = x - static_cast<A>(t[idx]);
-      q[2] += e * e;
+      sq += e * e;
     }
   };
   const int64_t chunk = b % chunks;
+  const int64_t begin = chunk * chunk_len, end = min(g.p, begin + chunk_len);
   if (g.layout == Layout::kNCHW) {
     const int64_t plane = b / chunks, base = plane * g.p;
-    const A m = HAS_U ? center[plane] : static_cast<A>(v[base]);
-    const int64_t end = min(g.p, (chunk + 1) * chunk_len);
-    for (int64_t i = chunk * chunk_len + threadIdx.x; i < end; i += blockDim.x) add(base + i, m);
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) add(base + i);
+    m = block_merge(m);
     if constexpr (HAS_T) {
-      block_sum<3>(q);
-    } else {
-      A pair[2] = {q[0], q[1]};
-      block_sum<2>(pair);
-      q[0] = pair[0], q[1] = pair[1];
+      A unused = 0;
+      block_sum2(sq, unused);
     }
-    if (threadIdx.x == 0) sums[b * 2] = q[0], sums[b * 2 + 1] = q[1];
-    return q[2];
+    if (threadIdx.x == 0) moments[b * 2] = m.mean, moments[b * 2 + 1] = m.m2;
+    return sq;
   }
-  __shared__ A part[3][kTileRows][kTileC];
+  __shared__ A part[4][kTileRows][kTileC];
   const int tx = threadIdx.x % kTileC, ty = threadIdx.x / kTileC;
   const int64_t tiles = ceil_div(g.c, kTileC);
   const int64_t n = b / (chunks * tiles);
   const int64_t c = ((b / chunks) % tiles) * kTileC + tx;
   if (c < g.c) {
     const int64_t base = n * g.p * g.c + c;
-    const A m = HAS_U ? center[n * g.c + c] : static_cast<A>(v[base]);
-    const int64_t end = min(g.p, (chunk + 1) * chunk_len);
-    for (int64_t row = chunk * chunk_len + ty; row < end; row += kTileRows)
-      add(base + row * g.c, m);
+    for (int64_t row = begin + ty; row < end; row += kTileRows) add(base + row * g.c);
   }
-  part[0][ty][tx] = q[0], part[1][ty][tx] = q[1], part[2][ty][tx] = q[2];
+  part[0][ty][tx] = m.n, part[1][ty][tx] = m.mean, part[2][ty][tx] = m.m2, part[3][ty][tx] = sq;
+  __syncthreads();
+  if (ty == 0 && c < g.c) {
+    for (int r = 1; r < kTileRows; ++r) {
+      Moments<A> o;
+      o.n = part[0][r][tx], o.mean = part[1][r][tx], o.m2 = part[2][r][tx];
+      m.merge(o);
+    }
+    const int64_t slot = (n * g.c + c) * chunks + chunk;
+    moments[slot * 2] = m.mean, moments[slot * 2 + 1] = m.m2;
+  }
+  A total_sq = 0;
+  if (HAS_T && threadIdx.x == 0) {
+    for (int r = 0; r < kTileRows; ++r)
+      for (int l = 0; l < kTileC; ++l) total_sq += part[3][r][l];
+  }
+  return total_sq;
+}
+
+// A plane's moments from its chunks' (plane_chunk_moments), merged in chunk order.
+template <typename A>
+__device__ __forceinline__ Moments<A> total_moments(const A* moments, int64_t plane, int64_t chunks,
+                                                    int64_t chunk_len, int64_t p) {
+  Moments<A> total;
+  for (int64_t k = 0; k < chunks; ++k) {
+    Moments<A> part;
+    part.n = A(chunk_count(p, k, chunk_len));
+    part.mean = moments[(plane * chunks + k) * 2];
+    part.m2 = moments[(plane * chunks + k) * 2 + 1];
+    total.merge(part);
+  }
+  return total;
+}
+
+// Backward mode: writes sums[(plane * chunks + chunk) * 2 + {0, 1}] = sum(u), sum(u * (v - center))
+// over the chunk's elements of each plane of block b, center being the plane's saved mean.
+template <typename T>
+__device__ void plane_chunk_sums(const T* __restrict__ u, const T* __restrict__ v,
+                                 const acc_type<T>* __restrict__ center, const PlaneShape& g,
+                                 int64_t chunks, int64_t chunk_len, int64_t b,
+                                 acc_type<T>* __restrict__ sums) {
+  using A = acc_type<T>;
+  A q[2] = {0, 0};
+  auto add = [&](int64_t idx, A m) {
+    const A w = static_cast<A>(u[idx]);
+    q[0] += w;
+    q[1] += w * (static_cast<A>(v[idx]) - m);
+  };
+  const int64_t chunk = b % chunks;
+  const int64_t begin = chunk * chunk_len, end = min(g.p, begin + chunk_len);
+  if (g.layout == Layout::kNCHW) {
+    const int64_t plane = b / chunks, base = plane * g.p;
+    const A m = center[plane];
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) add(base + i, m);
+    block_sum<2>(q);
+    if (threadIdx.x == 0) sums[b * 2] = q[0], sums[b * 2 + 1] = q[1];
+    return;
+  }
+  __shared__ A part[2][kTileRows][kTileC];
+  const int tx = threadIdx.x % kTileC, ty = threadIdx.x / kTileC;
+  const int64_t tiles = ceil_div(g.c, kTileC);
+  const int64_t n = b / (chunks * tiles);
+  const int64_t c = ((b / chunks) % tiles) * kTileC + tx;
+  if (c < g.c) {
+    const int64_t base = n * g.p * g.c + c;
+    const A m = center[n * g.c + c];
+    for (int64_t row = begin + ty; row < end; row += kTileRows) add(base + row * g.c, m);
+  }
+  part[0][ty][tx] = q[0], part[1][ty][tx] = q[1];
   __syncthreads();
   if (ty == 0 && c < g.c) {
     for (int r = 1; r < kTileRows; ++r) q[0] += part[0][r][tx], q[1] += part[1][r][tx];
     const int64_t slot = (n * g.c + c) * chunks + chunk;
     sums[slot * 2] = q[0], sums[slot * 2 + 1] = q[1];
   }
-  A sq = 0;
-  if (HAS_T && threadIdx.x == 0) {
-    for (int r = 0; r < kTileRows; ++r)
-      for (int l = 0; l < kTileC; ++l) sq += part[2][r][l];
-  }
-  return sq;
 }
 
-// Total of a plane's chunk sums.
+// Total of a plane's chunk sums (plane_chunk_sums).
 template <typename A>
 __device__ __forceinline__ void total_sums(const A* sums, int64_t plane, int64_t chunks, A& q1,
                                            A& q2) {

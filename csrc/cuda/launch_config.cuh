@@ -5,9 +5,14 @@
 
 #include <ATen/cuda/CUDAContext.h>
 
+#include <c10/cuda/CUDAFunctions.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <type_traits>
 
 #include "../plane.h"
@@ -122,11 +127,25 @@ struct ClusterLaunch {
     config.attrs = &attribute;
     config.numAttrs = 1;
   }
+  // Whether the current GPU can co-schedule a cluster of this kernel (some cannot, for large
+  // clusters of big blocks). Asked once per kernel, block size, cluster size and device: the
+  // occupancy query costs microseconds, a call's whole budget on small maps.
   template <typename Kernel>
-  bool schedulable(Kernel kernel) {  // some GPUs cannot co-schedule large clusters of big blocks
+  bool schedulable(Kernel kernel) {
+    using Key = std::tuple<const void*, unsigned, unsigned, int>;
+    static std::mutex mutex;
+    static std::map<Key, bool> known;
+    const Key key{reinterpret_cast<const void*>(kernel), config.blockDim.x,
+                  attribute.val.clusterDim.x, c10::cuda::current_device()};
+    const std::lock_guard<std::mutex> lock(mutex);
+    const auto found = known.find(key);
+    if (found != known.end()) return found->second;
     int clusters = 0;
-    return cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess &&
-           clusters > 0;
+    const bool ok =
+        cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess && clusters > 0;
+    (void)cudaGetLastError();  // a refused query leaves no sticky error for the next launch
+    known.emplace(key, ok);
+    return ok;
   }
 };
 

@@ -37,7 +37,7 @@ struct SumJob {  // partial sums over one input or target map
   const T* content_target;  // set for the last input when there is a content term
   PlaneShape g;
   int64_t block_begin, blocks, chunks, chunk_len;
-  acc_type<T>* sums;          // per (plane, chunk): two sums
+  acc_type<T>* sums;          // per (plane, chunk): mean and M2 (plane_chunk_moments)
   acc_type<T>* content_sums;  // per block: sum of (v - content_target)^2
 };
 
@@ -70,12 +70,11 @@ __global__ void __launch_bounds__(kReduceThreads)
   const SumJob<T>& job = jobs.job[j];
   const int64_t b = blockIdx.x - job.block_begin;
   if (job.content_target != nullptr) {
-    const auto sq = plane_chunk_sums<T, false, true>(nullptr, job.v, job.content_target, nullptr,
-                                                     job.g, job.chunks, job.chunk_len, b, job.sums);
+    const auto sq = plane_chunk_moments<T, true>(job.v, job.content_target, job.g, job.chunks,
+                                                 job.chunk_len, b, job.sums);
     if (threadIdx.x == 0) job.content_sums[b] = sq;
   } else {
-    plane_chunk_sums<T, false, false>(nullptr, job.v, nullptr, nullptr, job.g, job.chunks,
-                                      job.chunk_len, b, job.sums);
+    plane_chunk_moments<T, false>(job.v, nullptr, job.g, job.chunks, job.chunk_len, b, job.sums);
   }
 }
 
@@ -83,10 +82,9 @@ template <typename T>
 __device__ void plane_stats(const SumJob<T>& job, int64_t plane, acc_type<T> eps, bool unbiased,
                             acc_type<T>& mean, acc_type<T>& std_) {
   using A = acc_type<T>;
-  A q1, q2;
-  total_sums(job.sums, plane, job.chunks, q1, q2);
-  mean = static_cast<A>(job.v[first_offset(plane, job.g)]) + q1 / A(job.g.p);
-  std_ = sqrt(variance_from_sums(q1, q2, job.g.p, unbiased) + eps);
+  const Moments<A> m = total_moments(job.sums, plane, job.chunks, job.chunk_len, job.g.p);
+  mean = m.mean;
+  std_ = sqrt(variance_of(m, job.g.p, unbiased) + eps);
 }
 
 template <typename T>
