@@ -5,6 +5,7 @@
 #   make test    the test suite (CUDA cases skip without a GPU)
 #   make lint    ruff, the import-layer contract and the C++ formatting check
 #   make bench   the benchmarks (pytest-benchmark), JSON in .benchmarks/
+#   make sass-check  the sm_90 machine code of the hot kernels (CUDA builds)
 # Torch: the CUDA build where an NVIDIA GPU is visible or FORCE_CUDA=1 asks for one, else the
 # small CPU build; TORCH=... overrides both. Build switches (README): FORCE_CUDA=0/1,
 # TORCH_CUDA_ARCH_LIST="9.0", MAX_JOBS=N.
@@ -33,7 +34,7 @@ ifneq ($(CUDA_HOME),)
 export CUDA_HOME
 endif
 
-.PHONY: demo test bench bench-smoke build info lint clean
+.PHONY: demo test bench bench-smoke build info lint sass-check clean
 
 # setuptools, wheel and ninja first: the builds run without build isolation. The package goes in
 # editable (the `adain-cuda` command, the extras) without its extension, which `build` compiles
@@ -58,6 +59,11 @@ demo: build
 
 test: info
 	$(PY) -m pytest -q tests
+
+# The hot kernels' sm_90 machine code (a CUDA build: FORCE_CUDA=1): no register spills, register
+# budgets, 128-bit loads and stores (scripts/check_sass.py; no GPU needed).
+sass-check: build
+	$(PY) scripts/check_sass.py
 
 lint: $(VENV)/.deps
 	$(PY) -m ruff check .

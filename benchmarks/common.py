@@ -66,17 +66,38 @@ def synchronized(fn):
     return run
 
 
+def kernel_time_ms(fn, repeats: int = 20) -> float | None:
+    """Device time per call of ``fn`` on CUDA, from events around back-to-back calls (the host's
+    dispatch overlaps the kernels, so this is the kernels' own time); None on the CPU."""
+    if not CUDA:
+        return None
+    fn()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    start.record()
+    for _ in range(repeats):
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / repeats
+
+
 def device_name(device: str) -> str:
     if device == "cuda":
         return torch.cuda.get_device_name()
     return f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
-def record(benchmark, *, bytes_moved: int | None = None, images: int | None = None, **info):
+def record(benchmark, *, bytes_moved: int | None = None, images: int | None = None,
+           kernel_ms: float | None = None, **info):
     """Adds shape/dtype/provider info and, from the median, the effective bandwidth (bytes) or
-    the throughput (images) to the JSON."""
+    the throughput (images) to the JSON; ``kernel_ms`` (kernel_time_ms) the device time alone."""
     benchmark.extra_info.update({k: str(v) for k, v in info.items()})
     benchmark.extra_info["device"] = device_name(DEVICE)
+    if kernel_ms is not None:
+        benchmark.extra_info["kernel_ms"] = round(kernel_ms, 4)
+        if bytes_moved is not None:
+            benchmark.extra_info["kernel_GB_per_s"] = round(bytes_moved / kernel_ms / 1e6, 1)
     if benchmark.stats is None:  # --benchmark-disable: each case ran once as a smoke test, untimed
         return
     median = benchmark.stats.stats.median

@@ -41,21 +41,14 @@ C10_HOST_DEVICE inline int64_t dof(int64_t p, bool unbiased) {
   return d > 1 ? d : 1;
 }
 
-// Count, mean and sum of squared deviations (M2) of a set of values: Welford's update for one value
-// and Chan's merge of two sets. Neither subtracts large sums from each other, so a plane far from
-// zero, or with one element far from the rest, keeps its variance digits (a one-pass sum of
-// squares would cancel them). Merges happen in a fixed order: results are bit-identical from
-// run to run.
+// Count, mean and sum of squared deviations (M2) of a set of values, and Chan's merge of two
+// sets. Unlike a one-pass sum of squares, merging never subtracts large sums from each other: a
+// plane far from zero, or with one element far from the rest, keeps its variance digits. Merges
+// happen in a fixed order, so results are bit-identical from run to run.
 template <typename A>
 struct Moments {
   A n = 0, mean = 0, m2 = 0;
 
-  C10_HOST_DEVICE void add(A x) {
-    n += A(1);
-    const A d = x - mean;
-    mean += d / n;
-    m2 += d * (x - mean);
-  }
   C10_HOST_DEVICE void merge(const Moments& o) {
     const A total = n + o.n;
     if (o.n == A(0)) return;

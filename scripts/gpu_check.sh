@@ -66,6 +66,7 @@ fi
 [ -f "$OUT/build.log" ] && grep -E "spill" "$OUT/build.log" | grep -v " 0 bytes spill" | sort | uniq -c | head -5 >> "$SUMMARY"
 [ "${SAVE_SO:-0}" = 1 ] && gzip -c adain_cuda/_C*.so > "$OUT/_C-$HASH.so.gz"
 timeout 60 python3 -m adain_cuda info >> "$SUMMARY" 2>&1
+timeout 120 python3 scripts/check_sass.py 2>&1 | grep -E "FAIL|check_sass" >> "$SUMMARY"
 
 # ---- a fresh build in a copy, alongside the tests (BUILD_CHECK=1, when the extension was carried
 # prebuilt): does this machine's toolchain link the shared C++ runtime?
@@ -122,8 +123,13 @@ done
 if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
   step sanitizer "${SANITIZER_LIMIT:-200}" compute-sanitizer --tool memcheck --error-exitcode 9 \
     python3 -m pytest -q -x -p no:xdist tests/ops/test_adain.py tests/ops/test_autograd.py \
+    tests/ops/test_kernel_paths.py tests/ops/test_accuracy.py \
     -k "cuda and not compile and not opcheck and (float32 or gradcheck)"
   grep -E "ERROR SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -3 >> "$SUMMARY"
+  # shared and distributed shared memory races in every kernel path (small shapes: racecheck is slow)
+  step sanitizer "${SANITIZER_LIMIT:-200}" compute-sanitizer --tool racecheck --error-exitcode 9 \
+    python3 -m pytest -q -x -p no:xdist tests/ops/test_kernel_paths.py -k "float32 and (16 or 64 or 270)"
+  grep -E "RACECHECK SUMMARY|ERROR SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -3 >> "$SUMMARY"
 fi
 
 # ---- benchmarks

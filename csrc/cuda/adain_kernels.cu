@@ -32,6 +32,13 @@ namespace {
 using namespace cuda;
 
 // ------------------------------------------------------------ fused plane kernels ----
+// 1/P and 1/dof, divided on the host: a device division brings a slow-path subroutine whose
+// register saves went to local memory in the 16-bit backward kernels.
+template <typename A>
+struct BackwardScale {
+  A inv_p, inv_dof;
+};
+
 // CLUSTER: the plane is split over the blocks of a cluster, `slice` elements each.
 template <typename T, int VEC, int ITEMS, bool CLUSTER>
 __global__ void __launch_bounds__(kMaxThreads)
@@ -55,8 +62,8 @@ __global__ void __launch_bounds__(kMaxThreads)
     const int64_t base = first_offset(s_plane, sg);
     const int64_t step = sg.layout == Layout::kNCHW ? 1 : sg.c;
     Moments<A> m;
-    for (int64_t i = threadIdx.x; i < sg.p; i += blockDim.x)
-      m.add(static_cast<A>(style[base + i * step]));
+    add_strided<kMomentBatch>(m, threadIdx.x, sg.p, blockDim.x,
+                              [&](int64_t i) { return static_cast<A>(style[base + i * step]); });
     m = block_merge(m);
     mu_s = m.mean;
     sigma_s = sqrt(variance_of(m, sg.p, unbiased) + eps);
@@ -68,7 +75,7 @@ __global__ void __launch_bounds__(kMaxThreads)
 
   // This block's part of the plane, held in registers: element
   // begin + (k * blockDim + tid) * VEC + j.
-  A v[ITEMS][VEC];
+  A v[ITEMS][VEC] = {};
   load_slice<VEC, ITEMS>(x + plane * g.p, begin, end, v);
   A sum = 0, unused = 0;
   for_each_element<VEC, ITEMS>(begin, end, [&](int k, int j) { sum += v[k][j]; });
@@ -101,8 +108,9 @@ __global__ void __launch_bounds__(kMaxThreads)
                                 const acc_type<T>* __restrict__ c_mean,
                                 const acc_type<T>* __restrict__ c_rstd,
                                 const acc_type<T>* __restrict__ s_std, int64_t style_batch,
-                                acc_type<T> alpha, bool unbiased, acc_type<T>* __restrict__ g_mean,
-                                acc_type<T>* __restrict__ g_std, int64_t slice) {
+                                acc_type<T> alpha, BackwardScale<acc_type<T>> scale,
+                                acc_type<T>* __restrict__ g_mean, acc_type<T>* __restrict__ g_std,
+                                int64_t slice) {
   using A = acc_type<T>;
   __shared__ A exchange[2];
   const unsigned rank = CLUSTER ? cluster_rank() : 0;
@@ -110,7 +118,9 @@ __global__ void __launch_bounds__(kMaxThreads)
   const int64_t begin = rank * slice, end = min(g.p, begin + slice);
   const A mu = c_mean[plane], r = c_rstd[plane];
   const A sigma_s = s_std[style_batch == 1 ? plane % g.c : plane];
-  A xv[ITEMS][VEC], gv[ITEMS][VEC];
+  // Zero-initialized: a slice's vectors past its end are never loaded, and arrays the compiler
+  // sees partly undefined were kept in local memory.
+  A xv[ITEMS][VEC] = {}, gv[ITEMS][VEC] = {};
   load_slice<VEC, ITEMS>(x + plane * g.p, begin, end, xv);
   load_slice<VEC, ITEMS>(dy + plane * g.p, begin, end, gv);
   A s1 = 0, s2 = 0;
@@ -127,8 +137,8 @@ __global__ void __launch_bounds__(kMaxThreads)
   s2 *= r;
   const A big_a = sigma_s * r;
   const A a = alpha * big_a + (A(1) - alpha);
-  const A b = -alpha * big_a * r * s2 / A(dof(g.p, unbiased));
-  const A k0 = -alpha * big_a * s1 / A(g.p);
+  const A b = -alpha * big_a * r * s2 * scale.inv_dof;
+  const A k0 = -alpha * big_a * s1 * scale.inv_p;
   store_slice<VEC, ITEMS>(dx + plane * g.p, begin, end,
                           [&](int k, int j) { return a * gv[k][j] + b * xv[k][j] + k0; });
   if (threadIdx.x == 0 && rank == 0) g_mean[plane] = alpha * s1, g_std[plane] = alpha * s2;
@@ -238,7 +248,7 @@ KernelPath choose_path(const PlaneShape& g, bool aligned, FusedShape& fs) {
   bool schedulable = false;
   with_fused_shape<T>(fs, [&](auto vec, auto items) {
     constexpr int V = decltype(vec)::value, I = decltype(items)::value;
-    if constexpr (V * I <= kBudget) {
+    if constexpr (V * I <= kBudget && cluster_fits<T>(V, I)) {
       ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, nullptr);
       if constexpr (BACKWARD) {
         schedulable = launch.schedulable(adain_fused_backward_kernel<T, V, I, true>);
@@ -355,7 +365,7 @@ void adain_forward(const at::Tensor& x, const at::Tensor& style, at::Tensor& s_m
       if (fs.cluster == 1) {
         adain_fused_forward_kernel<T, V, I, false><<<g.planes(), fs.threads, 0, stream>>>(
             xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps), unbiased, fs.slice);
-      } else {
+      } else if constexpr (cluster_fits<T>(V, I)) {  // cluster_shape picks no other
         ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream);
         C10_CUDA_CHECK(cudaLaunchKernelEx(&launch.config, adain_fused_forward_kernel<T, V, I, true>,
                                           xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps),
@@ -474,17 +484,18 @@ std::tuple<at::Tensor, at::Tensor> adain_backward_cuda(const at::Tensor& grad_ou
           const A *cmp = cm.const_data_ptr<A>(), *crp = cr.const_data_ptr<A>(),
                   *ssp = ss.const_data_ptr<A>();
           A *gm = call.g_mean.mutable_data_ptr<A>(), *gs = call.g_std.mutable_data_ptr<A>();
+          const BackwardScale<A> scale{A(1.0 / double(g.p)), A(1.0 / double(dof(g.p, unbiased)))};
           with_fused_shape<T>(fs, [&](auto vec, auto items) {
             constexpr int V = decltype(vec)::value, I = decltype(items)::value;
             if constexpr (V * I <= kBwdMaxPerThread) {
               if (fs.cluster == 1) {
                 adain_fused_backward_kernel<T, V, I, false><<<g.planes(), fs.threads, 0, stream>>>(
-                    gp, xp, op, g, cmp, crp, ssp, ss.size(0), A(alpha), unbiased, gm, gs, fs.slice);
-              } else {
+                    gp, xp, op, g, cmp, crp, ssp, ss.size(0), A(alpha), scale, gm, gs, fs.slice);
+              } else if constexpr (cluster_fits<T>(V, I)) {  // cluster_shape picks no other
                 ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream);
                 C10_CUDA_CHECK(cudaLaunchKernelEx(
                     &launch.config, adain_fused_backward_kernel<T, V, I, true>, gp, xp, op, g, cmp,
-                    crp, ssp, ss.size(0), A(alpha), unbiased, gm, gs, fs.slice));
+                    crp, ssp, ss.size(0), A(alpha), scale, gm, gs, fs.slice));
               }
             }
           });

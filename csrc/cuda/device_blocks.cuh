@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 
 #include "../plane.h"
@@ -99,6 +100,39 @@ __device__ __forceinline__ Moments<A> block_merge(Moments<A> m) {
   return total;
 }
 
+// Adds the values at(i), i = first, first + stride, ... < end, to m in batches of K: a batch's
+// mean, then its squared deviations from that mean (exact in registers), merged into m: one
+// division per batch instead of Welford's one per value.
+template <int K, typename A, typename F>
+__device__ __forceinline__ void add_strided(Moments<A>& m, int64_t first, int64_t end,
+                                            int64_t stride, F&& at) {
+  for (int64_t i = first; i < end; i += K * stride) {
+    A v[K];
+    int count = 0;
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+      const int64_t idx = i + j * stride;
+      v[j] = idx < end ? at(idx) : A(0);
+      count += idx < end;
+    }
+    A sum = 0;
+#pragma unroll
+    for (int j = 0; j < K; ++j) sum += v[j];
+    Moments<A> batch;
+    batch.n = A(count);
+    batch.mean = count == K ? sum * (A(1) / A(K)) : sum / A(count);  // 1/K is exact: K = 2^k
+#pragma unroll
+    for (int j = 0; j < K; ++j) {
+      const A d = v[j] - batch.mean;
+      if (j < count) batch.m2 += d * d;
+    }
+    m.merge(batch);
+  }
+}
+
+// Values per batch of add_strided.
+constexpr int kMomentBatch = 8;
+
 template <typename A>
 __device__ __forceinline__ A variance_of(const Moments<A>& m, int64_t p, bool unbiased) {
   return (m.m2 > A(0) ? m.m2 : A(0)) / A(dof(p, unbiased));
@@ -145,6 +179,22 @@ __device__ __forceinline__ void load_slice(const T* __restrict__ src, int64_t be
   });
 }
 
+// *dst = v as one 128-bit store when the vector is 16 bytes. A plain struct store is split by the
+// compiler into 32-bit (or 16-bit) stores once registers are tight (eight vectors per thread in
+// the fused kernels): the PTX vector store keeps it one instruction.
+template <typename T, int VEC>
+__device__ __forceinline__ void store_vector(T* dst, const Vec<T, VEC>& v) {
+  if constexpr (sizeof(Vec<T, VEC>) == 16) {
+    uint32_t w[4];
+    memcpy(w, &v, sizeof(w));
+    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(dst), "r"(w[0]), "r"(w[1]),
+                 "r"(w[2]), "r"(w[3])
+                 : "memory");
+  } else {
+    *reinterpret_cast<Vec<T, VEC>*>(dst) = v;
+  }
+}
+
 // dst[e + j] = value(k, j) narrowed to T, one VEC-wide store per vector: the one per-element
 // output loop of the fused forward and backward kernels.
 template <int VEC, int ITEMS, typename T, typename F>
@@ -154,7 +204,7 @@ __device__ __forceinline__ void store_slice(T* __restrict__ dst, int64_t begin, 
     Vec<T, VEC> out;
 #pragma unroll
     for (int j = 0; j < VEC; ++j) out.v[j] = static_cast<T>(value(k, j));
-    *reinterpret_cast<Vec<T, VEC>*>(dst + e) = out;
+    store_vector(dst + e, out);
   });
 }
 
@@ -226,19 +276,20 @@ __device__ acc_type<T> plane_chunk_moments(const T* __restrict__ v, const T* __r
   using A = acc_type<T>;
   Moments<A> m;
   A sq = 0;
-  auto add = [&](int64_t idx) {
+  auto at = [&](int64_t idx) {
     const A x = static_cast<A>(v[idx]);
-    m.add(x);
     if constexpr (HAS_T) {
       const A e = x - static_cast<A>(t[idx]);
       sq += e * e;
     }
+    return x;
   };
   const int64_t chunk = b % chunks;
   const int64_t begin = chunk * chunk_len, end = min(g.p, begin + chunk_len);
   if (g.layout == Layout::kNCHW) {
     const int64_t plane = b / chunks, base = plane * g.p;
-    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) add(base + i);
+    add_strided<kMomentBatch>(m, begin + threadIdx.x, end, blockDim.x,
+                              [&](int64_t i) { return at(base + i); });
     m = block_merge(m);
     if constexpr (HAS_T) {
       A unused = 0;
@@ -254,7 +305,8 @@ __device__ acc_type<T> plane_chunk_moments(const T* __restrict__ v, const T* __r
   const int64_t c = ((b / chunks) % tiles) * kTileC + tx;
   if (c < g.c) {
     const int64_t base = n * g.p * g.c + c;
-    for (int64_t row = begin + ty; row < end; row += kTileRows) add(base + row * g.c);
+    add_strided<kMomentBatch>(m, begin + ty, end, kTileRows,
+                              [&](int64_t row) { return at(base + row * g.c); });
   }
   part[0][ty][tx] = m.n, part[1][ty][tx] = m.mean, part[2][ty][tx] = m.m2, part[3][ty][tx] = sq;
   __syncthreads();
@@ -364,7 +416,7 @@ __device__ __forceinline__ void apply_vector(const T* __restrict__ u, const T* _
     if constexpr (HAS_U) r += cf.a * static_cast<A>(uin.v[j]);
     o.v[j] = static_cast<T>(r);
   }
-  *reinterpret_cast<Vec<T, VEC>*>(out + e) = o;
+  store_vector(out + e, o);
 }
 
 }  // namespace adain::cuda

@@ -23,6 +23,14 @@ constexpr int kMaxThreads = 1024;
 constexpr int kReduceThreads = 256;
 constexpr int kFwdMaxPerThread = 32;  // register budget per thread, forward
 constexpr int kBwdMaxPerThread = 16;  // backward holds x and grad_out
+// A cluster kernel also keeps its cluster's state live: at most 64 bytes of a plane per thread
+// (ptxas spilled the float32 forward with 32 elements a thread; check_sass.py watches this).
+constexpr int kClusterMaxBytesPerThread = 64;
+
+template <typename T>
+constexpr bool cluster_fits(int vec, int items) {
+  return vec * items * int(sizeof(T)) <= kClusterMaxBytesPerThread;
+}
 
 // Partial-sum blocks of kReduceThreads threads. A tensor is cut into blocks as follows:
 //  NCHW: block b covers chunk (b % chunks) of plane (b / chunks), threads along H*W (coalesced).
@@ -100,7 +108,8 @@ bool cluster_shape(const PlaneShape& g, bool aligned, int max_per_thread, FusedS
   const int vec = (aligned && g.p % kVec == 0) ? kVec : 1;
   for (int cluster = 2; cluster <= kMaxCluster; ++cluster) {
     const int64_t slice = ceil_div(ceil_div(g.p, cluster), vec) * vec;
-    for (int items = 1; items <= 8 && items * vec <= max_per_thread; items *= 2) {
+    for (int items = 1; items <= 8 && items * vec <= max_per_thread && cluster_fits<T>(vec, items);
+         items *= 2) {
       const int64_t threads = ceil_div(slice, int64_t(items) * vec);
       if (threads <= kMaxThreads) {
         out = FusedShape{vec, items, int(std::max<int64_t>(32, ceil_div(threads, 32) * 32)),

@@ -1,0 +1,157 @@
+"""Checks the compiled sm_90 kernels from their machine code, without a GPU.
+
+    python scripts/check_sass.py [adain_cuda/_C....so]
+
+Reads the SASS (cuobjdump, from the CUDA toolkit or the one the CUDA torch wheel's triton ships)
+and the resource usage of every kernel in the extension, and checks the hot kernels: the fused
+plane kernels (forward and backward, a block or a cluster per plane) and the pointwise kernels,
+for float32, float16 and bfloat16 with 16-byte vectors:
+  * no local-memory traffic (LDL/STL: register spills),
+  * registers within the budget their launch plans for (docs/kernels.md),
+  * 128-bit global loads and stores, one per vector of the main loops, and no element-wide
+    stores besides the per-plane statistics.
+Prints a line per hot kernel and exits 1 if any check fails (2 if the binary has no sm_90 code).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Element types with their 16-byte vector width and the SASS suffix of an element-wide store.
+TYPES = {"float": (4, "STG.E"), "c10::Half": (8, "STG.E.U16"), "c10::BFloat16": (8, "STG.E.U16")}
+# Registers per thread each kernel family may use: the fused kernels run up to 1024 threads a
+# block (64 registers fill the register file with one block); the pointwise kernels run 256
+# threads and should keep at least four blocks per multiprocessor resident.
+REGISTER_BUDGET = {"adain_fused_forward_kernel": 64, "adain_fused_backward_kernel": 64,
+                   "apply_kernel": 64, "loss_apply_kernel": 64}
+# Element-wide stores a fused kernel may make: its per-plane statistics (thread 0 of a block).
+STATS_STORES = {"adain_fused_forward_kernel": 4, "adain_fused_backward_kernel": 2}
+
+
+@dataclass
+class Kernel:
+    name: str  # demangled
+    registers: int = 0
+    ops: dict[str, int] = field(default_factory=dict)
+
+
+def find_cuobjdump() -> str:
+    candidates = [os.environ.get("CUOBJDUMP", "")]
+    try:
+        import triton
+
+        candidates.append(str(Path(triton.__file__).parent / "backends/nvidia/bin/cuobjdump"))
+    except ImportError:
+        pass
+    candidates += [os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin/cuobjdump"),
+                   shutil.which("cuobjdump") or ""]
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    sys.exit("check_sass: no cuobjdump found (set CUOBJDUMP, or install the CUDA toolkit or triton)")
+
+
+def demangle(names: list[str]) -> dict[str, str]:
+    cxxfilt = shutil.which("c++filt")
+    if cxxfilt is None:
+        sys.exit("check_sass: c++filt (binutils) is needed to read the kernel names")
+    out = subprocess.run([cxxfilt], input="\n".join(names), capture_output=True, text=True, check=True).stdout
+    return dict(zip(names, out.splitlines()))
+
+
+def read_kernels(binary: str) -> list[Kernel]:
+    tool = find_cuobjdump()
+    sass = subprocess.run([tool, "-sass", binary], capture_output=True, text=True, check=True).stdout
+    usage = subprocess.run([tool, "-res-usage", binary], capture_output=True, text=True, check=True).stdout
+    if "arch = sm_90" not in sass:
+        print(f"check_sass: {binary} has no sm_90 code (a CPU-only build?)")
+        sys.exit(2)
+    ops: dict[str, dict[str, int]] = {}
+    current = None
+    for line in sass.splitlines():
+        if (m := re.search(r"Function : (\S+)", line)):
+            current = ops.setdefault(m.group(1), {})
+        elif current is not None and (m := re.search(r"\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", line)):
+            op = m.group(1)
+            current[op] = current.get(op, 0) + 1
+    registers = {m.group(1): int(m.group(2))
+                 for m in re.finditer(r"Function (\S+):\s*\n?\s*REG:(\d+)", usage)}
+    names = demangle(list(ops))
+    return [Kernel(names[k], registers.get(k, 0), v) for k, v in ops.items()]
+
+
+def template_args(name: str) -> list[str]:
+    inner = name[name.index("<") + 1:name.index(">(")]
+    return [a.strip() for a in inner.split(",")]
+
+
+def hot(kernel: Kernel) -> tuple[str, str, list[str]] | None:
+    """(family, element type, template arguments) of a hot kernel, else None."""
+    m = re.search(r"::(\w+)<", kernel.name)
+    if m is None or m.group(1) not in REGISTER_BUDGET:
+        return None
+    args = template_args(kernel.name)
+    if args[0] not in TYPES or int(args[1]) != TYPES[args[0]][0]:
+        return None  # scalar (unvectorized) or float64 instantiations
+    return m.group(1), args[0], args
+
+
+def check(kernel: Kernel, family: str, dtype: str, args: list[str]) -> list[str]:
+    problems = []
+    spills = kernel.ops.get("STL", 0) + kernel.ops.get("LDL", 0)
+    if spills:
+        problems.append(f"{spills} local-memory (spill) instructions")
+    if kernel.registers > REGISTER_BUDGET[family]:
+        problems.append(f"{kernel.registers} registers > {REGISTER_BUDGET[family]}")
+    loads = sum(n for op, n in kernel.ops.items() if op.startswith("LDG.E.128"))
+    stores = sum(n for op, n in kernel.ops.items() if op.startswith("STG.E.128"))
+    vectors = int(args[2]) if family.startswith("adain_fused") else 1
+    want_loads = vectors * (2 if "backward" in family or args[-1] == "true" and family == "apply_kernel" else 1)
+    if loads < want_loads:
+        problems.append(f"{loads} 128-bit loads, want {want_loads}")
+    if stores < vectors:
+        problems.append(f"{stores} 128-bit stores, want {vectors}")
+    narrow = kernel.ops.get(TYPES[dtype][1], 0) if dtype != "float" else kernel.ops.get("STG.E", 0)
+    allowed = STATS_STORES.get(family, 0)
+    if narrow > allowed:
+        problems.append(f"{narrow} element-wide stores (at most {allowed}: the statistics)")
+    return problems
+
+
+def main() -> int:
+    if len(sys.argv) > 1:
+        binary = sys.argv[1]
+    else:
+        found = sorted(glob.glob(str(ROOT / "adain_cuda" / "_C*.so")))
+        if not found:
+            sys.exit("check_sass: no built extension under adain_cuda/ (build it first)")
+        binary = found[0]
+    failed = checked = 0
+    for kernel in sorted(read_kernels(binary), key=lambda k: k.name):
+        info = hot(kernel)
+        if info is None:
+            continue
+        checked += 1
+        problems = check(kernel, *info)
+        failed += bool(problems)
+        short = kernel.name.replace("void ", "").replace("adain::(anonymous namespace)::", "").split("(")[0]
+        status = "FAIL " + "; ".join(problems) if problems else "ok"
+        print(f"{short:70s} REG {kernel.registers:3d}  {status}")
+    print(f"check_sass: {checked} hot kernels, {failed} failing")
+    if checked == 0:
+        print("check_sass: no hot kernel found: the kernel names changed?")
+        return 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
