@@ -260,6 +260,20 @@ __device__ __forceinline__ A cluster_total(A value, A* slot) {
 // The blocks' layout over a tensor is described in launch_config.cuh (sum_blocks): block b covers
 // chunk (b % chunks) of a plane's elements (NCHW), or of the rows of a channel tile (NHWC).
 
+// Where thread (tx, ty) of channels_last block b works: image n, channel c (possibly >= C in the
+// last tile), rows ty, ty + kTileRows, ... of the block's chunk.
+struct ChannelTile {
+  int tx, ty;
+  int64_t n, c;
+};
+
+__device__ __forceinline__ ChannelTile channel_tile(const PlaneShape& g, int64_t chunks,
+                                                    int64_t b) {
+  const int tx = threadIdx.x % kTileC, ty = threadIdx.x / kTileC;
+  const int64_t tiles = ceil_div(g.c, kTileC);
+  return {tx, ty, b / (chunks * tiles), ((b / chunks) % tiles) * kTileC + tx};
+}
+
 // Elements of a plane in chunk `chunk`.
 __device__ __forceinline__ int64_t chunk_count(int64_t p, int64_t chunk, int64_t chunk_len) {
   const int64_t begin = chunk * chunk_len, end = min(p, begin + chunk_len);
@@ -299,10 +313,7 @@ __device__ acc_type<T> plane_chunk_moments(const T* __restrict__ v, const T* __r
     return sq;
   }
   __shared__ A part[4][kTileRows][kTileC];
-  const int tx = threadIdx.x % kTileC, ty = threadIdx.x / kTileC;
-  const int64_t tiles = ceil_div(g.c, kTileC);
-  const int64_t n = b / (chunks * tiles);
-  const int64_t c = ((b / chunks) % tiles) * kTileC + tx;
+  const auto [tx, ty, n, c] = channel_tile(g, chunks, b);
   if (c < g.c) {
     const int64_t base = n * g.p * g.c + c;
     add_strided<kMomentBatch>(m, begin + ty, end, kTileRows,
@@ -367,10 +378,7 @@ __device__ void plane_chunk_sums(const T* __restrict__ u, const T* __restrict__ 
     return;
   }
   __shared__ A part[2][kTileRows][kTileC];
-  const int tx = threadIdx.x % kTileC, ty = threadIdx.x / kTileC;
-  const int64_t tiles = ceil_div(g.c, kTileC);
-  const int64_t n = b / (chunks * tiles);
-  const int64_t c = ((b / chunks) % tiles) * kTileC + tx;
+  const auto [tx, ty, n, c] = channel_tile(g, chunks, b);
   if (c < g.c) {
     const int64_t base = n * g.p * g.c + c;
     const A m = center[n * g.c + c];
