@@ -28,7 +28,7 @@ else:  # what a 2-core CPU gets through in reasonable time
 DTYPES = [torch.float32, torch.bfloat16]
 PROVIDERS = ["adain_cuda", "reference", "reference_compiled"]
 if CUDA:
-    PROVIDERS += ["adain_cuda:fused", "adain_cuda:cluster", "adain_cuda:general"]
+    PROVIDERS += ["adain_cuda:warp", "adain_cuda:block", "adain_cuda:cluster", "adain_cuda:general"]
 MODES = ["forward", "backward", "forward_backward"]
 
 

@@ -66,11 +66,12 @@ inline at::ScalarType stats_dtype(at::ScalarType t) {
 
 PlaneShape plane_shape(const at::Tensor& x);  // x must be in a kernel layout (op_setup.h)
 
-// The CUDA kernel paths of the AdaIN forward and backward (csrc/cuda/adain_kernels.cu): a plane per
-// block in registers, a plane over a thread-block cluster (sm_90), or the general chunked path.
+// The CUDA kernel paths of the AdaIN forward and backward (csrc/cuda/adain_kernels.cu), by plane
+// size: a warp per plane (several planes a block), a block per plane, a plane over a
+// thread-block cluster (sm_90), all holding the plane in registers, or the general chunked path.
 // kAuto picks the first that applies; forcing one (set_kernel_path, for tests and benchmarks)
 // falls back to the general path where it cannot run.
-enum class KernelPath : int { kAuto = 0, kFused, kCluster, kGeneral };
+enum class KernelPath : int { kAuto = 0, kWarp, kBlock, kCluster, kGeneral };
 
 inline std::atomic<KernelPath>& forced_kernel_path() {
   static std::atomic<KernelPath> path{KernelPath::kAuto};

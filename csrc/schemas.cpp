@@ -44,13 +44,15 @@ TORCH_LIBRARY(adain_cuda, m) {
   m.def(
       "losses_backward(Tensor grad_style, Tensor grad_content, Tensor[] inputs, Tensor[] targets, "
       "Tensor? content_target, Tensor stats, float[] weights, bool unbiased) -> Tensor[]");
-  // Which CUDA kernel path a call would take ("fused", "cluster", "general"; "cpu" on the CPU),
+  // Which CUDA kernel path a call would take ("warp", "block", "cluster", "general"; "cpu" on the
+  // CPU),
   // and forcing one for every later call ("auto" restores the default choice).
   m.def("kernel_path(Tensor content, bool backward) -> str");
   m.def("set_kernel_path(str path) -> ()", [](c10::string_view path) {
     static const std::pair<const char*, adain::KernelPath> names[] = {
         {"auto", adain::KernelPath::kAuto},
-        {"fused", adain::KernelPath::kFused},
+        {"warp", adain::KernelPath::kWarp},
+        {"block", adain::KernelPath::kBlock},
         {"cluster", adain::KernelPath::kCluster},
         {"general", adain::KernelPath::kGeneral}};
     for (const auto& [name, value] : names) {
@@ -59,8 +61,8 @@ TORCH_LIBRARY(adain_cuda, m) {
         return;
       }
     }
-    TORCH_CHECK_VALUE(false, "kernel path must be auto, fused, cluster or general, got '", path,
-                      "'");
+    TORCH_CHECK_VALUE(false, "kernel path must be auto, warp, block, cluster or general, got '",
+                      path, "'");
   });
   // What this binary was compiled for, read by `python -m adain_cuda.info`.
   m.def("build_info() -> str", [] { return std::string(ADAIN_BUILD_DESCRIPTION); });

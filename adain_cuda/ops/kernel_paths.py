@@ -1,7 +1,8 @@
 """Which CUDA kernel path the AdaIN forward and backward take, and forcing one.
 
-The CUDA ops choose, per call, between a plane per block held in registers (``"fused"``), a plane
-split over a thread-block cluster on sm_90 and newer (``"cluster"``) and the chunked general path
+The CUDA ops choose, per call, by plane size: a warp per plane (``"warp"``, several planes a
+block), a block per plane (``"block"``), a plane split over a thread-block cluster on sm_90 and
+newer (``"cluster"``), all three holding the plane in registers, or the chunked general path
 (``"general"``); docs/kernels.md describes them. Tests and benchmarks force each path in turn to
 check and compare all of them on the same shapes; a forced path that cannot run a shape falls
 back to the general one, and :func:`kernel_path` says what a call would take.
@@ -20,14 +21,14 @@ from torch import Tensor
 
 from . import _library
 
-PATHS = ("auto", "fused", "cluster", "general")
+PATHS = ("auto", "warp", "block", "cluster", "general")
 
 _current = "auto"
 
 
 def kernel_path(content: Tensor, *, backward: bool = False) -> str:
     """The path ``adain`` (or, with ``backward=True``, its backward) takes for this content map:
-    ``"fused"``, ``"cluster"`` or ``"general"`` on CUDA, ``"cpu"`` on the CPU, ``"reference"``
+    ``"warp"``, ``"block"``, ``"cluster"`` or ``"general"`` on CUDA, ``"cpu"`` on the CPU, ``"reference"``
     where the compiled kernels do not run, ``"none"`` for an empty map."""
     if _library.fallback_reason(content.device.type) is not None:
         return "reference"

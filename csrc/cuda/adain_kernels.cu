@@ -39,9 +39,34 @@ struct BackwardScale {
   A inv_p, inv_dof;
 };
 
-// CLUSTER: the plane is split over the blocks of a cluster, `slice` elements each.
-template <typename T, int VEC, int ITEMS, bool CLUSTER>
-__global__ void __launch_bounds__(kMaxThreads)
+// Which plane this thread works on, its slice [begin, end) of it, and whether it is the one thread
+// that writes the plane's statistics. kCluster: `slice` elements per block of the cluster; kWarp:
+// one plane per warp, kWarpPlanesPerBlock per block; kBlock: a block per plane.
+template <Group G>
+struct PlaneSlice {
+  int64_t plane, begin, end;
+  bool writer;
+  __device__ PlaneSlice(const PlaneShape& g, int64_t slice) {
+    const unsigned rank = G == Group::kCluster ? cluster_rank() : 0;
+    if constexpr (G == Group::kWarp) {
+      plane = int64_t(blockIdx.x) * kWarpPlanesPerBlock + (threadIdx.x >> 5);
+    } else if constexpr (G == Group::kCluster) {
+      plane = blockIdx.x / cluster_blocks();
+    } else {
+      plane = blockIdx.x;
+    }
+    begin = rank * slice;
+    end = min(g.p, begin + slice);
+    writer = group_lane<G>() == 0 && rank == 0;
+  }
+};
+
+// A warp kernel runs kWarpPlanesPerBlock warps a block, the others up to kMaxThreads threads.
+template <Group G>
+constexpr int kGroupMaxThreads = G == Group::kWarp ? 32 * kWarpPlanesPerBlock : kMaxThreads;
+
+template <typename T, int VEC, int ITEMS, Group G>
+__global__ void __launch_bounds__(kGroupMaxThreads<G>)
     adain_fused_forward_kernel(const T* __restrict__ x, T* __restrict__ y, PlaneShape g,
                                const T* __restrict__ style,
                                PlaneShape sg,  // style == nullptr: use s_mean/s_std
@@ -51,9 +76,9 @@ __global__ void __launch_bounds__(kMaxThreads)
                                acc_type<T> alpha, acc_type<T> eps, bool unbiased, int64_t slice) {
   using A = acc_type<T>;
   __shared__ A exchange[2];  // this block's partial sum and sum of squares, for the cluster
-  const unsigned rank = CLUSTER ? cluster_rank() : 0;
-  const int64_t plane = CLUSTER ? blockIdx.x / cluster_blocks() : blockIdx.x;
-  const int64_t begin = rank * slice, end = min(g.p, begin + slice);
+  const PlaneSlice<G> s(g, slice);
+  if (G == Group::kWarp && s.plane >= g.planes()) return;  // whole warps: the last block's spares
+  const int64_t plane = s.plane, begin = s.begin, end = s.end;
   const int64_t c = plane % g.c;
   const int64_t s_plane = (sg.n == 1 ? 0 : plane / g.c) * g.c + c;
 
@@ -62,47 +87,46 @@ __global__ void __launch_bounds__(kMaxThreads)
     const int64_t base = first_offset(s_plane, sg);
     const int64_t step = sg.layout == Layout::kNCHW ? 1 : sg.c;
     Moments<A> m;
-    add_strided<kMomentBatch>(m, threadIdx.x, sg.p, blockDim.x,
+    add_strided<kMomentBatch>(m, group_lane<G>(), sg.p, group_width<G>(),
                               [&](int64_t i) { return static_cast<A>(style[base + i * step]); });
-    m = block_merge(m);
+    m = group_merge<G>(m);
     mu_s = m.mean;
     sigma_s = sqrt(variance_of(m, sg.p, unbiased) + eps);
-    if (threadIdx.x == 0 && rank == 0) s_mean[s_plane] = mu_s, s_std[s_plane] = sigma_s;
+    if (s.writer) s_mean[s_plane] = mu_s, s_std[s_plane] = sigma_s;
   } else {
     mu_s = s_mean[s_plane];
     sigma_s = s_std[s_plane];
   }
 
-  // This block's part of the plane, held in registers: element
-  // begin + (k * blockDim + tid) * VEC + j.
+  // This group's part of the plane, held in registers (device_blocks.cuh, "a group's slice").
   A v[ITEMS][VEC] = {};
-  load_slice<VEC, ITEMS>(x + plane * g.p, begin, end, v);
+  load_slice<G, VEC, ITEMS>(x + plane * g.p, begin, end, v);
   A sum = 0, unused = 0;
-  for_each_element<VEC, ITEMS>(begin, end, [&](int k, int j) { sum += v[k][j]; });
-  block_sum2(sum, unused);
-  if constexpr (CLUSTER) sum = cluster_total(sum, &exchange[0]);
+  for_each_element<G, VEC, ITEMS>(begin, end, [&](int k, int j) { sum += v[k][j]; });
+  group_sum2<G>(sum, unused);
+  if constexpr (G == Group::kCluster) sum = cluster_total(sum, &exchange[0]);
   const A mu = sum / A(g.p);
   A sq = 0;
   unused = 0;
-  for_each_element<VEC, ITEMS>(begin, end,
-                               [&](int k, int j) { sq += (v[k][j] - mu) * (v[k][j] - mu); });
-  block_sum2(sq, unused);
-  if constexpr (CLUSTER) sq = cluster_total(sq, &exchange[1]);
+  for_each_element<G, VEC, ITEMS>(begin, end,
+                                  [&](int k, int j) { sq += (v[k][j] - mu) * (v[k][j] - mu); });
+  group_sum2<G>(sq, unused);
+  if constexpr (G == Group::kCluster) sq = cluster_total(sq, &exchange[1]);
   const A rstd = A(1) / sqrt(sq / A(dof(g.p, unbiased)) + eps);
   // y = alpha * (sigma_s * (x - mu) * rstd + mu_s) + (1 - alpha) * x
   const A a = alpha * sigma_s * rstd + (A(1) - alpha);
   const A k0 = alpha * mu_s + (A(1) - alpha) * mu;
-  store_slice<VEC, ITEMS>(y + plane * g.p, begin, end,
-                          [&](int k, int j) { return a * (v[k][j] - mu) + k0; });
-  if (threadIdx.x == 0 && rank == 0) c_mean[plane] = mu, c_rstd[plane] = rstd;
-  if constexpr (CLUSTER) cluster_sync();  // no block leaves while others may read its `exchange`
+  store_slice<G, VEC, ITEMS>(y + plane * g.p, begin, end,
+                             [&](int k, int j) { return a * (v[k][j] - mu) + k0; });
+  if (s.writer) c_mean[plane] = mu, c_rstd[plane] = rstd;
+  if constexpr (G == Group::kCluster)
+    cluster_sync();  // no block leaves while others read `exchange`
 }
 
 // dx = a * dy + b * (x - mu) + k with S1 = sum(dy), S2 = sum(dy * xhat) (docs/numerics.md,
-// "Backward"). CLUSTER: as for the forward, the plane is split over a cluster, `slice` elements per
-// block.
-template <typename T, int VEC, int ITEMS, bool CLUSTER>
-__global__ void __launch_bounds__(kMaxThreads)
+// "Backward"); planes shared out among threads as for the forward.
+template <typename T, int VEC, int ITEMS, Group G>
+__global__ void __launch_bounds__(kGroupMaxThreads<G>)
     adain_fused_backward_kernel(const T* __restrict__ dy, const T* __restrict__ x,
                                 T* __restrict__ dx, PlaneShape g,
                                 const acc_type<T>* __restrict__ c_mean,
@@ -113,24 +137,24 @@ __global__ void __launch_bounds__(kMaxThreads)
                                 int64_t slice) {
   using A = acc_type<T>;
   __shared__ A exchange[2];
-  const unsigned rank = CLUSTER ? cluster_rank() : 0;
-  const int64_t plane = CLUSTER ? blockIdx.x / cluster_blocks() : blockIdx.x;
-  const int64_t begin = rank * slice, end = min(g.p, begin + slice);
+  const PlaneSlice<G> s(g, slice);
+  if (G == Group::kWarp && s.plane >= g.planes()) return;
+  const int64_t plane = s.plane, begin = s.begin, end = s.end;
   const A mu = c_mean[plane], r = c_rstd[plane];
   const A sigma_s = s_std[style_batch == 1 ? plane % g.c : plane];
   // Zero-initialized: a slice's vectors past its end are never loaded, and arrays the compiler
   // sees partly undefined were kept in local memory.
   A xv[ITEMS][VEC] = {}, gv[ITEMS][VEC] = {};
-  load_slice<VEC, ITEMS>(x + plane * g.p, begin, end, xv);
-  load_slice<VEC, ITEMS>(dy + plane * g.p, begin, end, gv);
+  load_slice<G, VEC, ITEMS>(x + plane * g.p, begin, end, xv);
+  load_slice<G, VEC, ITEMS>(dy + plane * g.p, begin, end, gv);
   A s1 = 0, s2 = 0;
-  for_each_element<VEC, ITEMS>(begin, end, [&](int k, int j) {
+  for_each_element<G, VEC, ITEMS>(begin, end, [&](int k, int j) {
     xv[k][j] -= mu;
     s1 += gv[k][j];
     s2 += gv[k][j] * xv[k][j];
   });
-  block_sum2(s1, s2);
-  if constexpr (CLUSTER) {
+  group_sum2<G>(s1, s2);
+  if constexpr (G == Group::kCluster) {
     s1 = cluster_total(s1, &exchange[0]);
     s2 = cluster_total(s2, &exchange[1]);
   }
@@ -139,10 +163,11 @@ __global__ void __launch_bounds__(kMaxThreads)
   const A a = alpha * big_a + (A(1) - alpha);
   const A b = -alpha * big_a * r * s2 * scale.inv_dof;
   const A k0 = -alpha * big_a * s1 * scale.inv_p;
-  store_slice<VEC, ITEMS>(dx + plane * g.p, begin, end,
-                          [&](int k, int j) { return a * gv[k][j] + b * xv[k][j] + k0; });
-  if (threadIdx.x == 0 && rank == 0) g_mean[plane] = alpha * s1, g_std[plane] = alpha * s2;
-  if constexpr (CLUSTER) cluster_sync();  // no block leaves while others may read its `exchange`
+  store_slice<G, VEC, ITEMS>(dx + plane * g.p, begin, end,
+                             [&](int k, int j) { return a * gv[k][j] + b * xv[k][j] + k0; });
+  if (s.writer) g_mean[plane] = alpha * s1, g_std[plane] = alpha * s2;
+  if constexpr (G == Group::kCluster)
+    cluster_sync();  // no block leaves while others read `exchange`
 }
 
 // --------------------------------------------------------------- general path ----
@@ -233,17 +258,19 @@ __global__ void apply_kernel(const T* __restrict__ u, const T* __restrict__ v, T
 }
 
 // ----------------------------------------------------------------- path choice ----
-// The fused path (a plane per block), else a cluster per plane where the GPU can schedule it,
-// else the general path; forced_kernel_path() (plane.h) restricts the choice. The fused kernels'
-// shape goes to `fs`.
+// The first path that applies, smallest planes first: a warp per plane, a block per plane, a
+// cluster per plane where the GPU can schedule it, else the general path; forced_kernel_path()
+// (plane.h) restricts the choice. The fused kernels' shape goes to `fs`.
 template <typename T, bool BACKWARD>
 KernelPath choose_path(const PlaneShape& g, bool aligned, FusedShape& fs) {
   constexpr int kBudget = BACKWARD ? kBwdMaxPerThread : kFwdMaxPerThread;
   const KernelPath forced = forced_kernel_path().load(std::memory_order_relaxed);
-  if (forced == KernelPath::kGeneral) return KernelPath::kGeneral;
-  if (forced != KernelPath::kCluster && fused_shape<T>(g, aligned, kBudget, fs))
-    return KernelPath::kFused;
-  if (forced == KernelPath::kFused || !cluster_shape<T>(g, aligned, kBudget, fs))
+  const auto allowed = [&](KernelPath p) { return forced == KernelPath::kAuto || forced == p; };
+  if (allowed(KernelPath::kWarp) && warp_shape<T>(g, aligned, kBudget, fs))
+    return KernelPath::kWarp;
+  if (allowed(KernelPath::kBlock) && fused_shape<T>(g, aligned, kBudget, fs))
+    return KernelPath::kBlock;
+  if (!allowed(KernelPath::kCluster) || !cluster_shape<T>(g, aligned, kBudget, fs))
     return KernelPath::kGeneral;
   bool schedulable = false;
   with_fused_shape<T>(fs, [&](auto vec, auto items) {
@@ -251,9 +278,9 @@ KernelPath choose_path(const PlaneShape& g, bool aligned, FusedShape& fs) {
     if constexpr (V * I <= kBudget && cluster_fits<T>(V, I)) {
       ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, nullptr);
       if constexpr (BACKWARD) {
-        schedulable = launch.schedulable(adain_fused_backward_kernel<T, V, I, true>);
+        schedulable = launch.schedulable(adain_fused_backward_kernel<T, V, I, Group::kCluster>);
       } else {
-        schedulable = launch.schedulable(adain_fused_forward_kernel<T, V, I, true>);
+        schedulable = launch.schedulable(adain_fused_forward_kernel<T, V, I, Group::kCluster>);
       }
     }
   });
@@ -362,14 +389,18 @@ void adain_forward(const at::Tensor& x, const at::Tensor& style, at::Tensor& s_m
     A *cm = c_mean.mutable_data_ptr<A>(), *cr = c_rstd.mutable_data_ptr<A>();
     with_fused_shape<T>(fs, [&](auto vec, auto items) {
       constexpr int V = decltype(vec)::value, I = decltype(items)::value;
-      if (fs.cluster == 1) {
-        adain_fused_forward_kernel<T, V, I, false><<<g.planes(), fs.threads, 0, stream>>>(
+      if (fs.warp) {
+        adain_fused_forward_kernel<T, V, I, Group::kWarp>
+            <<<ceil_div(g.planes(), kWarpPlanesPerBlock), fs.threads, 0, stream>>>(
+                xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps), unbiased, fs.slice);
+      } else if (fs.cluster == 1) {
+        adain_fused_forward_kernel<T, V, I, Group::kBlock><<<g.planes(), fs.threads, 0, stream>>>(
             xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps), unbiased, fs.slice);
       } else if constexpr (cluster_fits<T>(V, I)) {  // cluster_shape picks no other
         ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream);
-        C10_CUDA_CHECK(cudaLaunchKernelEx(&launch.config, adain_fused_forward_kernel<T, V, I, true>,
-                                          xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps),
-                                          unbiased, fs.slice));
+        C10_CUDA_CHECK(cudaLaunchKernelEx(
+            &launch.config, adain_fused_forward_kernel<T, V, I, Group::kCluster>, xp, yp, g, sp, sg,
+            sm, ss, cm, cr, A(alpha), A(eps), unbiased, fs.slice));
       }
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -488,14 +519,21 @@ std::tuple<at::Tensor, at::Tensor> adain_backward_cuda(const at::Tensor& grad_ou
           with_fused_shape<T>(fs, [&](auto vec, auto items) {
             constexpr int V = decltype(vec)::value, I = decltype(items)::value;
             if constexpr (V * I <= kBwdMaxPerThread) {
-              if (fs.cluster == 1) {
-                adain_fused_backward_kernel<T, V, I, false><<<g.planes(), fs.threads, 0, stream>>>(
-                    gp, xp, op, g, cmp, crp, ssp, ss.size(0), A(alpha), scale, gm, gs, fs.slice);
+              if (fs.warp) {
+                adain_fused_backward_kernel<T, V, I, Group::kWarp>
+                    <<<ceil_div(g.planes(), kWarpPlanesPerBlock), fs.threads, 0, stream>>>(
+                        gp, xp, op, g, cmp, crp, ssp, ss.size(0), A(alpha), scale, gm, gs,
+                        fs.slice);
+              } else if (fs.cluster == 1) {
+                adain_fused_backward_kernel<T, V, I, Group::kBlock>
+                    <<<g.planes(), fs.threads, 0, stream>>>(gp, xp, op, g, cmp, crp, ssp,
+                                                            ss.size(0), A(alpha), scale, gm, gs,
+                                                            fs.slice);
               } else if constexpr (cluster_fits<T>(V, I)) {  // cluster_shape picks no other
                 ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream);
                 C10_CUDA_CHECK(cudaLaunchKernelEx(
-                    &launch.config, adain_fused_backward_kernel<T, V, I, true>, gp, xp, op, g, cmp,
-                    crp, ssp, ss.size(0), A(alpha), scale, gm, gs, fs.slice));
+                    &launch.config, adain_fused_backward_kernel<T, V, I, Group::kCluster>, gp, xp,
+                    op, g, cmp, crp, ssp, ss.size(0), A(alpha), scale, gm, gs, fs.slice));
               }
             }
           });
@@ -531,8 +569,10 @@ std::string kernel_path_cuda(const at::Tensor& content, bool backward) {
                     : choose_path<scalar_t, false>(g, aligned, fs);
   });
   switch (path) {
-    case KernelPath::kFused:
-      return "fused";
+    case KernelPath::kWarp:
+      return "warp";
+    case KernelPath::kBlock:
+      return "block";
     case KernelPath::kCluster:
       return "cluster";
     default:

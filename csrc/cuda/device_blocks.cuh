@@ -143,36 +143,79 @@ struct alignas(sizeof(T) * VEC) Vec {
   T v[VEC];
 };
 
-// ----------------------------------------------- a block's slice of a plane in registers ----
-// The fused kernels hold a block's slice [begin, end) of a plane in registers, VEC elements per
-// vector and ITEMS vectors per thread: vector k of a thread starts at element
-// begin + (k * blockDim.x + threadIdx.x) * VEC. The loops below are all unrolled, so v[k][j]
-// stays in registers.
+// ------------------------------------------------ the threads that share a plane ----
+// The fused kernels give each plane to a block (kBlock), to the blocks of a thread-block cluster
+// (kCluster, each block a slice), or to one warp (kWarp: small planes, kWarpPlanesPerBlock of them
+// per block, reduced with shuffles alone). lane and width: a thread's index among the threads of
+// its plane (within its block) and their number.
+enum class Group { kBlock, kCluster, kWarp };
+
+template <Group G>
+__device__ __forceinline__ int group_lane() {
+  return G == Group::kWarp ? int(threadIdx.x & 31) : int(threadIdx.x);
+}
+
+template <Group G>
+__device__ __forceinline__ int group_width() {
+  return G == Group::kWarp ? 32 : int(blockDim.x);
+}
+
+// The sums of (a, b) over the threads of a plane (within a block), in every one of them. A warp
+// reduces in lane order and broadcasts lane 0's result, so every lane holds the same value.
+template <Group G, typename A>
+__device__ __forceinline__ void group_sum2(A& a, A& b) {
+  if constexpr (G == Group::kWarp) {
+    a = __shfl_sync(0xffffffffu, warp_sum(a), 0);
+    b = __shfl_sync(0xffffffffu, warp_sum(b), 0);
+  } else {
+    block_sum2(a, b);
+  }
+}
+
+template <Group G, typename A>
+__device__ __forceinline__ Moments<A> group_merge(Moments<A> m) {
+  if constexpr (G == Group::kWarp) {
+    m = warp_merge(m);
+    m.n = __shfl_sync(0xffffffffu, m.n, 0);
+    m.mean = __shfl_sync(0xffffffffu, m.mean, 0);
+    m.m2 = __shfl_sync(0xffffffffu, m.m2, 0);
+    return m;
+  } else {
+    return block_merge(m);
+  }
+}
+
+// ----------------------------------------------- a group's slice of a plane in registers ----
+// The fused kernels hold their group's slice [begin, end) of a plane in registers, VEC elements
+// per vector and ITEMS vectors per thread: vector k of a thread starts at element
+// begin + (k * width + lane) * VEC. The loops below are all unrolled, so v[k][j] stays in
+// registers.
 
 // f(k, e) for each of this thread's vectors in the slice (e: the vector's first element).
-template <int VEC, int ITEMS, typename F>
+template <Group G, int VEC, int ITEMS, typename F>
 __device__ __forceinline__ void for_each_vector(int64_t begin, int64_t end, F&& f) {
+  const int lane = group_lane<G>(), width = group_width<G>();
 #pragma unroll
   for (int k = 0; k < ITEMS; ++k) {
-    const int64_t e = begin + (int64_t(k) * blockDim.x + threadIdx.x) * VEC;
+    const int64_t e = begin + (int64_t(k) * width + lane) * VEC;
     if (e < end) f(k, e);
   }
 }
 
 // f(k, j) for each of this thread's elements in the slice.
-template <int VEC, int ITEMS, typename F>
+template <Group G, int VEC, int ITEMS, typename F>
 __device__ __forceinline__ void for_each_element(int64_t begin, int64_t end, F&& f) {
-  for_each_vector<VEC, ITEMS>(begin, end, [&](int k, int64_t) {
+  for_each_vector<G, VEC, ITEMS>(begin, end, [&](int k, int64_t) {
 #pragma unroll
     for (int j = 0; j < VEC; ++j) f(k, j);
   });
 }
 
 // v[k][j] = src[e + j] widened to A, one VEC-wide load per vector.
-template <int VEC, int ITEMS, typename T, typename A>
+template <Group G, int VEC, int ITEMS, typename T, typename A>
 __device__ __forceinline__ void load_slice(const T* __restrict__ src, int64_t begin, int64_t end,
                                            A (&v)[ITEMS][VEC]) {
-  for_each_vector<VEC, ITEMS>(begin, end, [&](int k, int64_t e) {
+  for_each_vector<G, VEC, ITEMS>(begin, end, [&](int k, int64_t e) {
     const Vec<T, VEC> in = *reinterpret_cast<const Vec<T, VEC>*>(src + e);
 #pragma unroll
     for (int j = 0; j < VEC; ++j) v[k][j] = static_cast<A>(in.v[j]);
@@ -197,10 +240,10 @@ __device__ __forceinline__ void store_vector(T* dst, const Vec<T, VEC>& v) {
 
 // dst[e + j] = value(k, j) narrowed to T, one VEC-wide store per vector: the one per-element
 // output loop of the fused forward and backward kernels.
-template <int VEC, int ITEMS, typename T, typename F>
+template <Group G, int VEC, int ITEMS, typename T, typename F>
 __device__ __forceinline__ void store_slice(T* __restrict__ dst, int64_t begin, int64_t end,
                                             F&& value) {
-  for_each_vector<VEC, ITEMS>(begin, end, [&](int k, int64_t e) {
+  for_each_vector<G, VEC, ITEMS>(begin, end, [&](int k, int64_t e) {
     Vec<T, VEC> out;
 #pragma unroll
     for (int j = 0; j < VEC; ++j) out.v[j] = static_cast<T>(value(k, j));

@@ -74,24 +74,53 @@ inline int64_t per_plane_blocks(const PlaneShape& g) {
   return ceil_div(g.planes(), kReduceThreads);
 }
 
-// Picks (VEC, ITEMS, threads) so that one block holds a plane: the fewest elements per thread
-// that fit in 1024 threads, within the register budget. False when the plane is too large.
+// How a fused kernel holds a plane in registers: VEC elements a vector, ITEMS vectors a thread,
+// `threads` threads a block.
 struct FusedShape {
   int vec, items, threads;
   int cluster = 1;    // blocks per plane (a thread-block cluster when > 1)
   int64_t slice = 0;  // elements per block
+  bool warp = false;  // a warp per plane, kWarpPlanesPerBlock planes a block of `threads`
 };
+
+// Planes a block of the warp-per-plane kernels holds, one per warp.
+constexpr int kWarpPlanesPerBlock = 8;
+
+// A plane small enough for one warp's registers (32 lanes x VEC x ITEMS elements): the fewest
+// elements per lane that hold it. No block-wide synchronization, many planes per wave.
+template <typename T>
+bool warp_shape(const PlaneShape& g, bool aligned, int max_per_thread, FusedShape& out) {
+  if (g.layout != Layout::kNCHW) return false;
+  constexpr int kVec = 16 / sizeof(T);
+  const int vec = (aligned && g.p % kVec == 0) ? kVec : 1;
+  for (int items = 1; items <= 8 && items * vec <= max_per_thread; items *= 2) {
+    if (int64_t(32) * items * vec >= g.p) {
+      out = FusedShape{vec, items, 32 * kWarpPlanesPerBlock, 1, g.p, true};
+      return true;
+    }
+  }
+  return false;
+}
+
+// A block per plane: the fewest elements per thread that fit the plane in 512 threads, else in
+// 1024, within the register budget; false when the plane is too large. 512 threads first: with
+// 64 registers a thread two such blocks fit a multiprocessor, so one block's reductions overlap
+// another's loads.
+constexpr int kPreferredThreads = 512;
 
 template <typename T>
 bool fused_shape(const PlaneShape& g, bool aligned, int max_per_thread, FusedShape& out) {
   if (g.layout != Layout::kNCHW) return false;
   constexpr int kVec = 16 / sizeof(T);
   const int vec = (aligned && g.p % kVec == 0) ? kVec : 1;
-  for (int items = 1; items <= 8 && items * vec <= max_per_thread; items *= 2) {
-    const int64_t threads = ceil_div(g.p, int64_t(items) * vec);
-    if (threads <= kMaxThreads) {
-      out = FusedShape{vec, items, int(std::max<int64_t>(32, ceil_div(threads, 32) * 32)), 1, g.p};
-      return true;
+  for (const int64_t limit : {kPreferredThreads, kMaxThreads}) {
+    for (int items = 1; items <= 8 && items * vec <= max_per_thread; items *= 2) {
+      const int64_t threads = ceil_div(g.p, int64_t(items) * vec);
+      if (threads <= limit) {
+        out =
+            FusedShape{vec, items, int(std::max<int64_t>(32, ceil_div(threads, 32) * 32)), 1, g.p};
+        return true;
+      }
     }
   }
   return false;
