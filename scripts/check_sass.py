@@ -46,6 +46,7 @@ class Kernel:
     name: str  # demangled
     registers: int = 0
     ops: dict[str, int] = field(default_factory=dict)
+    sequence: list[str] = field(default_factory=list)  # the instructions in order
 
 
 def find_cuobjdump() -> str:
@@ -80,17 +81,20 @@ def read_kernels(binary: str) -> list[Kernel]:
         print(f"check_sass: {binary} has no sm_90 code (a CPU-only build?)")
         sys.exit(2)
     ops: dict[str, dict[str, int]] = {}
+    sequences: dict[str, list[str]] = {}
     current = None
     for line in sass.splitlines():
         if (m := re.search(r"Function : (\S+)", line)):
             current = ops.setdefault(m.group(1), {})
+            sequence = sequences.setdefault(m.group(1), [])
         elif current is not None and (m := re.search(r"\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", line)):
             op = m.group(1)
             current[op] = current.get(op, 0) + 1
+            sequence.append(op)
     registers = {m.group(1): int(m.group(2))
                  for m in re.finditer(r"Function (\S+):\s*\n?\s*REG:(\d+)", usage)}
     names = demangle(list(ops))
-    return [Kernel(names[k], registers.get(k, 0), v) for k, v in ops.items()]
+    return [Kernel(names[k], registers.get(k, 0), v, sequences[k]) for k, v in ops.items()]
 
 
 def template_args(name: str) -> list[str]:
@@ -126,10 +130,28 @@ def check(kernel: Kernel, family: str, dtype: str, args: list[str]) -> list[str]
         problems.append(f"{loads} 128-bit loads, want {want_loads}")
     if stores < vectors:
         problems.append(f"{stores} 128-bit stores, want {vectors}")
+    if args[-1] == f"(adain::cuda::Group){GROUPS.index('cluster')}":
+        problems += check_cluster(kernel.sequence)
     narrow = kernel.ops.get(TYPES[dtype][1], 0) if dtype != "float" else kernel.ops.get("STG.E", 0)
     allowed = STATS_STORES.get(family, 0)
     if narrow > allowed:
         problems.append(f"{narrow} element-wide stores (at most {allowed}: the statistics)")
+    return problems
+
+
+def check_cluster(sequence: list[str]) -> list[str]:
+    """A cluster kernel: every plane load issued before the cluster's one exchange (one
+    synchronizing arrive and wait, then an early arrive), and no fence after the first store."""
+    problems = []
+    arrives = [i for i, op in enumerate(sequence) if op.startswith("UCGABAR_ARV")]
+    loads = [i for i, op in enumerate(sequence) if op.startswith("LDG.E.128")]
+    stores = [i for i, op in enumerate(sequence) if op.startswith("STG.E.128")]
+    if len(arrives) != 2:
+        problems.append(f"{len(arrives)} cluster barrier arrivals, want 2 (one exchange, one early arrive)")
+    elif loads and max(loads) > arrives[0]:
+        problems.append("plane loads after the cluster exchange")
+    if stores and any(op.startswith("MEMBAR") for op in sequence[stores[0]:]):
+        problems.append("a memory fence after the output stores")
     return problems
 
 

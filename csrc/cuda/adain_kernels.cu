@@ -1,16 +1,18 @@
 // CUDA kernels for the adain_cuda operators.
 //
-// Two paths, chosen per call:
-//  * Fused plane kernels (NCHW content whose plane fits in one block's registers, up to 32768
-//    elements forward / 16384 backward): one block per (n, c) plane loads the plane once into
-//    registers, reduces it exactly (two-pass mean and variance), and writes the result. Forward
-//    AdaIN also reduces the style plane in the same block, so the whole op is one launch that
-//    reads content and style once and writes the output once: the byte floor. On sm_90 a plane
-//    up to 8x larger (relu4_1 of a 4K frame), forward or backward, is split over a thread-block
-//    cluster that adds its partial sums through distributed shared memory, still in one pass.
-//  * General path (channels_last, large planes, broadcast styles): a chunked partial-sum kernel
-//    (coalesced along H*W for NCHW, along C for channels_last), a tiny per-plane finalize
-//    kernel that turns sums into coefficients, and one vectorized pointwise kernel.
+// Paths, chosen per call by plane size (choose_path; docs/kernels.md):
+//  * Fused plane kernels, for NCHW content whose plane fits in registers: a warp per plane (up to
+//    1024 elements, eight planes a block), a block per plane (up to 32768 forward / 16384
+//    backward), or, on sm_90, a thread-block cluster per plane (up to 8x larger: relu4_1 of a 4K
+//    frame). The plane is loaded once into registers, reduced exactly (the slice's mean, then the
+//    squared deviations from it), and written once; the forward reduces the style plane in the
+//    same kernel, so the op reads content and style once and writes the output once: the byte
+//    floor. A cluster's blocks merge their moments (content and style together) in one exchange
+//    through distributed shared memory.
+//  * General path (channels_last, larger planes, broadcast styles): a chunked moments (or, for the
+//    backward, sums) kernel (coalesced along H*W for NCHW, along C for channels_last), a tiny
+//    per-plane finalize kernel that turns them into coefficients, and one vectorized pointwise
+//    kernel.
 // Every reduction has a fixed order (no atomics), so results are bit-identical run to run.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
@@ -21,6 +23,7 @@
 
 #include <string>
 #include <tuple>
+#include <type_traits>
 
 #include "../op_setup.h"
 #include "../plane.h"
@@ -32,12 +35,27 @@ namespace {
 using namespace cuda;
 
 // ------------------------------------------------------------ fused plane kernels ----
-// 1/P and 1/dof, divided on the host: a device division brings a slow-path subroutine whose
-// register saves went to local memory in the 16-bit backward kernels.
+// 1/P and 1/dof of the content planes, divided on the host: a device division brings a
+// slow-path subroutine whose register saves went to local memory in the fused kernels.
 template <typename A>
-struct BackwardScale {
+struct PlaneScale {
   A inv_p, inv_dof;
 };
+
+// 1/sqrt(x) correctly rounded, without the division's slow-path subroutine (float32).
+template <typename A>
+__device__ __forceinline__ A reciprocal_sqrt(A x) {
+  if constexpr (std::is_same_v<A, float>) {
+    return __frsqrt_rn(x);
+  } else {
+    return A(1) / sqrt(x);
+  }
+}
+
+template <typename A>
+PlaneScale<A> plane_scale(const PlaneShape& g, bool unbiased) {
+  return {A(1.0 / double(g.p)), A(1.0 / double(dof(g.p, unbiased)))};
+}
 
 // Which plane this thread works on, its slice [begin, end) of it, and whether it is the one thread
 // that writes the plane's statistics. kCluster: `slice` elements per block of the cluster; kWarp:
@@ -73,54 +91,80 @@ __global__ void __launch_bounds__(kGroupMaxThreads<G>)
                                acc_type<T>* __restrict__ s_mean,
                                acc_type<T>* __restrict__ s_std,  // out or in
                                acc_type<T>* __restrict__ c_mean, acc_type<T>* __restrict__ c_rstd,
-                               acc_type<T> alpha, acc_type<T> eps, bool unbiased, int64_t slice) {
+                               acc_type<T> alpha, acc_type<T> eps, bool unbiased,
+                               PlaneScale<acc_type<T>> scale, int64_t slice) {
   using A = acc_type<T>;
-  __shared__ A exchange[2];  // this block's partial sum and sum of squares, for the cluster
+  __shared__ A exchange[6];  // this block's content and style moments, for the cluster
   const PlaneSlice<G> s(g, slice);
   if (G == Group::kWarp && s.plane >= g.planes()) return;  // whole warps: the last block's spares
   const int64_t plane = s.plane, begin = s.begin, end = s.end;
   const int64_t c = plane % g.c;
   const int64_t s_plane = (sg.n == 1 ? 0 : plane / g.c) * g.c + c;
 
+  // This group's part of the plane, held in registers (device_blocks.cuh, "a group's slice"),
+  // loaded before anything waits on a reduction where the registers allow: with more than 64
+  // bytes a thread live, the style loop beside it spilled (float32, 32 elements a thread: the
+  // relu4_1 planes of 1080p frames), so those load after the style's reduction.
+  constexpr bool kLoadFirst = VEC * ITEMS * sizeof(T) <= 64;
+  A v[ITEMS][VEC] = {};
+  if constexpr (kLoadFirst) load_slice<G, VEC, ITEMS>(x + plane * g.p, begin, end, v);
+
+  // The style plane's statistics; the blocks of a cluster each take a share of it and merge
+  // their moments with the content's below. Outside a cluster they are final here, so only two
+  // values stay live beside the content.
+  Moments<A> style_m;
   A mu_s, sigma_s;
+  const auto style_stats = [&] {
+    mu_s = style_m.mean;
+    sigma_s = sqrt(variance_of(style_m, sg.p, unbiased) + eps);
+    if (s.writer) s_mean[s_plane] = mu_s, s_std[s_plane] = sigma_s;
+  };
   if (style != nullptr) {
     const int64_t base = first_offset(s_plane, sg);
     const int64_t step = sg.layout == Layout::kNCHW ? 1 : sg.c;
-    Moments<A> m;
-    add_strided<kMomentBatch>(m, group_lane<G>(), sg.p, group_width<G>(),
-                              [&](int64_t i) { return static_cast<A>(style[base + i * step]); });
-    m = group_merge<G>(m);
-    mu_s = m.mean;
-    sigma_s = sqrt(variance_of(m, sg.p, unbiased) + eps);
-    if (s.writer) s_mean[s_plane] = mu_s, s_std[s_plane] = sigma_s;
+    const int64_t share = G == Group::kCluster ? ceil_div(sg.p, cluster_blocks()) : sg.p;
+    const int64_t s_begin = G == Group::kCluster ? cluster_rank() * share : 0;
+    // Batches of 4: the content slice is live in registers meanwhile.
+    add_strided<4>(style_m, s_begin + group_lane<G>(), min(sg.p, s_begin + share), group_width<G>(),
+                   [&](int64_t i) { return static_cast<A>(style[base + i * step]); });
+    style_m = group_merge<G>(style_m);
+    if constexpr (G != Group::kCluster) style_stats();
   } else {
     mu_s = s_mean[s_plane];
     sigma_s = s_std[s_plane];
   }
+  if constexpr (!kLoadFirst) load_slice<G, VEC, ITEMS>(x + plane * g.p, begin, end, v);
 
-  // This group's part of the plane, held in registers (device_blocks.cuh, "a group's slice").
-  A v[ITEMS][VEC] = {};
-  load_slice<G, VEC, ITEMS>(x + plane * g.p, begin, end, v);
+  // The slice's moments, exactly: its mean, then the squared deviations from it in registers.
+  const int64_t count = end > begin ? end - begin : 0;
   A sum = 0, unused = 0;
   for_each_element<G, VEC, ITEMS>(begin, end, [&](int k, int j) { sum += v[k][j]; });
   group_sum2<G>(sum, unused);
-  if constexpr (G == Group::kCluster) sum = cluster_total(sum, &exchange[0]);
-  const A mu = sum / A(g.p);
+  const A slice_mean =
+      G != Group::kCluster ? sum * scale.inv_p : (count > 0 ? sum / A(count) : A(0));
   A sq = 0;
   unused = 0;
-  for_each_element<G, VEC, ITEMS>(begin, end,
-                                  [&](int k, int j) { sq += (v[k][j] - mu) * (v[k][j] - mu); });
+  for_each_element<G, VEC, ITEMS>(
+      begin, end, [&](int k, int j) { sq += (v[k][j] - slice_mean) * (v[k][j] - slice_mean); });
   group_sum2<G>(sq, unused);
-  if constexpr (G == Group::kCluster) sq = cluster_total(sq, &exchange[1]);
-  const A rstd = A(1) / sqrt(sq / A(dof(g.p, unbiased)) + eps);
+  Moments<A> content_m{A(count), slice_mean, sq};
+  if constexpr (G == Group::kCluster) {  // one exchange merges the blocks' content and style
+    A m[6] = {content_m.n, content_m.mean, content_m.m2, style_m.n, style_m.mean, style_m.m2};
+    cluster_fold(m, exchange, [](A(&acc)[6], const A(&part)[6]) { merge_into(acc, part); });
+    content_m = Moments<A>{m[0], m[1], m[2]};
+    style_m = Moments<A>{m[3], m[4], m[5]};
+    if (style != nullptr) style_stats();
+  }
+
+  const A mu = content_m.mean;
+  const A rstd = reciprocal_sqrt(max(content_m.m2, A(0)) * scale.inv_dof + eps);
   // y = alpha * (sigma_s * (x - mu) * rstd + mu_s) + (1 - alpha) * x
   const A a = alpha * sigma_s * rstd + (A(1) - alpha);
   const A k0 = alpha * mu_s + (A(1) - alpha) * mu;
   store_slice<G, VEC, ITEMS>(y + plane * g.p, begin, end,
                              [&](int k, int j) { return a * (v[k][j] - mu) + k0; });
   if (s.writer) c_mean[plane] = mu, c_rstd[plane] = rstd;
-  if constexpr (G == Group::kCluster)
-    cluster_sync();  // no block leaves while others read `exchange`
+  if constexpr (G == Group::kCluster) cluster_wait_for_readers();
 }
 
 // dx = a * dy + b * (x - mu) + k with S1 = sum(dy), S2 = sum(dy * xhat) (docs/numerics.md,
@@ -132,7 +176,7 @@ __global__ void __launch_bounds__(kGroupMaxThreads<G>)
                                 const acc_type<T>* __restrict__ c_mean,
                                 const acc_type<T>* __restrict__ c_rstd,
                                 const acc_type<T>* __restrict__ s_std, int64_t style_batch,
-                                acc_type<T> alpha, BackwardScale<acc_type<T>> scale,
+                                acc_type<T> alpha, PlaneScale<acc_type<T>> scale,
                                 acc_type<T>* __restrict__ g_mean, acc_type<T>* __restrict__ g_std,
                                 int64_t slice) {
   using A = acc_type<T>;
@@ -155,8 +199,9 @@ __global__ void __launch_bounds__(kGroupMaxThreads<G>)
   });
   group_sum2<G>(s1, s2);
   if constexpr (G == Group::kCluster) {
-    s1 = cluster_total(s1, &exchange[0]);
-    s2 = cluster_total(s2, &exchange[1]);
+    A sums[2] = {s1, s2};
+    cluster_fold(sums, exchange, [](A(&acc)[2], const A(&part)[2]) { add_into(acc, part); });
+    s1 = sums[0], s2 = sums[1];
   }
   s2 *= r;
   const A big_a = sigma_s * r;
@@ -166,8 +211,7 @@ __global__ void __launch_bounds__(kGroupMaxThreads<G>)
   store_slice<G, VEC, ITEMS>(dx + plane * g.p, begin, end,
                              [&](int k, int j) { return a * gv[k][j] + b * xv[k][j] + k0; });
   if (s.writer) g_mean[plane] = alpha * s1, g_std[plane] = alpha * s2;
-  if constexpr (G == Group::kCluster)
-    cluster_sync();  // no block leaves while others read `exchange`
+  if constexpr (G == Group::kCluster) cluster_wait_for_readers();
 }
 
 // --------------------------------------------------------------- general path ----
@@ -387,20 +431,21 @@ void adain_forward(const at::Tensor& x, const at::Tensor& style, at::Tensor& s_m
         style_in_kernel ? plane_shape(style) : PlaneShape{style_batch, g.c, 0, Layout::kNCHW};
     A *sm = s_mean.mutable_data_ptr<A>(), *ss = s_std.mutable_data_ptr<A>();
     A *cm = c_mean.mutable_data_ptr<A>(), *cr = c_rstd.mutable_data_ptr<A>();
+    const PlaneScale<A> scale = plane_scale<A>(g, unbiased);
     with_fused_shape<T>(fs, [&](auto vec, auto items) {
       constexpr int V = decltype(vec)::value, I = decltype(items)::value;
       if (fs.warp) {
         adain_fused_forward_kernel<T, V, I, Group::kWarp>
             <<<ceil_div(g.planes(), kWarpPlanesPerBlock), fs.threads, 0, stream>>>(
-                xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps), unbiased, fs.slice);
+                xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps), unbiased, scale, fs.slice);
       } else if (fs.cluster == 1) {
         adain_fused_forward_kernel<T, V, I, Group::kBlock><<<g.planes(), fs.threads, 0, stream>>>(
-            xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps), unbiased, fs.slice);
+            xp, yp, g, sp, sg, sm, ss, cm, cr, A(alpha), A(eps), unbiased, scale, fs.slice);
       } else if constexpr (cluster_fits<T>(V, I)) {  // cluster_shape picks no other
         ClusterLaunch launch(g.planes() * fs.cluster, fs.threads, fs.cluster, stream);
         C10_CUDA_CHECK(cudaLaunchKernelEx(
             &launch.config, adain_fused_forward_kernel<T, V, I, Group::kCluster>, xp, yp, g, sp, sg,
-            sm, ss, cm, cr, A(alpha), A(eps), unbiased, fs.slice));
+            sm, ss, cm, cr, A(alpha), A(eps), unbiased, scale, fs.slice));
       }
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -515,7 +560,7 @@ std::tuple<at::Tensor, at::Tensor> adain_backward_cuda(const at::Tensor& grad_ou
           const A *cmp = cm.const_data_ptr<A>(), *crp = cr.const_data_ptr<A>(),
                   *ssp = ss.const_data_ptr<A>();
           A *gm = call.g_mean.mutable_data_ptr<A>(), *gs = call.g_std.mutable_data_ptr<A>();
-          const BackwardScale<A> scale{A(1.0 / double(g.p)), A(1.0 / double(dof(g.p, unbiased)))};
+          const PlaneScale<A> scale = plane_scale<A>(g, unbiased);
           with_fused_shape<T>(fs, [&](auto vec, auto items) {
             constexpr int V = decltype(vec)::value, I = decltype(items)::value;
             if constexpr (V * I <= kBwdMaxPerThread) {

@@ -258,9 +258,9 @@ __device__ __forceinline__ int64_t first_offset(int64_t plane, const PlaneShape&
 
 // -------------------------------------------------------- thread-block clusters ----
 // Thread-block clusters (sm_90): a plane too large for one block's registers is split over the
-// blocks of a cluster, which add their partial sums through distributed shared memory, so the
-// plane is still read once and written once. Every block adds the partials in rank order: the
-// totals are identical in every block and from run to run.
+// blocks of a cluster, which merge their partial results through distributed shared memory, so
+// the plane is still read once and written once. Every block merges the partials in rank order:
+// the totals are identical in every block and from run to run.
 __device__ __forceinline__ unsigned cluster_rank() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   return cooperative_groups::this_cluster().block_rank();
@@ -277,26 +277,73 @@ __device__ __forceinline__ unsigned cluster_blocks() {
 #endif
 }
 
-__device__ __forceinline__ void cluster_sync() {
+// One round of cluster-wide reduction of N values that every thread of every block holds (its
+// block's reduction): thread 0 publishes them in `slots` (the block's shared memory), the cluster
+// synchronizes once, thread 0 of each block folds all blocks' values in rank order with
+// fold(total, part) (the same order everywhere: every block gets the same bits), and the block
+// shares the total. The block then signals that it is done reading the others' slots, without
+// waiting: cluster_wait_for_readers(), at the kernel's end, waits for the others' signals before
+// the block (and its slots) may go away, so nothing waits on, or fences, the output stores.
+template <int N, typename A, typename Fold>
+__device__ __forceinline__ void cluster_fold(A (&v)[N], A (&slots)[N], Fold&& fold) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  cooperative_groups::this_cluster().sync();
+  auto cluster = cooperative_groups::this_cluster();
+  __shared__ A total[N];
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) slots[j] = v[j];
+  }
+  cluster.sync();
+  if (threadIdx.x == 0) {
+    A acc[N];
+    for (unsigned r = 0; r < cluster.num_blocks(); ++r) {
+      const A* remote = cluster.map_shared_rank(&slots[0], r);
+      A part[N];
+#pragma unroll
+      for (int j = 0; j < N; ++j) part[j] = remote[j];
+      if (r == 0) {
+#pragma unroll
+        for (int j = 0; j < N; ++j) acc[j] = part[j];
+      } else {
+        fold(acc, part);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < N; ++j) total[j] = acc[j];
+  }
+  __syncthreads();
+  // Relaxed: the remote reads are complete (their values are in `total`, past the barrier above),
+  // so nothing needs ordering, and no fence is paid.
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+#pragma unroll
+  for (int j = 0; j < N; ++j) v[j] = total[j];
+#else
+  __trap();  // launched only on sm_90 and newer
 #endif
 }
 
-// The cluster-wide sum of a value every block has (each block's thread 0 publishes it in `slot`).
-template <typename A>
-__device__ __forceinline__ A cluster_total(A value, A* slot) {
+__device__ __forceinline__ void cluster_wait_for_readers() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  auto cluster = cooperative_groups::this_cluster();
-  if (threadIdx.x == 0) *slot = value;
-  cluster.sync();
-  A total = 0;
-  for (unsigned r = 0; r < cluster.num_blocks(); ++r) total += *cluster.map_shared_rank(slot, r);
-  return total;
-#else
-  __trap();  // launched only on sm_90 and newer
-  return value;
+  asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
 #endif
+}
+
+template <typename A, int N>
+__device__ __forceinline__ void add_into(A (&acc)[N], const A (&part)[N]) {
+#pragma unroll
+  for (int j = 0; j < N; ++j) acc[j] += part[j];
+}
+
+// Chan's merge of Moments stored as K (n, mean, M2) triples.
+template <typename A, int N>
+__device__ __forceinline__ void merge_into(A (&acc)[N], const A (&part)[N]) {
+  static_assert(N % 3 == 0, "moments come in (n, mean, M2) triples");
+#pragma unroll
+  for (int j = 0; j < N; j += 3) {
+    Moments<A> a{acc[j], acc[j + 1], acc[j + 2]};
+    a.merge(Moments<A>{part[j], part[j + 1], part[j + 2]});
+    acc[j] = a.n, acc[j + 1] = a.mean, acc[j + 2] = a.m2;
+  }
 }
 
 // ------------------------------------------------------------- partial sums ----
