@@ -33,7 +33,10 @@ TYPES = {"float": (4, "STG.E"), "c10::Half": (8, "STG.E.U16"), "c10::BFloat16": 
 # (WARP_REGISTER_BUDGET keeps two such blocks resident); the pointwise kernels run 256 threads and
 # should keep at least four blocks per multiprocessor resident.
 REGISTER_BUDGET = {"adain_fused_forward_kernel": 64, "adain_fused_backward_kernel": 64,
-                   "apply_kernel": 64, "loss_apply_kernel": 64}
+                   "apply_kernel": 64, "loss_apply_kernel": 64,
+                   "chunk_moments_kernel": 64, "loss_sums_kernel": 64}
+# Reduction kernels: read whole maps with 128-bit loads, write only per-chunk results.
+REDUCTIONS = {"chunk_moments_kernel", "loss_sums_kernel"}
 WARP_REGISTER_BUDGET = 128
 # adain::cuda::Group, by value (device_blocks.cuh): how a fused kernel shares out planes.
 GROUPS = ("block", "cluster", "warp")
@@ -108,7 +111,7 @@ def hot(kernel: Kernel) -> tuple[str, str, list[str]] | None:
     if m is None or m.group(1) not in REGISTER_BUDGET:
         return None
     args = template_args(kernel.name)
-    if args[0] not in TYPES or int(args[1]) != TYPES[args[0]][0]:
+    if len(args) < 2 or args[0] not in TYPES or int(args[1]) != TYPES[args[0]][0]:
         return None  # scalar (unvectorized) or float64 instantiations
     return m.group(1), args[0], args
 
@@ -123,6 +126,10 @@ def check(kernel: Kernel, family: str, dtype: str, args: list[str]) -> list[str]
     if kernel.registers > budget:
         problems.append(f"{kernel.registers} registers > {budget}")
     loads = sum(n for op, n in kernel.ops.items() if op.startswith("LDG.E.128"))
+    if family in REDUCTIONS:
+        if loads == 0:
+            problems.append("no 128-bit loads")
+        return problems
     stores = sum(n for op, n in kernel.ops.items() if op.startswith("STG.E.128"))
     vectors = int(args[2]) if family.startswith("adain_fused") else 1
     want_loads = vectors * (2 if "backward" in family or args[-1] == "true" and family == "apply_kernel" else 1)

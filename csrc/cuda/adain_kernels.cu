@@ -215,11 +215,11 @@ __global__ void __launch_bounds__(kGroupMaxThreads<G>)
 }
 
 // --------------------------------------------------------------- general path ----
-template <typename T>
+template <typename T, int VEC>
 __global__ void __launch_bounds__(kReduceThreads)
     chunk_moments_kernel(const T* __restrict__ v, PlaneShape g, int64_t chunks, int64_t chunk_len,
                          acc_type<T>* __restrict__ moments) {
-  plane_chunk_moments<T, false>(v, nullptr, g, chunks, chunk_len, blockIdx.x, moments);
+  plane_chunk_moments<T, false, VEC>(v, nullptr, g, chunks, chunk_len, blockIdx.x, moments);
 }
 
 template <typename T>
@@ -293,11 +293,11 @@ __global__ void stats_backward_coef_kernel(const A* __restrict__ g_mean,
 
 template <typename T, int VEC, bool HAS_U>
 __global__ void apply_kernel(const T* __restrict__ u, const T* __restrict__ v, T* __restrict__ out,
-                             const Coef<acc_type<T>>* __restrict__ coef, PlaneShape g,
+                             const Coef<acc_type<T>>* __restrict__ coef, VectorPlanes planes,
                              int64_t vectors) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < vectors;
        i += int64_t(gridDim.x) * blockDim.x) {
-    apply_vector<T, VEC, HAS_U>(u, v, out, coef, g, i);
+    apply_vector<T, VEC, HAS_U>(u, v, out, coef, planes, i);
   }
 }
 
@@ -339,20 +339,29 @@ struct Chunked {
   int64_t chunks, chunk_len;
 };
 
-inline Chunked new_chunked(const PlaneShape& g, const at::Tensor& like) {
+inline Chunked new_chunked(const PlaneShape& g, const at::Tensor& like, int vec = 1) {
   const int64_t chunks = chunks_for(g);
   return {
       at::empty({g.planes() * chunks * 2}, like.options().dtype(stats_dtype(like.scalar_type()))),
-      chunks, ceil_div(g.p, chunks)};
+      chunks, chunk_length(g, chunks, vec)};
 }
 
 // Mean and M2 of every chunk of every plane of v.
 template <typename T>
 Chunked chunk_moments(const T* v, const PlaneShape& g, const at::Tensor& like) {
-  Chunked r = new_chunked(g, like);
-  chunk_moments_kernel<T>
-      <<<sum_blocks(g, r.chunks), kReduceThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-          v, g, r.chunks, r.chunk_len, r.values.mutable_data_ptr<acc_type<T>>());
+  using A = acc_type<T>;
+  constexpr int kVec = 16 / sizeof(T);
+  const int vec = moments_vec<T>(g, {v});
+  Chunked r = new_chunked(g, like, vec);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  A* out = r.values.mutable_data_ptr<A>();
+  if (vec == kVec) {
+    chunk_moments_kernel<T, kVec>
+        <<<sum_blocks(g, r.chunks), kReduceThreads, 0, stream>>>(v, g, r.chunks, r.chunk_len, out);
+  } else {
+    chunk_moments_kernel<T, 1>
+        <<<sum_blocks(g, r.chunks), kReduceThreads, 0, stream>>>(v, g, r.chunks, r.chunk_len, out);
+  }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return r;
 }
@@ -379,10 +388,13 @@ void launch_apply(const T* u, const T* v, T* out, const at::Tensor& coef, const 
       std::min<int64_t>(ceil_div(vectors, kReduceThreads), int64_t(num_sms()) * 16);
   const auto stream = at::cuda::getCurrentCUDAStream();
   const auto* cf = reinterpret_cast<const Coef<A>*>(coef.const_data_ptr<A>());
+  const VectorPlanes planes(g, vec_ok ? kVec : 1, vectors);
   if (vec_ok) {
-    apply_kernel<T, kVec, HAS_U><<<blocks, kReduceThreads, 0, stream>>>(u, v, out, cf, g, vectors);
+    apply_kernel<T, kVec, HAS_U>
+        <<<blocks, kReduceThreads, 0, stream>>>(u, v, out, cf, planes, vectors);
   } else {
-    apply_kernel<T, 1, HAS_U><<<blocks, kReduceThreads, 0, stream>>>(u, v, out, cf, g, vectors);
+    apply_kernel<T, 1, HAS_U>
+        <<<blocks, kReduceThreads, 0, stream>>>(u, v, out, cf, planes, vectors);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }

@@ -7,6 +7,7 @@
 #include <ATen/AccumulateType.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <cooperative_groups.h>
+#include <ATen/cuda/detail/IntegerDivider.cuh>
 
 #include <algorithm>
 #include <cstdint>
@@ -373,7 +374,9 @@ __device__ __forceinline__ int64_t chunk_count(int64_t p, int64_t chunk, int64_t
 // Statistics mode: writes moments[(plane * chunks + chunk) * 2 + {0, 1}] = mean and M2 of the
 // chunk's elements of each plane of block b (the count follows from the chunk: chunk_count).
 // With HAS_T it also returns, in thread 0, the block's sum of (v - t)^2 (the content loss).
-template <typename T, bool HAS_T>
+// VEC > 1 (NCHW only): P, chunk_len and the pointers are multiples of VEC elements (16 bytes;
+// launch_config.cuh, moments_vec), so each thread reads whole vectors, one exact batch each.
+template <typename T, bool HAS_T, int VEC = 1>
 __device__ acc_type<T> plane_chunk_moments(const T* __restrict__ v, const T* __restrict__ t,
                                            const PlaneShape& g, int64_t chunks, int64_t chunk_len,
                                            int64_t b, acc_type<T>* __restrict__ moments) {
@@ -392,8 +395,33 @@ __device__ acc_type<T> plane_chunk_moments(const T* __restrict__ v, const T* __r
   const int64_t begin = chunk * chunk_len, end = min(g.p, begin + chunk_len);
   if (g.layout == Layout::kNCHW) {
     const int64_t plane = b / chunks, base = plane * g.p;
-    add_strided<kMomentBatch>(m, begin + threadIdx.x, end, blockDim.x,
-                              [&](int64_t i) { return at(base + i); });
+    if constexpr (VEC > 1) {
+      for (int64_t e = begin + int64_t(threadIdx.x) * VEC; e < end;
+           e += int64_t(blockDim.x) * VEC) {
+        const Vec<T, VEC> in = *reinterpret_cast<const Vec<T, VEC>*>(v + base + e);
+        Vec<T, VEC> tin;
+        if constexpr (HAS_T) tin = *reinterpret_cast<const Vec<T, VEC>*>(t + base + e);
+        Moments<A> batch;
+        A sum = 0;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) sum += static_cast<A>(in.v[j]);
+        batch.n = A(VEC);
+        batch.mean = sum * (A(1) / A(VEC));
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          const A x = static_cast<A>(in.v[j]), d = x - batch.mean;
+          batch.m2 += d * d;
+          if constexpr (HAS_T) {
+            const A diff = x - static_cast<A>(tin.v[j]);
+            sq += diff * diff;
+          }
+        }
+        m.merge(batch);
+      }
+    } else {
+      add_strided<kMomentBatch>(m, begin + threadIdx.x, end, blockDim.x,
+                                [&](int64_t i) { return at(base + i); });
+    }
     m = block_merge(m);
     if constexpr (HAS_T) {
       A unused = 0;
@@ -492,20 +520,56 @@ __device__ __forceinline__ void total_sums(const A* sums, int64_t plane, int64_t
     q1 += sums[(plane * chunks + k) * 2], q2 += sums[(plane * chunks + k) * 2 + 1];
 }
 
+// The first plane of each vector of a map, without a 64-bit division per vector: dividers by
+// invariant integers (a multiply and a shift), made on the host once per launch. Maps of more
+// than 2^31 vectors, which those dividers cannot index, take plain division.
+struct VectorPlanes {
+  at::cuda::detail::IntDivider<uint32_t> per_plane;  // NCHW: vectors a plane
+  at::cuda::detail::IntDivider<uint32_t> per_image;  // channels_last: vectors an image (P*C/VEC)
+  at::cuda::detail::IntDivider<uint32_t> per_row;    // channels_last: vectors a row (C/VEC)
+  PlaneShape g{};
+  int vec = 1;
+  bool wide = true;
+
+  VectorPlanes() = default;
+  VectorPlanes(const PlaneShape& shape, int vec_, int64_t vectors)
+      : g(shape), vec(vec_), wide(vectors > INT32_MAX || shape.p * shape.c > INT32_MAX) {
+    if (wide) return;
+    if (g.layout == Layout::kNCHW) {
+      per_plane = at::cuda::detail::IntDivider<uint32_t>(uint32_t(g.p / vec));
+    } else {
+      per_image = at::cuda::detail::IntDivider<uint32_t>(uint32_t(g.p * g.c / vec));
+      per_row = at::cuda::detail::IntDivider<uint32_t>(uint32_t(g.c / vec));
+    }
+  }
+
+  // NCHW: the plane of vector i; channels_last: the first of its VEC consecutive planes.
+  __device__ __forceinline__ int64_t first_plane(int64_t i) const {
+    const bool nchw = g.layout == Layout::kNCHW;
+    if (wide) {
+      const int64_t e = i * vec;
+      return nchw ? e / g.p : (e / (g.p * g.c)) * g.c + e % g.c;
+    }
+    if (nchw) return per_plane.div(uint32_t(i));
+    const auto image = per_image.divmod(uint32_t(i));
+    return int64_t(image.div) * g.c + int64_t(per_row.mod(image.mod)) * vec;
+  }
+};
+
 // out = a * u + b * (v - m) + k for the VEC elements of vector i. VEC divides P (NCHW) or C
 // (channels_last), so a vector lies in one plane (NCHW) or covers consecutive planes (NHWC).
 template <typename T, int VEC, bool HAS_U>
 __device__ __forceinline__ void apply_vector(const T* __restrict__ u, const T* __restrict__ v,
                                              T* __restrict__ out,
                                              const Coef<acc_type<T>>* __restrict__ coef,
-                                             const PlaneShape& g, int64_t i) {
+                                             const VectorPlanes& planes, int64_t i) {
   using A = acc_type<T>;
   const int64_t e = i * VEC;
   const Vec<T, VEC> vin = *reinterpret_cast<const Vec<T, VEC>*>(v + e);
   Vec<T, VEC> uin;
   if constexpr (HAS_U) uin = *reinterpret_cast<const Vec<T, VEC>*>(u + e);
-  const bool nchw = g.layout == Layout::kNCHW;
-  const int64_t plane0 = nchw ? e / g.p : (e / (g.p * g.c)) * g.c + e % g.c;
+  const bool nchw = planes.g.layout == Layout::kNCHW;
+  const int64_t plane0 = planes.first_plane(i);
   Vec<T, VEC> o;
 #pragma unroll
   for (int j = 0; j < VEC; ++j) {

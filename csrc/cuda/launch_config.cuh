@@ -60,6 +60,22 @@ inline int64_t chunks_for(const PlaneShape& g) {
                              ceil_div(g.p, 256));
 }
 
+// The vector width of the chunk-moments kernels: 16-byte loads for NCHW planes whose size is a
+// multiple of the vector and whose pointers are aligned, else scalar loads.
+template <typename T>
+int moments_vec(const PlaneShape& g, std::initializer_list<const void*> ptrs) {
+  constexpr int kVec = 16 / sizeof(T);
+  if (g.layout != Layout::kNCHW || g.p % kVec != 0) return 1;
+  for (const void* p : ptrs)
+    if (p != nullptr && reinterpret_cast<uintptr_t>(p) % 16 != 0) return 1;
+  return kVec;
+}
+
+// Elements per chunk: the plane split in `chunks`, rounded up to whole vectors.
+inline int64_t chunk_length(const PlaneShape& g, int64_t chunks, int vec) {
+  return ceil_div(ceil_div(g.p, chunks), vec) * vec;
+}
+
 // 16 bytes per access when every pointer is aligned and VEC divides the vector dimension.
 template <typename T>
 bool can_vectorize(const PlaneShape& g, std::initializer_list<const void*> ptrs) {

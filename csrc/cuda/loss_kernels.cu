@@ -2,12 +2,14 @@
 //
 // Forward, two launches whatever the number of layers:
 //  1. loss_sums_kernel: a work list over the plane chunks of every input and target map of every
-//     layer; the blocks of the last input also accumulate (x - content_target)^2, so the content
-//     loss costs no extra pass over relu4_1.
-//  2. loss_finalize_kernel (one block): statistics of every plane into the packed `stats`, and
-//     the two scalars, summed in a fixed order (bit-identical from run to run).
+//     layer, each chunk's mean and M2 (16-byte loads where every map allows them); the blocks of
+//     the last input also accumulate (x - content_target)^2, so the content loss costs no extra
+//     pass over relu4_1.
+//  2. loss_finalize_kernel (one block): statistics of every plane into the packed `stats` (each
+//     target map's once), and the two scalars, summed in a fixed order (bit-identical from run to
+//     run).
 // Backward, two launches: per-plane coefficients for every layer, then one multi-tensor pointwise
-// pass writing every layer's gradient.
+// pass writing every layer's gradient with 16-byte loads and stores.
 #include <ATen/Dispatch.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
@@ -62,7 +64,8 @@ struct LossMeta {
   int64_t content_numel;
 };
 
-template <typename T>
+// VEC > 1: every job's maps take 16-byte loads (launch_config.cuh, moments_vec).
+template <typename T, int VEC>
 __global__ void __launch_bounds__(kReduceThreads)
     loss_sums_kernel(const __grid_constant__ SumJobs<T> jobs) {
   int j = 0;
@@ -70,11 +73,12 @@ __global__ void __launch_bounds__(kReduceThreads)
   const SumJob<T>& job = jobs.job[j];
   const int64_t b = blockIdx.x - job.block_begin;
   if (job.content_target != nullptr) {
-    const auto sq = plane_chunk_moments<T, true>(job.v, job.content_target, job.g, job.chunks,
-                                                 job.chunk_len, b, job.sums);
+    const auto sq = plane_chunk_moments<T, true, VEC>(job.v, job.content_target, job.g, job.chunks,
+                                                      job.chunk_len, b, job.sums);
     if (threadIdx.x == 0) job.content_sums[b] = sq;
   } else {
-    plane_chunk_moments<T, false>(job.v, nullptr, job.g, job.chunks, job.chunk_len, b, job.sums);
+    plane_chunk_moments<T, false, VEC>(job.v, nullptr, job.g, job.chunks, job.chunk_len, b,
+                                       job.sums);
   }
 }
 
@@ -101,22 +105,18 @@ __global__ void __launch_bounds__(kFinalizeThreads)
     A* std_ = mean + layer.planes;
     A* t_mean = std_ + layer.planes;
     A* t_std = t_mean + layer.target_planes;
-    const bool target_map = layer.target_job >= 0;
-    if (target_map) {
+    if (layer.target_job >= 0) {  // target maps: their statistics once, read by every thread
       for (int64_t p = threadIdx.x; p < layer.target_planes; p += blockDim.x)
         plane_stats(jobs.job[layer.target_job], p, eps, unbiased, t_mean[p], t_std[p]);
+      __syncthreads();
     }
     A sum = 0;
     for (int64_t p = threadIdx.x; p < layer.planes; p += blockDim.x) {
-      A m, s, tm, ts;
+      A m, s;
       plane_stats(jobs.job[layer.in_job], p, eps, unbiased, m, s);
       mean[p] = m, std_[p] = s;
       const int64_t tp = layer.target_planes == layer.planes ? p : p % layer.channels;
-      if (target_map) {
-        plane_stats(jobs.job[layer.target_job], tp, eps, unbiased, tm, ts);  // no cross-thread read
-      } else {
-        tm = t_mean[tp], ts = t_std[tp];
-      }
+      const A tm = t_mean[tp], ts = t_std[tp];
       sum += (m - tm) * (m - tm) + (s - ts) * (s - ts);
     }
     total[0] += layer.weight * sum / A(layer.planes);
@@ -189,6 +189,7 @@ struct ApplyJob {
   const Coef<acc_type<T>>* coef;
   PlaneShape g;
   int64_t vectors, block_begin, blocks;
+  VectorPlanes planes;  // set once the vector width is known
 };
 
 template <typename T>
@@ -207,9 +208,9 @@ __global__ void __launch_bounds__(kReduceThreads)
   for (int64_t i = (blockIdx.x - job.block_begin) * int64_t(blockDim.x) + threadIdx.x;
        i < job.vectors; i += stride) {
     if (job.u != nullptr) {
-      apply_vector<T, VEC, true>(job.u, job.v, job.out, job.coef, job.g, i);
+      apply_vector<T, VEC, true>(job.u, job.v, job.out, job.coef, job.planes, i);
     } else {
-      apply_vector<T, VEC, false>(nullptr, job.v, job.out, job.coef, job.g, i);
+      apply_vector<T, VEC, false>(nullptr, job.v, job.out, job.coef, job.planes, i);
     }
   }
 }
@@ -237,11 +238,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_cuda(
         LossMeta<T> meta{};
         meta.content_job = -1;
         int64_t blocks = 0;
+        // 16-byte loads if every map allows them (the kernel has one vector width).
+        constexpr int kVec = 16 / sizeof(T);
+        bool vec_ok = true;
         auto add_job = [&](at::Tensor x, const T* ct) {  // x by value: `keep` may reallocate
           SumJob<T>& job = jobs.job[jobs.count];
           job.g = plane_shape(x);
           job.v = x.const_data_ptr<T>();
           job.chunks = chunks_for(job.g);
+          vec_ok = vec_ok && moments_vec<T>(job.g, {job.v, ct}) == kVec;
           job.chunk_len = ceil_div(job.g.p, job.chunks);
           job.block_begin = blocks;
           job.blocks = sum_blocks(job.g, job.chunks);
@@ -278,8 +283,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_cuda(
               LossLayerMeta<T>{layer.offset, layer.planes, layer.target_planes, layer.channels,
                                in_job,       target_job,   A(weights[l])};
         }
+        if (vec_ok) {  // whole vectors in every chunk
+          for (int j = 0; j < jobs.count; ++j)
+            jobs.job[j].chunk_len = chunk_length(jobs.job[j].g, jobs.job[j].chunks, kVec);
+        }
         const auto stream = at::cuda::getCurrentCUDAStream();
-        loss_sums_kernel<T><<<blocks, kReduceThreads, 0, stream>>>(jobs);
+        if (vec_ok) {
+          loss_sums_kernel<T, kVec><<<blocks, kReduceThreads, 0, stream>>>(jobs);
+        } else {
+          loss_sums_kernel<T, 1><<<blocks, kReduceThreads, 0, stream>>>(jobs);
+        }
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         loss_finalize_kernel<T><<<1, kFinalizeThreads, 0, stream>>>(
             jobs, meta, A(eps), unbiased, stats.mutable_data_ptr<A>(), style.mutable_data_ptr<A>(),
@@ -354,6 +367,7 @@ std::vector<at::Tensor> losses_backward_cuda(const at::Tensor& grad_style,
         for (int j = 0; j < jobs.count; ++j) {
           ApplyJob<T>& job = jobs.job[j];
           job.vectors = job.g.planes() * job.g.p / vec;
+          job.planes = VectorPlanes(job.g, vec, job.vectors);
           job.block_begin = blocks;
           job.blocks = std::max<int64_t>(
               1, std::min<int64_t>(ceil_div(job.vectors, kReduceThreads), int64_t(num_sms()) * 8));
