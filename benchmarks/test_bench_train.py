@@ -81,16 +81,21 @@ def plain_step(trainer, compiled: bool):
     return step
 
 
-@pytest.mark.parametrize("provider", ["adain_cuda", "plain_fp32_eager", "plain_bf16_compiled"])
+# adain_cuda_reference_losses: the package's trainer with its losses in plain PyTorch
+# (--losses reference), to show what the fused losses buy in the same step.
+@pytest.mark.parametrize("provider", ["adain_cuda", "adain_cuda_reference_losses", "plain_fp32_eager",
+                                      "plain_bf16_compiled"])
 def test_train_step(benchmark, folders, tmp_path, provider):
     benchmark.group = f"train step batch {BATCH} {CROP}x{CROP}"
     fmt = torch.channels_last if (CUDA and provider != "plain_fp32_eager") else torch.contiguous_format
-    trainer = make_trainer(folders, tmp_path, precision="auto" if provider == "adain_cuda" else "fp32",
-                           channels_last=fmt == torch.channels_last)
+    package = provider.startswith("adain_cuda")
+    trainer = make_trainer(folders, tmp_path, precision="auto" if package else "fp32",
+                           channels_last=fmt == torch.channels_last,
+                           losses="reference" if provider == "adain_cuda_reference_losses" else "fused")
     g = torch.Generator().manual_seed(0)
     content = torch.rand(BATCH, 3, CROP, CROP, generator=g).to(DEVICE).contiguous(memory_format=fmt)
     style = torch.rand(BATCH, 3, CROP, CROP, generator=g).to(DEVICE).contiguous(memory_format=fmt)
-    if provider == "adain_cuda":
+    if package:
         run = lambda: trainer.step(content, style)  # noqa: E731
     else:
         step = plain_step(trainer, compiled=provider == "plain_bf16_compiled")
