@@ -34,9 +34,9 @@ TYPES = {"float": (4, "STG.E"), "c10::Half": (8, "STG.E.U16"), "c10::BFloat16": 
 # should keep at least four blocks per multiprocessor resident.
 REGISTER_BUDGET = {"adain_fused_forward_kernel": 64, "adain_fused_backward_kernel": 64,
                    "apply_kernel": 64, "loss_apply_kernel": 64,
-                   "chunk_moments_kernel": 64, "loss_sums_kernel": 64}
+                   "chunk_moments_kernel": 64, "loss_forward_kernel": 64}
 # Reduction kernels: read whole maps with 128-bit loads, write only per-chunk results.
-REDUCTIONS = {"chunk_moments_kernel", "loss_sums_kernel"}
+REDUCTIONS = {"chunk_moments_kernel", "loss_forward_kernel"}
 WARP_REGISTER_BUDGET = 128
 # adain::cuda::Group, by value (device_blocks.cuh): how a fused kernel shares out planes.
 GROUPS = ("block", "cluster", "warp")

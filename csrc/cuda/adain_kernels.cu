@@ -297,7 +297,7 @@ __global__ void apply_kernel(const T* __restrict__ u, const T* __restrict__ v, T
                              int64_t vectors) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < vectors;
        i += int64_t(gridDim.x) * blockDim.x) {
-    apply_vector<T, VEC, HAS_U>(u, v, out, coef, planes, i);
+    apply_vector<T, VEC, HAS_U>(u, v, out, [&](int64_t plane) { return coef[plane]; }, planes, i);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <type_traits>
 
 #include "../plane.h"
 #include "launch_config.cuh"
@@ -556,12 +557,22 @@ struct VectorPlanes {
   }
 };
 
-// out = a * u + b * (v - m) + k for the VEC elements of vector i. VEC divides P (NCHW) or C
-// (channels_last), so a vector lies in one plane (NCHW) or covers consecutive planes (NHWC).
-template <typename T, int VEC, bool HAS_U>
+// 1/x correctly rounded, without the division's slow-path subroutine (float32).
+template <typename A>
+__device__ __forceinline__ A reciprocal(A x) {
+  if constexpr (std::is_same_v<A, float>) {
+    return __frcp_rn(x);
+  } else {
+    return A(1) / x;
+  }
+}
+
+// out = a * u + b * (v - m) + k for the VEC elements of vector i, with coef_of(plane) the
+// plane's coefficients. VEC divides P (NCHW) or C (channels_last), so a vector lies in one plane
+// (NCHW) or covers consecutive planes (NHWC).
+template <typename T, int VEC, bool HAS_U, typename CoefOf>
 __device__ __forceinline__ void apply_vector(const T* __restrict__ u, const T* __restrict__ v,
-                                             T* __restrict__ out,
-                                             const Coef<acc_type<T>>* __restrict__ coef,
+                                             T* __restrict__ out, CoefOf&& coef_of,
                                              const VectorPlanes& planes, int64_t i) {
   using A = acc_type<T>;
   const int64_t e = i * VEC;
@@ -570,10 +581,11 @@ __device__ __forceinline__ void apply_vector(const T* __restrict__ u, const T* _
   if constexpr (HAS_U) uin = *reinterpret_cast<const Vec<T, VEC>*>(u + e);
   const bool nchw = planes.g.layout == Layout::kNCHW;
   const int64_t plane0 = planes.first_plane(i);
+  Coef<A> cf = coef_of(plane0);
   Vec<T, VEC> o;
 #pragma unroll
   for (int j = 0; j < VEC; ++j) {
-    const Coef<A> cf = coef[nchw ? plane0 : plane0 + j];
+    if (!nchw && j > 0) cf = coef_of(plane0 + j);
     A r = cf.b * (static_cast<A>(vin.v[j]) - cf.m) + cf.k;
     if constexpr (HAS_U) r += cf.a * static_cast<A>(uin.v[j]);
     o.v[j] = static_cast<T>(r);

@@ -1,21 +1,20 @@
 // CUDA implementation of the fused training losses (see csrc/loss_plan.h).
 //
-// Forward, two launches whatever the number of layers:
-//  1. loss_sums_kernel: a work list over the plane chunks of every input and target map of every
-//     layer, each chunk's mean and M2 (16-byte loads where every map allows them); the blocks of
-//     the last input also accumulate (x - content_target)^2, so the content loss costs no extra
-//     pass over relu4_1.
-//  2. loss_finalize_kernel (one block): statistics of every plane into the packed `stats` (each
-//     target map's once), and the two scalars, summed in a fixed order (bit-identical from run to
-//     run).
-// Backward, two launches: per-plane coefficients for every layer, then one multi-tensor pointwise
-// pass writing every layer's gradient with 16-byte loads and stores.
+// Forward, one launch whatever the number of layers (loss_forward_kernel): a work list over the
+// plane chunks of every input and target map of every layer, each chunk's mean and M2 (16-byte
+// loads where every map allows them; the blocks of the last input also accumulate
+// (x - content_target)^2, so the content loss costs no extra pass over relu4_1), and the last
+// block to finish puts the statistics of every plane into the packed `stats` (each target's
+// once) and sums the two scalars in a fixed order (bit-identical from run to run).
+// Backward, one launch: a multi-tensor pointwise pass writing every layer's gradient with 16-byte
+// loads and stores, each plane's coefficients computed from the saved statistics where used.
 #include <ATen/Dispatch.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <tuple>
 #include <vector>
 
@@ -31,7 +30,6 @@ using namespace cuda;
 
 // Layers per call (VGG's relu1_1..relu5_1 are five); the work lists are kernel parameters.
 constexpr int kMaxLossLayers = 8;
-constexpr int kFinalizeThreads = 1024;
 
 template <typename T>
 struct SumJob {  // partial sums over one input or target map
@@ -52,7 +50,8 @@ struct SumJobs {
 template <typename T>
 struct LossLayerMeta {
   int64_t offset, planes, target_planes, channels;
-  int in_job, target_job;  // target_job < 0: the target statistics were copied into `stats`
+  int in_job, target_job;           // target_job < 0: the target is given as statistics ...
+  const acc_type<T>* target_stats;  // ... (2, Nt, C) [mean; std], copied into `stats`
   acc_type<T> weight;
 };
 
@@ -64,24 +63,6 @@ struct LossMeta {
   int64_t content_numel;
 };
 
-// VEC > 1: every job's maps take 16-byte loads (launch_config.cuh, moments_vec).
-template <typename T, int VEC>
-__global__ void __launch_bounds__(kReduceThreads)
-    loss_sums_kernel(const __grid_constant__ SumJobs<T> jobs) {
-  int j = 0;
-  while (j + 1 < jobs.count && blockIdx.x >= jobs.job[j + 1].block_begin) ++j;
-  const SumJob<T>& job = jobs.job[j];
-  const int64_t b = blockIdx.x - job.block_begin;
-  if (job.content_target != nullptr) {
-    const auto sq = plane_chunk_moments<T, true, VEC>(job.v, job.content_target, job.g, job.chunks,
-                                                      job.chunk_len, b, job.sums);
-    if (threadIdx.x == 0) job.content_sums[b] = sq;
-  } else {
-    plane_chunk_moments<T, false, VEC>(job.v, nullptr, job.g, job.chunks, job.chunk_len, b,
-                                       job.sums);
-  }
-}
-
 template <typename T>
 __device__ void plane_stats(const SumJob<T>& job, int64_t plane, acc_type<T> eps, bool unbiased,
                             acc_type<T>& mean, acc_type<T>& std_) {
@@ -91,12 +72,14 @@ __device__ void plane_stats(const SumJob<T>& job, int64_t plane, acc_type<T> eps
   std_ = sqrt(variance_of(m, job.g.p, unbiased) + eps);
 }
 
+// Statistics of every plane into the packed `stats` (each target's once, read by every thread),
+// and the two scalars, summed in a fixed order: run by one block once every chunk is reduced.
 template <typename T>
-__global__ void __launch_bounds__(kFinalizeThreads)
-    loss_finalize_kernel(const __grid_constant__ SumJobs<T> jobs,
-                         const __grid_constant__ LossMeta<T> meta, acc_type<T> eps, bool unbiased,
-                         acc_type<T>* __restrict__ stats, acc_type<T>* __restrict__ style_out,
-                         acc_type<T>* __restrict__ content_out) {
+__device__ __noinline__ void finalize_losses(const SumJobs<T>& jobs, const LossMeta<T>& meta,
+                                             acc_type<T> eps, bool unbiased,
+                                             acc_type<T>* __restrict__ stats,
+                                             acc_type<T>* __restrict__ style_out,
+                                             acc_type<T>* __restrict__ content_out) {
   using A = acc_type<T>;
   A total[2] = {0, 0};  // style, content
   for (int l = 0; l < meta.count; ++l) {
@@ -105,11 +88,14 @@ __global__ void __launch_bounds__(kFinalizeThreads)
     A* std_ = mean + layer.planes;
     A* t_mean = std_ + layer.planes;
     A* t_std = t_mean + layer.target_planes;
-    if (layer.target_job >= 0) {  // target maps: their statistics once, read by every thread
-      for (int64_t p = threadIdx.x; p < layer.target_planes; p += blockDim.x)
+    for (int64_t p = threadIdx.x; p < layer.target_planes; p += blockDim.x) {
+      if (layer.target_job >= 0) {
         plane_stats(jobs.job[layer.target_job], p, eps, unbiased, t_mean[p], t_std[p]);
-      __syncthreads();
+      } else {
+        t_mean[p] = layer.target_stats[p], t_std[p] = layer.target_stats[layer.target_planes + p];
+      }
     }
+    __syncthreads();
     A sum = 0;
     for (int64_t p = threadIdx.x; p < layer.planes; p += blockDim.x) {
       A m, s;
@@ -132,53 +118,78 @@ __global__ void __launch_bounds__(kFinalizeThreads)
   }
 }
 
+// The whole forward in one launch: each block reduces its chunk of a map (VEC > 1: every job's
+// maps take 16-byte loads; launch_config.cuh, moments_vec), and the last block to finish, known
+// from a counter (`done`, zeroed per call), finalizes. The fences make every block's results
+// visible before it is counted; the finalizing order is fixed, so results are bit-identical.
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kReduceThreads)
+    loss_forward_kernel(const __grid_constant__ SumJobs<T> jobs,
+                        const __grid_constant__ LossMeta<T> meta, acc_type<T> eps, bool unbiased,
+                        acc_type<T>* __restrict__ stats, acc_type<T>* __restrict__ style_out,
+                        acc_type<T>* __restrict__ content_out, unsigned* __restrict__ done) {
+  int j = 0;
+  while (j + 1 < jobs.count && blockIdx.x >= jobs.job[j + 1].block_begin) ++j;
+  const SumJob<T>& job = jobs.job[j];
+  const int64_t b = blockIdx.x - job.block_begin;
+  if (b >= job.blocks) {
+    // no chunk: the one block launched for maps with no plane, which only finalizes
+  } else if (job.content_target != nullptr) {
+    const auto sq = plane_chunk_moments<T, true, VEC>(job.v, job.content_target, job.g, job.chunks,
+                                                      job.chunk_len, b, job.sums);
+    if (threadIdx.x == 0) job.content_sums[b] = sq;
+  } else {
+    plane_chunk_moments<T, false, VEC>(job.v, nullptr, job.g, job.chunks, job.chunk_len, b,
+                                       job.sums);
+  }
+  __shared__ bool last;
+  __threadfence();  // this thread's results (the writers': thread 0, or a tile's first row)
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(done, 1u) + 1 == gridDim.x;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();  // the other blocks' results, counted before `done` reached the grid size
+  finalize_losses(jobs, meta, eps, unbiased, stats, style_out, content_out);
+}
+
 // ------------------------------------------------------------------- backward ----
+// How one layer's gradient is formed from the saved statistics, with the divisions done on the
+// host (a device division brings a slow-path subroutine into the pointwise loop).
 template <typename T>
 struct CoefLayer {
-  int64_t plane_begin, planes, p, target_planes, channels, stats_offset, numel;
-  acc_type<T> weight;
-  bool style, content;
-};
-
-template <typename T>
-struct CoefMeta {
-  CoefLayer<T> layer[kMaxLossLayers];
-  int count;
-  int64_t total_planes;
+  int64_t planes, target_planes, channels, stats_offset;
+  acc_type<T> style_scale;                    // 2 * weight / planes (0: no style term)
+  acc_type<T> inv_p, inv_dof, content_scale;  // 1/P, 1/dof, 2/numel (0: no content term)
 };
 
 // Per plane: d/dx of w * mean((mu - mu_t)^2 + (sigma - sigma_t)^2) is b * (x - mu) + k
 // (docs/numerics.md, "Losses"); the content term c * (x - t) becomes a * t with a = -c, plus c
 // folded into b and k.
 template <typename T>
-__global__ void loss_coef_kernel(const __grid_constant__ CoefMeta<T> meta,
-                                 const acc_type<T>* __restrict__ stats,
-                                 const acc_type<T>* __restrict__ grad_style,
-                                 const acc_type<T>* __restrict__ grad_content, bool unbiased,
-                                 Coef<acc_type<T>>* __restrict__ coef) {
+__device__ __forceinline__ Coef<acc_type<T>> loss_coef(const CoefLayer<T>& layer, int64_t plane,
+                                                       const acc_type<T>* __restrict__ stats,
+                                                       acc_type<T> grad_style,
+                                                       acc_type<T> grad_content) {
   using A = acc_type<T>;
-  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (i >= meta.total_planes) return;
-  int l = 0;
-  while (l + 1 < meta.count && i >= meta.layer[l + 1].plane_begin) ++l;
-  const CoefLayer<T>& layer = meta.layer[l];
-  const int64_t plane = i - layer.plane_begin;
   Coef<A> cf{0, 0, 0, 0};
-  if (layer.style) {
+  if (layer.style_scale != A(0)) {
     const A* mean = stats + layer.stats_offset;
     const A* std_ = mean + layer.planes;
     const A* t_mean = std_ + layer.planes;
     const A* t_std = t_mean + layer.target_planes;
-    const int64_t tp = layer.target_planes == layer.planes ? plane : plane % layer.channels;
-    const A scale = *grad_style * layer.weight * A(2) / A(layer.planes);
+    // 32-bit: a 64-bit modulo is a subroutine call (planes < 2^31: losses_backward_cuda)
+    const int64_t tp = layer.target_planes == layer.planes
+                           ? plane
+                           : int64_t(uint32_t(plane) % uint32_t(layer.channels));
+    const A scale = grad_style * layer.style_scale;
     const A gm = scale * (mean[plane] - t_mean[tp]), gs = scale * (std_[plane] - t_std[tp]);
-    cf = Coef<A>{0, gs / (A(dof(layer.p, unbiased)) * std_[plane]), mean[plane], gm / A(layer.p)};
+    cf = Coef<A>{0, gs * layer.inv_dof * reciprocal(std_[plane]), mean[plane], gm * layer.inv_p};
   }
-  if (layer.content) {
-    const A c = A(2) * *grad_content / A(layer.numel);
+  if (layer.content_scale != A(0)) {
+    const A c = grad_content * layer.content_scale;
     cf = Coef<A>{-c, cf.b + c, cf.m, cf.k + c * cf.m};
   }
-  coef[i] = cf;
+  return cf;
 }
 
 template <typename T>
@@ -186,7 +197,7 @@ struct ApplyJob {
   const T* u;  // content target, or nullptr
   const T* v;
   T* out;
-  const Coef<acc_type<T>>* coef;
+  CoefLayer<T> layer;
   PlaneShape g;
   int64_t vectors, block_begin, blocks;
   VectorPlanes planes;  // set once the vector width is known
@@ -196,6 +207,9 @@ template <typename T>
 struct ApplyJobs {
   ApplyJob<T> job[kMaxLossLayers];
   int count;
+  const acc_type<T>* stats;
+  const acc_type<T>* grad_style;  // 0-dim
+  const acc_type<T>* grad_content;
 };
 
 template <typename T, int VEC>
@@ -205,12 +219,16 @@ __global__ void __launch_bounds__(kReduceThreads)
   while (j + 1 < jobs.count && blockIdx.x >= jobs.job[j + 1].block_begin) ++j;
   const ApplyJob<T>& job = jobs.job[j];
   const int64_t stride = job.blocks * int64_t(blockDim.x);
+  const acc_type<T> gs = *jobs.grad_style, gc = *jobs.grad_content;
+  const auto coef_of = [&](int64_t plane) {
+    return loss_coef(job.layer, plane, jobs.stats, gs, gc);
+  };
   for (int64_t i = (blockIdx.x - job.block_begin) * int64_t(blockDim.x) + threadIdx.x;
        i < job.vectors; i += stride) {
     if (job.u != nullptr) {
-      apply_vector<T, VEC, true>(job.u, job.v, job.out, job.coef, job.planes, i);
+      apply_vector<T, VEC, true>(job.u, job.v, job.out, coef_of, job.planes, i);
     } else {
-      apply_vector<T, VEC, false>(nullptr, job.v, job.out, job.coef, job.planes, i);
+      apply_vector<T, VEC, false>(nullptr, job.v, job.out, coef_of, job.planes, i);
     }
   }
 }
@@ -270,33 +288,35 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_cuda(
           if (l >= plan.layers.size()) continue;
           const LossLayer& layer = plan.layers[l];
           int target_job = -1;
+          const A* target_stats = nullptr;
           if (layer.target_is_map) {
             keep.push_back(to_kernel_layout(targets_v[l]));
             target_job = add_job(keep.back(), nullptr);
-          } else {
-            const int64_t t_off = layer.offset + 2 * layer.planes;
-            stats.narrow(0, t_off, layer.target_planes).copy_(targets_v[l][0].reshape(-1));
-            stats.narrow(0, t_off + layer.target_planes, layer.target_planes)
-                .copy_(targets_v[l][1].reshape(-1));
+          } else {  // the finalize copies them into `stats`
+            keep.push_back(targets_v[l].to(opts.dtype()).contiguous());
+            target_stats = keep.back().const_data_ptr<A>();
           }
           meta.layer[meta.count++] =
               LossLayerMeta<T>{layer.offset, layer.planes, layer.target_planes, layer.channels,
-                               in_job,       target_job,   A(weights[l])};
+                               in_job,       target_job,   target_stats,        A(weights[l])};
         }
         if (vec_ok) {  // whole vectors in every chunk
           for (int j = 0; j < jobs.count; ++j)
             jobs.job[j].chunk_len = chunk_length(jobs.job[j].g, jobs.job[j].chunks, kVec);
         }
         const auto stream = at::cuda::getCurrentCUDAStream();
+        keep.push_back(at::zeros({1}, opts.dtype(at::kInt)));  // blocks done (a memset, no kernel)
+        auto* done = reinterpret_cast<unsigned*>(keep.back().mutable_data_ptr<int>());
+        A *st = stats.mutable_data_ptr<A>(), *so = style.mutable_data_ptr<A>(),
+          *co = content.mutable_data_ptr<A>();
+        blocks = std::max<int64_t>(blocks, 1);  // the finalizing block, even without planes
         if (vec_ok) {
-          loss_sums_kernel<T, kVec><<<blocks, kReduceThreads, 0, stream>>>(jobs);
+          loss_forward_kernel<T, kVec><<<blocks, kReduceThreads, 0, stream>>>(
+              jobs, meta, A(eps), unbiased, st, so, co, done);
         } else {
-          loss_sums_kernel<T, 1><<<blocks, kReduceThreads, 0, stream>>>(jobs);
+          loss_forward_kernel<T, 1><<<blocks, kReduceThreads, 0, stream>>>(
+              jobs, meta, A(eps), unbiased, st, so, co, done);
         }
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-        loss_finalize_kernel<T><<<1, kFinalizeThreads, 0, stream>>>(
-            jobs, meta, A(eps), unbiased, stats.mutable_data_ptr<A>(), style.mutable_data_ptr<A>(),
-            content.mutable_data_ptr<A>());
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
   return {style, content, stats};
@@ -320,29 +340,28 @@ std::vector<at::Tensor> losses_backward_cuda(const at::Tensor& grad_style,
       at::kHalf, at::kBFloat16, inputs_v[0].scalar_type(), "losses_backward_cuda", [&] {
         using T = scalar_t;
         using A = acc_type<T>;
-        CoefMeta<T> meta{};
         ApplyJobs<T> jobs{};
-        int64_t planes = 0;
+        jobs.stats = stats.const_data_ptr<A>();
+        jobs.grad_style = gs.const_data_ptr<A>();
+        jobs.grad_content = gc.const_data_ptr<A>();
+        bool vec_ok = true;
         for (size_t l = 0; l < inputs_v.size(); ++l) {
           keep.push_back(to_kernel_layout(inputs_v[l]));
           const at::Tensor x = keep.back();
           const bool style = l < plan.layers.size();
           const bool content = content_target.has_value() && l + 1 == inputs_v.size();
-          CoefLayer<T>& cl = meta.layer[meta.count++];
-          cl = CoefLayer<T>{planes,
-                            x.size(0) * x.size(1),
-                            x.size(2) * x.size(3),
-                            0,
-                            x.size(1),
-                            0,
-                            x.numel(),
-                            A(style ? weights[l] : 0.0),
-                            style,
-                            content};
-          if (style)
-            cl.target_planes = plan.layers[l].target_planes,
-            cl.stats_offset = plan.layers[l].offset;
           ApplyJob<T>& job = jobs.job[jobs.count++];
+          const int64_t planes = x.size(0) * x.size(1), p = x.size(2) * x.size(3);
+          TORCH_CHECK(planes <= INT32_MAX, "layer ", l, ": at most 2^31 planes (N * C), got ",
+                      planes);
+          job.layer = CoefLayer<T>{planes,
+                                   style ? plan.layers[l].target_planes : 0,
+                                   x.size(1),
+                                   style ? plan.layers[l].offset : 0,
+                                   A(style ? 2.0 * weights[l] / double(planes) : 0.0),
+                                   A(1.0 / double(p)),
+                                   A(1.0 / double(dof(p, unbiased))),
+                                   A(content ? 2.0 / double(x.numel()) : 0.0)};
           grads.push_back(at::empty_like(x));
           job.v = x.const_data_ptr<T>();
           job.out = grads.back().mutable_data_ptr<T>();
@@ -351,16 +370,7 @@ std::vector<at::Tensor> losses_backward_cuda(const at::Tensor& grad_style,
             keep.push_back(in_layout_of(*content_target, x));
             job.u = keep.back().const_data_ptr<T>();
           }
-          planes += cl.planes;
-        }
-        meta.total_planes = planes;
-        at::Tensor coef = at::empty({planes * 4}, stats.options());
-        auto* cf = reinterpret_cast<Coef<A>*>(coef.mutable_data_ptr<A>());
-        bool vec_ok = true;
-        for (int j = 0; j < jobs.count; ++j) {
-          jobs.job[j].coef = cf + meta.layer[j].plane_begin;
-          vec_ok = vec_ok &&
-                   can_vectorize<T>(jobs.job[j].g, {jobs.job[j].u, jobs.job[j].v, jobs.job[j].out});
+          vec_ok = vec_ok && can_vectorize<T>(job.g, {job.u, job.v, job.out});
         }
         const int vec = vec_ok ? 16 / sizeof(T) : 1;
         int64_t blocks = 0;
@@ -374,10 +384,6 @@ std::vector<at::Tensor> losses_backward_cuda(const at::Tensor& grad_style,
           blocks += job.blocks;
         }
         const auto stream = at::cuda::getCurrentCUDAStream();
-        loss_coef_kernel<T><<<ceil_div(planes, kReduceThreads), kReduceThreads, 0, stream>>>(
-            meta, stats.const_data_ptr<A>(), gs.const_data_ptr<A>(), gc.const_data_ptr<A>(),
-            unbiased, cf);
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
         if (vec_ok) {
           loss_apply_kernel<T, 16 / sizeof(T)><<<blocks, kReduceThreads, 0, stream>>>(jobs);
         } else {
