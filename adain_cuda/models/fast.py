@@ -1,4 +1,4 @@
-"""Exact rewrites of the style-transfer networks for inference.
+"""Exact rewrites of the style-transfer networks, for inference and (with live weights) training.
 
 Each rewrite computes the same function as the plain layer stack (up to floating-point rounding):
 
@@ -19,7 +19,8 @@ every activation; elsewhere the ReLU is a separate in-place op. Every layer retu
 memory format, so channels_last networks stay channels_last.
 
 ``FastEncoder`` and ``FastDecoder`` apply them to the loaded networks; :class:`FastOptions`
-switches single rewrites off for comparisons. The proofs are in docs/fast-path.md, the figures in
+switches single rewrites off for comparisons, and ``live_weights`` derives the rewritten weights
+from the parameters on every call, so that training can run through them. The proofs are in docs/fast-path.md, the figures in
 benchmarks/RESULTS.md.
 """
 
@@ -50,6 +51,10 @@ class FastOptions:
     fuse_relu: bool = True          # bias and ReLU in cuDNN's / cuBLASLt's epilogue on CUDA
     im2col_first_layer: bool = True  # a channels_last 3-channel layer as one im2col GEMM
     pool_as_reduction: bool = True   # 2x2 pooling of even channels_last maps as one max-reduction
+    # Derive the rewritten weights (border taps, sub-pixel kernels) from the layers' parameters
+    # on every call instead of once: they are linear maps of the parameters, so gradients reach
+    # them and an optimizer step is seen by the next call (training through the fast decoder).
+    live_weights: bool = False
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, relu: bool, fuse: bool = True) -> Tensor:
@@ -58,7 +63,13 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, relu: b
     if relu and fuse and x.is_cuda and x.dtype in _CUDNN_DTYPES and torch.backends.cudnn.enabled:
         return torch.cudnn_convolution_relu(x, weight, bias, (1, 1), (padding, padding), (1, 1), 1)
     y = F.conv2d(x, weight, bias, padding=padding)
-    return F.relu_(y) if relu else y
+    return F.relu(y, inplace=_in_place_ok(x, weight, bias)) if relu else y
+
+
+def _in_place_ok(*tensors: Tensor | None) -> bool:
+    """Whether the rewrites may overwrite their own intermediate results: not while autograd
+    records them (training through the rewrites), where it would need the old values."""
+    return not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in tensors)
 
 
 def fold_input_affine(affine: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
@@ -133,9 +144,12 @@ def _fix_border(y: Tensor, x: Tensor, taps: Tensor, bias: Tensor | None, relu: b
     rows, cols, src_rows, src_cols = _border_taps_for(y.shape[2], y.shape[3], k, x, reflect)
     windows = x.permute(0, 2, 3, 1)[:, src_rows, src_cols]          # (n, P, k*k, c)
     windows = windows.reshape(-1, k * k * c)
-    out = _linear(windows, taps, bias, relu, fuse)
-    y.permute(0, 2, 3, 1)[:, rows, cols] = out.view(n, -1, out.shape[-1])
-    return y
+    out = _linear(windows, taps, bias, relu, fuse).view(n, -1, taps.shape[0])
+    if _in_place_ok(y, x, taps, bias):
+        y.permute(0, 2, 3, 1)[:, rows, cols] = out
+        return y
+    images = torch.arange(n, device=y.device)[:, None]
+    return y.permute(0, 2, 3, 1).index_put((images, rows[None], cols[None]), out).permute(0, 3, 1, 2)
 
 
 def _linear(rows: Tensor, weight: Tensor, bias: Tensor | None, relu: bool, fuse: bool) -> Tensor:
@@ -144,12 +158,18 @@ def _linear(rows: Tensor, weight: Tensor, bias: Tensor | None, relu: bool, fuse:
     if relu and fuse and bias is not None and rows.is_cuda:
         return torch._addmm_activation(bias, rows, weight.t())
     out = F.linear(rows, weight, bias)
-    return F.relu_(out) if relu else out
+    return F.relu(out, inplace=_in_place_ok(rows, weight, bias)) if relu else out
 
 
 def _taps(weight: Tensor) -> Tensor:
-    """(out, in, k, k) -> (out, k*k*in), the order in which _fix_border gathers a window."""
-    return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
+    """(out, in, k, k) -> (out, k*k*in), the order in which _fix_border gathers a window
+    (differentiable: detach it for a fixed copy)."""
+    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
+
+
+def _im2col_taps(taps: Tensor) -> Tensor | None:
+    """Taps zero-padded to the im2col width, or None when a window is wider."""
+    return F.pad(taps, (0, IM2COL_WIDTH - taps.shape[1])) if taps.shape[1] <= IM2COL_WIDTH else None
 
 
 class ReflectConv(nn.Module):
@@ -165,24 +185,24 @@ class ReflectConv(nn.Module):
     def __init__(self, conv: nn.Conv2d, relu: bool, options: FastOptions = FastOptions()) -> None:
         super().__init__()
         self.weight, self.bias, self.relu, self.options = conv.weight, conv.bias, relu, options
-        self.register_buffer("taps", _taps(conv.weight))
-        im2col = None
-        if self.taps.shape[1] <= IM2COL_WIDTH:  # taps zero-padded to the im2col width
-            im2col = self.taps.new_zeros(self.taps.shape[0], IM2COL_WIDTH)
-            im2col[:, :self.taps.shape[1]] = self.taps
-        self.register_buffer("im2col_taps", im2col)
+        taps = _taps(conv.weight.detach())
+        self.register_buffer("taps", None if options.live_weights else taps)
+        self.register_buffer("im2col_taps", None if options.live_weights else _im2col_taps(taps))
+        self.few_channels = taps.shape[1] <= IM2COL_WIDTH
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         fuse = self.options.fuse_relu
         if h < 2 or w < 2:  # reflection padding needs two pixels; let F.pad say so
             return conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias, 0, self.relu, fuse)
-        if self.im2col_taps is not None and self.options.im2col_first_layer and _channels_last(x):
-            return self._im2col_forward(x)
+        live = self.options.live_weights
+        if self.few_channels and self.options.im2col_first_layer and _channels_last(x):
+            return self._im2col_forward(x, _im2col_taps(_taps(self.weight)) if live else self.im2col_taps)
         y = conv2d(x, self.weight, self.bias, 1, self.relu, fuse)
-        return _fix_border(y, x, self.taps, self.bias, self.relu, 3, reflect=True, fuse=fuse)
+        taps = _taps(self.weight) if live else self.taps
+        return _fix_border(y, x, taps, self.bias, self.relu, 3, reflect=True, fuse=fuse)
 
-    def _im2col_forward(self, x: Tensor) -> Tensor:
+    def _im2col_forward(self, x: Tensor, im2col_taps: Tensor) -> Tensor:
         n, c, h, w = x.shape
         padded = F.pad(x, (1, 1, 1, 1), mode="reflect")      # c channels: a small copy
         sn, sc, sh, sw = padded.stride()
@@ -191,7 +211,7 @@ class ReflectConv(nn.Module):
         cols = x.new_empty(n * h * w, IM2COL_WIDTH)
         cols[:, 9 * c:].zero_()
         cols[:, :9 * c].view(n, h, w, 3, 3, c).copy_(windows)
-        y = _linear(cols, self.im2col_taps, self.bias, self.relu, self.options.fuse_relu)  # (n*h*w, out): NHWC
+        y = _linear(cols, im2col_taps, self.bias, self.relu, self.options.fuse_relu)  # (n*h*w, out): NHWC
         return y.view(n, h, w, -1).permute(0, 3, 1, 2)
 
 
@@ -227,29 +247,28 @@ class UpsampleConv(nn.Module):
     def __init__(self, conv: nn.Conv2d, relu: bool, options: FastOptions = FastOptions()) -> None:
         super().__init__()
         self.options = options
-        w = conv.weight.detach().double()  # (out, in, 3, 3)
-        rows = [torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),   # phase 0: (out, in, 2, 3)
-                torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2)]   # phase 1
-        kernels = []
-        for r in rows:
-            for b in range(2):
-                c = r[..., 0], r[..., 1], r[..., 2]
-                cols = (c[0], c[1] + c[2]) if b == 0 else (c[0] + c[1], c[2])
-                kernels.append(torch.stack(cols, -1))                    # (out, in, 2, 2)
-        weight = torch.cat(kernels).to(conv.weight.dtype)                # (4 out, in, 2, 2)
         self.out_channels = conv.out_channels
+        self.relu = relu
+        if options.live_weights:  # the layer's own parameters, rewritten on every call
+            self.conv_weight, self.conv_bias = conv.weight, conv.bias
+            return
+        weight = _phase_kernels(conv.weight.detach().double()).to(conv.weight.dtype)
         self.register_buffer("weight", weight)
         self.register_buffer("taps", _taps(weight))
         self.register_buffer("bias", conv.bias.detach().repeat(4))
-        self.relu = relu
 
     def forward(self, x: Tensor) -> Tensor:
         n, _, h, w = x.shape
         o = self.out_channels
+        if self.options.live_weights:
+            weight = _phase_kernels(self.conv_weight)
+            taps, bias = _taps(weight), self.conv_bias.repeat(4)
+        else:
+            weight, taps, bias = self.weight, self.taps, self.bias
         # (n, 4o, h+1, w+1); the ReLU commutes with the interleaving below, so it can run here
         fuse = self.options.fuse_relu
-        y = conv2d(x, self.weight, self.bias, 1, self.relu, fuse)
-        y = _fix_border(y, x, self.taps, self.bias, self.relu, 2, reflect=False, fuse=fuse)
+        y = conv2d(x, weight, bias, 1, self.relu, fuse)
+        y = _fix_border(y, x, taps, bias, self.relu, 2, reflect=False, fuse=fuse)
         # Phase (a, b) of output pixel (2i + a, 2j + b) is phase channel block 2a + b of y at
         # (i + a, j + b): an affine function of (i, a, j, b, c), so one strided view of y is the
         # interleaved image and one copy writes it out.
@@ -260,6 +279,20 @@ class UpsampleConv(nn.Module):
             store.copy_(phases.permute(0, 2, 3, 4, 5, 1))
             return store.view(n, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
         return phases.contiguous().view(n, o, 2 * h, 2 * w)
+
+
+def _phase_kernels(w: Tensor) -> Tensor:
+    """The four 2x2 sub-pixel kernels (4 out, in, 2, 2) of a 3x3 kernel w (out, in, 3, 3) after a
+    nearest x2 upsampling (UpsampleConv): sums of its taps, a linear map of w."""
+    rows = [torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),   # phase 0: (out, in, 2, 3)
+            torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2)]   # phase 1
+    kernels = []
+    for r in rows:
+        for b in range(2):
+            c = r[..., 0], r[..., 1], r[..., 2]
+            cols = (c[0], c[1] + c[2]) if b == 0 else (c[0] + c[1], c[2])
+            kernels.append(torch.stack(cols, -1))                    # (out, in, 2, 2)
+    return torch.cat(kernels)
 
 
 def _channels_last(x: Tensor) -> bool:

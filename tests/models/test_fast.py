@@ -206,3 +206,49 @@ def test_graph_replay_is_fresh_each_call(nets):
     assert s.graphs.captures == 1
     torch.testing.assert_close(mixed, eager.transfer(contents[0], [stats, stats], weights=[0.5, 0.5], alpha=0.5),
                                rtol=1e-2, atol=1e-2)
+
+
+# ------------------------------------------------------------- training through the rewrites ----
+def training_nets(nets):
+    enc = Encoder().load_weights(nets[0].net.state_dict()).double().eval()
+    dec = Decoder().load_weights(nets[1].net.state_dict()).double()
+    return enc, dec
+
+
+@pytest.mark.parametrize("layout", FORMATS)
+@pytest.mark.parametrize("size", [(16, 16), (16, 40)])
+def test_training_gradients_equal_the_plain_networks_float64(nets, size, layout):
+    """The AdaIN training loss through the fast encoder and the fast decoder with live weights:
+    the decoder's parameter gradients (and the input's) equal the plain networks' in float64."""
+    enc, dec = training_nets(nets)
+    fast_enc, fast_dec = FastEncoder(enc), FastDecoder(dec, fast.FastOptions(live_weights=True))
+    g = torch.Generator().manual_seed(0)
+    t = torch.rand(2, 512, size[0] // 8, size[1] // 8, generator=g, dtype=torch.float64)
+    t = t.contiguous(memory_format=FORMATS[layout]).requires_grad_()
+    style = [f.detach() for f in enc.layers(torch.rand(2, 3, *size, generator=g, dtype=torch.float64))]
+
+    def loss(encoder, decoder):
+        feats = encoder.layers(decoder(t))
+        return sum(((a.mean((2, 3)) - b.mean((2, 3))) ** 2).sum() + ((a.std((2, 3)) - b.std((2, 3))) ** 2).sum()
+                   for a, b in zip(feats, style)) + (feats[-1] - t).square().mean()
+
+    params = list(dec.parameters())
+    got = torch.autograd.grad(loss(fast_enc, fast_dec), [t, *params])
+    expected = torch.autograd.grad(loss(enc, dec), [t, *params])
+    assert len(params) == 18  # every decoder convolution's weight and bias reached
+    for g_, e in zip(got, expected):
+        torch.testing.assert_close(g_, e, rtol=1e-9, atol=1e-12)
+
+
+def test_live_weights_follow_an_optimizer_step(nets):
+    """With live weights the fast decoder sees the parameters as they are now; the inference form
+    keeps the weights it was built with (its rewrites are fixed copies)."""
+    _, dec = training_nets(nets)
+    live, frozen = FastDecoder(dec, fast.FastOptions(live_weights=True)), FastDecoder(dec)
+    x = torch.rand(1, 512, 3, 4, dtype=torch.float64)
+    opt = torch.optim.SGD(dec.parameters(), lr=0.1)
+    dec(x).square().mean().backward()
+    opt.step()
+    with torch.no_grad():
+        torch.testing.assert_close(live(x), dec(x), rtol=1e-10, atol=1e-10)
+        assert (frozen(x) - dec(x)).abs().max() > 1e-6
