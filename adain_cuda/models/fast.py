@@ -20,8 +20,8 @@ memory format, so channels_last networks stay channels_last.
 
 ``FastEncoder`` and ``FastDecoder`` apply them to the loaded networks; :class:`FastOptions`
 switches single rewrites off for comparisons, and ``live_weights`` derives the rewritten weights
-from the parameters on every call, so that training can run through them. The proofs are in docs/fast-path.md, the figures in
-benchmarks/RESULTS.md.
+from the parameters on every call, so that training can run through them. The proofs are in
+docs/fast-path.md, the figures in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
