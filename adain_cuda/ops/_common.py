@@ -4,8 +4,7 @@ fused losses (the same layout csrc/loss_plan.h describes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -39,40 +38,12 @@ def use_reference(x: Tensor) -> bool:
     return reason is not None
 
 
-@dataclass(frozen=True)
-class LayerBlock:
-    """One style layer's slice of the losses' packed statistics tensor:
-    ``[input mean (N*C), input std (N*C), target mean (Nt*C), target std (Nt*C)]``."""
-
-    offset: int
-    planes: int          # N * C of the input
-    target_planes: int   # Nt * C
-    channels: int
-
-    @property
-    def end(self) -> int:
-        return self.offset + 2 * (self.planes + self.target_planes)
-
-    def unpack(self, stats: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(mean, std) of the input as (N, C) and of the target as (Nt, C)."""
-        p, tp, c, o = self.planes, self.target_planes, self.channels, self.offset
-        return (stats[o:o + p].view(-1, c), stats[o + p:o + 2 * p].view(-1, c),
-                stats[o + 2 * p:o + 2 * p + tp].view(-1, c), stats[o + 2 * p + tp:self.end].view(-1, c))
-
-
-def packed_layout(inputs: Sequence[Tensor], targets: Sequence[Tensor]) -> Iterator[LayerBlock]:
-    """The blocks of the packed statistics, one per style layer; a target is a map of the input's
-    shape or (2, Nt, C) statistics."""
-    offset = 0
+def packed_numel(inputs: Sequence[Tensor], targets: Sequence[Tensor]) -> int:
+    """Length of the losses' packed statistics: per style layer
+    ``[input mean (N*C), input std (N*C), target mean (Nt*C), target std (Nt*C)]``, a target being
+    a map of the input's shape or (2, Nt, C) statistics."""
+    total = 0
     for x, t in zip(inputs, targets):
         planes = x.shape[0] * x.shape[1]
-        block = LayerBlock(offset, planes, planes if t.dim() == 4 else t.shape[1] * t.shape[2], x.shape[1])
-        offset = block.end
-        yield block
-
-
-def packed_numel(inputs: Sequence[Tensor], targets: Sequence[Tensor]) -> int:
-    end = 0
-    for block in packed_layout(inputs, targets):
-        end = block.end
-    return end
+        total += 2 * (planes + (planes if t.dim() == 4 else t.shape[1] * t.shape[2]))
+    return total

@@ -25,8 +25,7 @@ def _register_fakes() -> None:
     # one) dispatch here, and compiled code fails at trace time with the eager message.
     @torch.library.register_fake(lib + "channel_stats")
     def _(x, eps, unbiased):
-        _checks.feature_map(x, "x")
-        _checks.scalars(1.0, eps)
+        _check_stats_args(x, eps)
         return new_stats(x, rows=2)
 
     @torch.library.register_fake(lib + "channel_stats_backward")
@@ -35,18 +34,14 @@ def _register_fakes() -> None:
 
     @torch.library.register_fake(lib + "adain")
     def _(content, style, alpha, eps, unbiased):
-        _checks.content_and_style(content, style)
-        _checks.scalars(alpha, eps)
+        _check_adain_args(content, style, alpha, eps)
         n, c, ns = content.shape[0], content.shape[1], style.shape[0]
         return kernel_output_like(content), content.new_empty((2 * (n + ns) * c,),
                                                               dtype=stats_dtype(content.dtype))
 
     @torch.library.register_fake(lib + "adain_from_stats")
     def _(content, style_mean, style_std, alpha, eps, unbiased):
-        _checks.feature_map(content, "content")
-        for stat, name in ((style_mean, "style_mean"), (style_std, "style_std")):
-            _checks.style_stats(content, stat, name)
-        _checks.scalars(alpha, eps)
+        _check_from_stats(content, style_mean, style_std, alpha, eps)
         return kernel_output_like(content), new_stats(content, rows=2)
 
     @torch.library.register_fake(lib + "adain_backward")
@@ -78,11 +73,9 @@ def channel_stats(x: Tensor, *, eps: float = 1e-5, unbiased: bool = True) -> tup
             stats = _CHANNEL_STATS(x, eps, bool(unbiased))
             return stats[0], stats[1]
     except Exception:
-        _checks.feature_map(x, "x")
-        _checks.scalars(1.0, eps)
+        _check_stats_args(x, eps)
         raise
-    _checks.feature_map(x, "x")
-    _, eps = _checks.scalars(1.0, eps)
+    eps = _check_stats_args(x, eps)
     use_reference(x)
     return reference.channel_stats(x.to(stats_dtype(x.dtype)), eps=eps, unbiased=unbiased)
 
@@ -100,11 +93,9 @@ def adain(content: Tensor, style: Tensor, *, alpha: float = 1.0, eps: float = 1e
         if content.device.type in _library.KERNEL_DEVICE_TYPES:
             return _ADAIN(content, style, alpha, eps, bool(unbiased))[0]
     except Exception:
-        _checks.content_and_style(content, style)
-        _checks.scalars(alpha, eps)
+        _check_adain_args(content, style, alpha, eps)
         raise
-    _checks.content_and_style(content, style)
-    alpha, eps = _checks.scalars(alpha, eps)
+    alpha, eps = _check_adain_args(content, style, alpha, eps)
     use_reference(content)
     return reference.adain(content, style, alpha=alpha, eps=eps, unbiased=unbiased)
 
@@ -126,7 +117,7 @@ def adain_from_stats(content: Tensor, style_mean: Tensor, style_std: Tensor, *, 
     except Exception:
         _check_from_stats(content, style_mean, style_std, alpha, eps)
         raise
-    style_mean, style_std = _check_from_stats(content, style_mean, style_std, alpha, eps)
+    style_mean, style_std, alpha, eps = _check_from_stats(content, style_mean, style_std, alpha, eps)
     use_reference(content)
     return reference.adain_from_stats(content, style_mean, style_std, alpha=alpha, eps=eps, unbiased=unbiased)
 
@@ -136,12 +127,24 @@ def _stats_rows(stat: Tensor, dtype: torch.dtype) -> Tensor:
     return (stat.unsqueeze(0) if stat.dim() == 1 else stat).to(dtype)
 
 
-def _check_from_stats(content, style_mean, style_std, alpha, eps) -> tuple[Tensor, Tensor]:
+# The arguments each op's C++ set-up checks, checked in Python with the same messages as
+# ValueError/TypeError: after a failed call, on the reference path, and in the fake kernels.
+# Each returns the arguments the reference takes, normalized.
+def _check_stats_args(x, eps) -> float:
+    _checks.feature_map(x, "x")
+    return _checks.scalars(1.0, eps)[1]
+
+
+def _check_adain_args(content, style, alpha, eps) -> tuple[float, float]:
+    _checks.content_and_style(content, style)
+    return _checks.scalars(alpha, eps)
+
+
+def _check_from_stats(content, style_mean, style_std, alpha, eps) -> tuple[Tensor, Tensor, float, float]:
     _checks.feature_map(content, "content")
     style_mean = _checks.style_stats(content, style_mean, "style_mean")
     style_std = _checks.style_stats(content, style_std, "style_std")
     if style_mean.shape != style_std.shape:
         raise ValueError(f"style_mean and style_std must have the same shape, got "
                          f"{tuple(style_mean.shape)} and {tuple(style_std.shape)}")
-    _checks.scalars(alpha, eps)
-    return style_mean, style_std
+    return (style_mean, style_std, *_checks.scalars(alpha, eps))
