@@ -72,10 +72,11 @@ const auto& losses_backward_op() {
   return h;
 }
 
-bool recording(std::initializer_list<const at::Tensor*> inputs) {
+// Whether autograd records a call with these inputs (undefined tensors: absent optionals).
+bool recording(at::TensorList inputs) {
   if (!at::GradMode::is_enabled()) return false;
-  for (const at::Tensor* t : inputs)
-    if (t->defined() && t->requires_grad()) return true;
+  for (const at::Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
   return false;
 }
 
@@ -114,7 +115,7 @@ struct ChannelStats : public torch::autograd::Function<ChannelStats> {
 };
 
 at::Tensor channel_stats_autograd(const at::Tensor& x, double eps, bool unbiased) {
-  if (!recording({&x})) {
+  if (!recording(x)) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return stats_op().call(x, eps, unbiased);
   }
@@ -157,7 +158,7 @@ struct Adain : public torch::autograd::Function<Adain> {
 std::tuple<at::Tensor, at::Tensor> adain_autograd(const at::Tensor& content,
                                                   const at::Tensor& style, double alpha, double eps,
                                                   bool unbiased) {
-  if (!recording({&content, &style})) {
+  if (!recording({content, style})) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return adain_op().call(content, style, alpha, eps, unbiased);
   }
@@ -200,7 +201,7 @@ std::tuple<at::Tensor, at::Tensor> adain_from_stats_autograd(const at::Tensor& c
                                                              const at::Tensor& style_std,
                                                              double alpha, double eps,
                                                              bool unbiased) {
-  if (!recording({&content, &style_mean, &style_std})) {
+  if (!recording({content, style_mean, style_std})) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return from_stats_op().call(content, style_mean, style_std, alpha, eps, unbiased);
   }
@@ -287,13 +288,8 @@ struct Losses : public torch::autograd::Function<Losses> {
 std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_autograd(
     at::TensorList inputs, at::TensorList targets, const std::optional<at::Tensor>& content_target,
     at::ArrayRef<double> weights, double eps, bool unbiased) {
-  bool grad = false;
-  if (at::GradMode::is_enabled()) {
-    for (const auto& t : inputs) grad |= t.requires_grad();
-    for (const auto& t : targets) grad |= t.requires_grad();
-    grad |= content_target.has_value() && content_target->requires_grad();
-  }
-  if (!grad) {
+  if (!recording(inputs) && !recording(targets) &&
+      !recording(content_target.value_or(at::Tensor()))) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return losses_op().call(inputs, targets, content_target, weights, eps, unbiased);
   }
@@ -323,11 +319,7 @@ struct FirstOrderOnly : public torch::autograd::Function<FirstOrderOnly> {
 // run() below autograd, through FirstOrderOnly when any of `inputs` is being recorded.
 variable_list first_order_only(const std::vector<at::Tensor>& inputs,
                                const std::function<variable_list()>& run) {
-  bool grad = false;
-  if (at::GradMode::is_enabled()) {
-    for (const auto& t : inputs) grad |= t.defined() && t.requires_grad();
-  }
-  if (grad) return FirstOrderOnly::apply(at::TensorList(inputs), run);
+  if (recording(inputs)) return FirstOrderOnly::apply(at::TensorList(inputs), run);
   at::AutoDispatchBelowADInplaceOrView guard;
   return run();
 }

@@ -78,4 +78,11 @@ inline std::atomic<KernelPath>& forced_kernel_path() {
   return path;
 }
 
+// The paths' names, in KernelPath order (kernel_path / set_kernel_path in schemas.cpp).
+inline constexpr const char* kKernelPathNames[] = {"auto", "warp", "block", "cluster", "general"};
+
+inline const char* kernel_path_name(KernelPath path) {
+  return kKernelPathNames[static_cast<int>(path)];
+}
+
 }  // namespace adain

@@ -6,7 +6,8 @@
 #include <Python.h>
 #include <torch/library.h>
 
-#include <utility>
+#include <iterator>
+#include <string>
 
 #include "plane.h"
 
@@ -45,20 +46,14 @@ TORCH_LIBRARY(adain_cuda, m) {
       "losses_backward(Tensor grad_style, Tensor grad_content, Tensor[] inputs, Tensor[] targets, "
       "Tensor? content_target, Tensor stats, float[] weights, bool unbiased) -> Tensor[]");
   // Which CUDA kernel path a call would take ("warp", "block", "cluster", "general"; "cpu" on the
-  // CPU),
-  // and forcing one for every later call ("auto" restores the default choice).
+  // CPU), and forcing one for every later call ("auto" restores the default choice); returns the
+  // path forced before, so that a caller can restore it.
   m.def("kernel_path(Tensor content, bool backward) -> str");
-  m.def("set_kernel_path(str path) -> ()", [](c10::string_view path) {
-    static const std::pair<const char*, adain::KernelPath> names[] = {
-        {"auto", adain::KernelPath::kAuto},
-        {"warp", adain::KernelPath::kWarp},
-        {"block", adain::KernelPath::kBlock},
-        {"cluster", adain::KernelPath::kCluster},
-        {"general", adain::KernelPath::kGeneral}};
-    for (const auto& [name, value] : names) {
-      if (path == name) {
-        adain::forced_kernel_path() = value;
-        return;
+  m.def("set_kernel_path(str path) -> str", [](c10::string_view path) {
+    for (int i = 0; i < int(std::size(adain::kKernelPathNames)); ++i) {
+      if (path == adain::kKernelPathNames[i]) {
+        const auto previous = adain::forced_kernel_path().exchange(adain::KernelPath(i));
+        return std::string(adain::kernel_path_name(previous));
       }
     }
     TORCH_CHECK_VALUE(false, "kernel path must be auto, warp, block, cluster or general, got '",

@@ -23,8 +23,6 @@ from . import _library
 
 PATHS = ("auto", "warp", "block", "cluster", "general")
 
-_current = "auto"
-
 
 def kernel_path(content: Tensor, *, backward: bool = False) -> str:
     """The path ``adain`` (or, with ``backward=True``, its backward) takes for this content map:
@@ -38,15 +36,13 @@ def kernel_path(content: Tensor, *, backward: bool = False) -> str:
 @contextmanager
 def forced_kernel_path(path: str) -> Iterator[None]:
     """Every AdaIN call inside takes ``path`` where it can (process-wide, not thread-local)."""
-    global _current
     if path not in PATHS:
         raise ValueError(f"kernel path must be one of {', '.join(PATHS)}, got {path!r}")
-    previous, _current = _current, path
-    if _library.loaded():
-        torch.ops.adain_cuda.set_kernel_path(path)
+    if not _library.loaded():  # the reference has one path
+        yield
+        return
+    previous = torch.ops.adain_cuda.set_kernel_path(path)
     try:
         yield
     finally:
-        _current = previous
-        if _library.loaded():
-            torch.ops.adain_cuda.set_kernel_path(previous)
+        torch.ops.adain_cuda.set_kernel_path(previous)

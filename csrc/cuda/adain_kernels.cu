@@ -625,16 +625,7 @@ std::string kernel_path_cuda(const at::Tensor& content, bool backward) {
     path = backward ? choose_path<scalar_t, true>(g, aligned, fs)
                     : choose_path<scalar_t, false>(g, aligned, fs);
   });
-  switch (path) {
-    case KernelPath::kWarp:
-      return "warp";
-    case KernelPath::kBlock:
-      return "block";
-    case KernelPath::kCluster:
-      return "cluster";
-    default:
-      return "general";
-  }
+  return kernel_path_name(path);
 }
 
 }  // namespace
