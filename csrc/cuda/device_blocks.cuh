@@ -102,9 +102,27 @@ __device__ __forceinline__ Moments<A> block_merge(Moments<A> m) {
   return total;
 }
 
-// Adds the values at(i), i = first, first + stride, ... < end, to m in batches of K: a batch's
-// mean, then its squared deviations from that mean (exact in registers), merged into m: one
-// division per batch instead of Welford's one per value.
+// The moments of the first `count` of K values held in registers (the rest zero), exactly:
+// their mean, then the squared deviations from it.
+template <int K, typename A>
+__device__ __forceinline__ Moments<A> batch_moments(const A (&v)[K], int count = K) {
+  A sum = 0;
+#pragma unroll
+  for (int j = 0; j < K; ++j) sum += v[j];
+  Moments<A> batch;
+  batch.n = A(count);
+  batch.mean = count == K ? sum * (A(1) / A(K)) : sum / A(count);  // 1/K is exact: K = 2^k
+#pragma unroll
+  for (int j = 0; j < K; ++j) {
+    const A d = v[j] - batch.mean;
+    if (j < count) batch.m2 += d * d;
+  }
+  return batch;
+}
+
+// Adds the values at(i), i = first, first + stride, ... < end, to m in batches of K, each reduced
+// exactly (batch_moments) and merged into m: one division per batch instead of Welford's one
+// per value.
 template <int K, typename A, typename F>
 __device__ __forceinline__ void add_strided(Moments<A>& m, int64_t first, int64_t end,
                                             int64_t stride, F&& at) {
@@ -117,18 +135,7 @@ __device__ __forceinline__ void add_strided(Moments<A>& m, int64_t first, int64_
       v[j] = idx < end ? at(idx) : A(0);
       count += idx < end;
     }
-    A sum = 0;
-#pragma unroll
-    for (int j = 0; j < K; ++j) sum += v[j];
-    Moments<A> batch;
-    batch.n = A(count);
-    batch.mean = count == K ? sum * (A(1) / A(K)) : sum / A(count);  // 1/K is exact: K = 2^k
-#pragma unroll
-    for (int j = 0; j < K; ++j) {
-      const A d = v[j] - batch.mean;
-      if (j < count) batch.m2 += d * d;
-    }
-    m.merge(batch);
+    m.merge(batch_moments(v, count));
   }
 }
 
@@ -402,22 +409,16 @@ __device__ acc_type<T> plane_chunk_moments(const T* __restrict__ v, const T* __r
         const Vec<T, VEC> in = *reinterpret_cast<const Vec<T, VEC>*>(v + base + e);
         Vec<T, VEC> tin;
         if constexpr (HAS_T) tin = *reinterpret_cast<const Vec<T, VEC>*>(t + base + e);
-        Moments<A> batch;
-        A sum = 0;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) sum += static_cast<A>(in.v[j]);
-        batch.n = A(VEC);
-        batch.mean = sum * (A(1) / A(VEC));
+        A x[VEC];
 #pragma unroll
         for (int j = 0; j < VEC; ++j) {
-          const A x = static_cast<A>(in.v[j]), d = x - batch.mean;
-          batch.m2 += d * d;
+          x[j] = static_cast<A>(in.v[j]);
           if constexpr (HAS_T) {
-            const A diff = x - static_cast<A>(tin.v[j]);
+            const A diff = x[j] - static_cast<A>(tin.v[j]);
             sq += diff * diff;
           }
         }
-        m.merge(batch);
+        m.merge(batch_moments(x));
       }
     } else {
       add_strided<kMomentBatch>(m, begin + threadIdx.x, end, blockDim.x,

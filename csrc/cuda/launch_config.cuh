@@ -60,15 +60,21 @@ inline int64_t chunks_for(const PlaneShape& g) {
                              ceil_div(g.p, 256));
 }
 
+// Elements a register vector of the fused kernels holds for an NCHW plane: 16 bytes when the
+// plane's size allows it and the pointers are aligned, else one.
+template <typename T>
+int plane_vec(const PlaneShape& g, bool aligned) {
+  constexpr int kVec = 16 / sizeof(T);
+  return (aligned && g.p % kVec == 0) ? kVec : 1;
+}
+
 // The vector width of the chunk-moments kernels: 16-byte loads for NCHW planes whose size is a
 // multiple of the vector and whose pointers are aligned, else scalar loads.
 template <typename T>
 int moments_vec(const PlaneShape& g, std::initializer_list<const void*> ptrs) {
-  constexpr int kVec = 16 / sizeof(T);
-  if (g.layout != Layout::kNCHW || g.p % kVec != 0) return 1;
-  for (const void* p : ptrs)
-    if (p != nullptr && reinterpret_cast<uintptr_t>(p) % 16 != 0) return 1;
-  return kVec;
+  bool aligned = true;
+  for (const void* p : ptrs) aligned = aligned && (p == nullptr || aligned16(p));
+  return g.layout == Layout::kNCHW ? plane_vec<T>(g, aligned) : 1;
 }
 
 // Elements per chunk: the plane split in `chunks`, rounded up to whole vectors.
@@ -107,8 +113,7 @@ constexpr int kWarpPlanesPerBlock = 8;
 template <typename T>
 bool warp_shape(const PlaneShape& g, bool aligned, int max_per_thread, FusedShape& out) {
   if (g.layout != Layout::kNCHW) return false;
-  constexpr int kVec = 16 / sizeof(T);
-  const int vec = (aligned && g.p % kVec == 0) ? kVec : 1;
+  const int vec = plane_vec<T>(g, aligned);
   for (int items = 1; items <= 8 && items * vec <= max_per_thread; items *= 2) {
     if (int64_t(32) * items * vec >= g.p) {
       out = FusedShape{vec, items, 32 * kWarpPlanesPerBlock, 1, g.p, true};
@@ -127,8 +132,7 @@ constexpr int kPreferredThreads = 512;
 template <typename T>
 bool fused_shape(const PlaneShape& g, bool aligned, int max_per_thread, FusedShape& out) {
   if (g.layout != Layout::kNCHW) return false;
-  constexpr int kVec = 16 / sizeof(T);
-  const int vec = (aligned && g.p % kVec == 0) ? kVec : 1;
+  const int vec = plane_vec<T>(g, aligned);
   for (const int64_t limit : {kPreferredThreads, kMaxThreads}) {
     for (int items = 1; items <= 8 && items * vec <= max_per_thread; items *= 2) {
       const int64_t threads = ceil_div(g.p, int64_t(items) * vec);
@@ -149,8 +153,7 @@ constexpr int kMaxCluster = 8;
 template <typename T>
 bool cluster_shape(const PlaneShape& g, bool aligned, int max_per_thread, FusedShape& out) {
   if (g.layout != Layout::kNCHW || at::cuda::getCurrentDeviceProperties()->major < 9) return false;
-  constexpr int kVec = 16 / sizeof(T);
-  const int vec = (aligned && g.p % kVec == 0) ? kVec : 1;
+  const int vec = plane_vec<T>(g, aligned);
   for (int cluster = 2; cluster <= kMaxCluster; ++cluster) {
     const int64_t slice = ceil_div(ceil_div(g.p, cluster), vec) * vec;
     for (int items = 1; items <= 8 && items * vec <= max_per_thread && cluster_fits<T>(vec, items);
