@@ -21,7 +21,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +50,12 @@ STATS_STORES = {"adain_fused_forward_kernel": 4, "adain_fused_backward_kernel": 
 class Kernel:
     name: str  # demangled
     registers: int = 0
-    ops: dict[str, int] = field(default_factory=dict)
     sequence: list[str] = field(default_factory=list)  # the instructions in order
+
+    @cached_property
+    def ops(self) -> Counter:
+        """How often each instruction occurs."""
+        return Counter(self.sequence)
 
 
 def find_cuobjdump() -> str:
@@ -83,21 +89,17 @@ def read_kernels(binary: str) -> list[Kernel]:
     if "arch = sm_90" not in sass:
         print(f"check_sass: {binary} has no sm_90 code (a CPU-only build?)")
         sys.exit(2)
-    ops: dict[str, dict[str, int]] = {}
     sequences: dict[str, list[str]] = {}
-    current = None
+    sequence = None
     for line in sass.splitlines():
         if (m := re.search(r"Function : (\S+)", line)):
-            current = ops.setdefault(m.group(1), {})
             sequence = sequences.setdefault(m.group(1), [])
-        elif current is not None and (m := re.search(r"\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", line)):
-            op = m.group(1)
-            current[op] = current.get(op, 0) + 1
-            sequence.append(op)
+        elif sequence is not None and (m := re.search(r"\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", line)):
+            sequence.append(m.group(1))
     registers = {m.group(1): int(m.group(2))
                  for m in re.finditer(r"Function (\S+):\s*\n?\s*REG:(\d+)", usage)}
-    names = demangle(list(ops))
-    return [Kernel(names[k], registers.get(k, 0), v, sequences[k]) for k, v in ops.items()]
+    names = demangle(list(sequences))
+    return [Kernel(names[k], registers.get(k, 0), v) for k, v in sequences.items()]
 
 
 def template_args(name: str) -> list[str]:
@@ -116,13 +118,19 @@ def hot(kernel: Kernel) -> tuple[str, str, list[str]] | None:
     return m.group(1), args[0], args
 
 
+def group_of(args: list[str]) -> str | None:
+    """The fused kernels' adain::cuda::Group argument by name, else None."""
+    m = re.fullmatch(r"\(adain::cuda::Group\)(\d)", args[-1])
+    return GROUPS[int(m.group(1))] if m else None
+
+
 def check(kernel: Kernel, family: str, dtype: str, args: list[str]) -> list[str]:
     problems = []
-    spills = kernel.ops.get("STL", 0) + kernel.ops.get("LDL", 0)
+    spills = kernel.ops["STL"] + kernel.ops["LDL"]
     if spills:
         problems.append(f"{spills} local-memory (spill) instructions")
-    warp = args[-1] == f"(adain::cuda::Group){GROUPS.index('warp')}"
-    budget = WARP_REGISTER_BUDGET if warp else REGISTER_BUDGET[family]
+    group = group_of(args)
+    budget = WARP_REGISTER_BUDGET if group == "warp" else REGISTER_BUDGET[family]
     if kernel.registers > budget:
         problems.append(f"{kernel.registers} registers > {budget}")
     loads = sum(n for op, n in kernel.ops.items() if op.startswith("LDG.E.128"))
@@ -132,14 +140,15 @@ def check(kernel: Kernel, family: str, dtype: str, args: list[str]) -> list[str]
         return problems
     stores = sum(n for op, n in kernel.ops.items() if op.startswith("STG.E.128"))
     vectors = int(args[2]) if family.startswith("adain_fused") else 1
-    want_loads = vectors * (2 if "backward" in family or args[-1] == "true" and family == "apply_kernel" else 1)
+    two_inputs = "backward" in family or (family == "apply_kernel" and args[-1] == "true")  # HAS_U
+    want_loads = vectors * (2 if two_inputs else 1)
     if loads < want_loads:
         problems.append(f"{loads} 128-bit loads, want {want_loads}")
     if stores < vectors:
         problems.append(f"{stores} 128-bit stores, want {vectors}")
-    if args[-1] == f"(adain::cuda::Group){GROUPS.index('cluster')}":
+    if group == "cluster":
         problems += check_cluster(kernel.sequence)
-    narrow = kernel.ops.get(TYPES[dtype][1], 0) if dtype != "float" else kernel.ops.get("STG.E", 0)
+    narrow = kernel.ops[TYPES[dtype][1]]
     allowed = STATS_STORES.get(family, 0)
     if narrow > allowed:
         problems.append(f"{narrow} element-wide stores (at most {allowed}: the statistics)")
@@ -180,8 +189,8 @@ def main() -> int:
         failed += bool(problems)
         short = kernel.name[:kernel.name.index(">(") + 1].replace("void ", "")
         short = short.replace("adain::(anonymous namespace)::", "")
-        for value, group in enumerate(GROUPS):
-            short = short.replace(f"(adain::cuda::Group){value}", group)
+        if (group := group_of(info[2])) is not None:
+            short = short.replace(info[2][-1], group)
         status = "FAIL " + "; ".join(problems) if problems else "ok"
         print(f"{short:70s} REG {kernel.registers:3d}  {status}")
     print(f"check_sass: {checked} hot kernels, {failed} failing")
