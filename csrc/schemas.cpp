@@ -45,6 +45,9 @@ TORCH_LIBRARY(adain_cuda, m) {
   m.def(
       "losses_backward(Tensor grad_style, Tensor grad_content, Tensor[] inputs, Tensor[] targets, "
       "Tensor? content_target, Tensor stats, float[] weights, bool unbiased) -> Tensor[]");
+  // Feature-map operators of the fast networks (layer_setup.h), channels_last, inference only.
+  m.def("max_pool2x2(Tensor x) -> Tensor");
+  m.def("subpixel_interleave(Tensor y, int out_channels) -> Tensor");
   // Which CUDA kernel path a call would take ("warp", "block", "cluster", "general"; "cpu" on the
   // CPU), and forcing one for every later call ("auto" restores the default choice); returns the
   // path forced before, so that a caller can restore it.

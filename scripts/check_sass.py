@@ -4,8 +4,9 @@
 
 Reads the SASS (cuobjdump, from the CUDA toolkit or the one the CUDA torch wheel's triton ships)
 and the resource usage of every kernel in the extension, and checks the hot kernels: the fused
-plane kernels (forward and backward, a block or a cluster per plane) and the pointwise kernels,
-for float32, float16 and bfloat16 with 16-byte vectors:
+plane kernels (forward and backward, a block or a cluster per plane), the pointwise kernels and
+the feature-map kernels (pooling, sub-pixel interleave), for float32, float16 and bfloat16 with
+16-byte vectors:
   * no local-memory traffic (LDL/STL: register spills),
   * registers within the budget their launch plans for (docs/kernels.md),
   * 128-bit global loads and stores, one per vector of the main loops, and no element-wide
@@ -36,7 +37,10 @@ TYPES = {"float": (4, "STG.E"), "c10::Half": (8, "STG.E.U16"), "c10::BFloat16": 
 # should keep at least four blocks per multiprocessor resident.
 REGISTER_BUDGET = {"adain_fused_forward_kernel": 64, "adain_fused_backward_kernel": 64,
                    "apply_kernel": 64, "loss_apply_kernel": 64,
-                   "chunk_moments_kernel": 64, "loss_forward_kernel": 64}
+                   "chunk_moments_kernel": 64, "loss_forward_kernel": 64,
+                   "max_pool2x2_kernel": 64, "subpixel_interleave_kernel": 64}
+# 128-bit loads per output vector where it is not one per input map: a pooling window's four.
+LOADS_PER_VECTOR = {"max_pool2x2_kernel": 4}
 # Reduction kernels: read whole maps with 128-bit loads, write only per-chunk results.
 REDUCTIONS = {"chunk_moments_kernel", "loss_forward_kernel"}
 WARP_REGISTER_BUDGET = 128
@@ -141,7 +145,7 @@ def check(kernel: Kernel, family: str, dtype: str, args: list[str]) -> list[str]
     stores = sum(n for op, n in kernel.ops.items() if op.startswith("STG.E.128"))
     vectors = int(args[2]) if family.startswith("adain_fused") else 1
     two_inputs = "backward" in family or (family == "apply_kernel" and args[-1] == "true")  # HAS_U
-    want_loads = vectors * (2 if two_inputs else 1)
+    want_loads = LOADS_PER_VECTOR.get(family, vectors * (2 if two_inputs else 1))
     if loads < want_loads:
         problems.append(f"{loads} 128-bit loads, want {want_loads}")
     if stores < vectors:

@@ -11,7 +11,8 @@ Each rewrite computes the same function as the plain layer stack (up to floating
 * ``UpsampleConv``: nearest x2 upsampling, reflection padding by 1 and a 3x3 convolution equal
   four 2x2 convolutions of the edge-replicated small map, interleaved (sub-pixel form): 16 instead
   of 36 multiply-adds per 2x2 output block, and no upsampled tensor.
-* ``MaxPool2x2``: 2x2 max pooling of an even-sized channels_last map as one max-reduction.
+* ``MaxPool2x2``: 2x2 max pooling of an even-sized channels_last map in one pass (adain_cuda's
+  kernel, or one max-reduction of a view under autograd).
 
 On CUDA the bias and ReLU after each convolution run in cuDNN's epilogue
 (``torch.cudnn_convolution_relu``) or cuBLASLt's (the GEMMs), which saves a read and a write of
@@ -33,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops import feature_maps
 from .networks import Decoder, Encoder, run_blocks
 
 __all__ = ["FastDecoder", "FastEncoder", "FastOptions", "MaxPool2x2", "ReflectConv", "UpsampleConv", "conv2d",
@@ -51,6 +53,9 @@ class FastOptions:
     fuse_relu: bool = True          # bias and ReLU in cuDNN's / cuBLASLt's epilogue on CUDA
     im2col_first_layer: bool = True  # a channels_last 3-channel layer as one im2col GEMM
     pool_as_reduction: bool = True   # 2x2 pooling of even channels_last maps as one max-reduction
+    # Pooling and the sub-pixel interleave of channels_last maps by adain_cuda's own kernels
+    # (ops.feature_maps: one vectorized pass each), where they serve (not under autograd)
+    layer_kernels: bool = True
     # Derive the rewritten weights (border taps, sub-pixel kernels) from the layers' parameters
     # on every call instead of once: they are linear maps of the parameters, so gradients reach
     # them and an optimizer step is seen by the next call (training through the fast decoder).
@@ -60,16 +65,30 @@ class FastOptions:
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, relu: bool, fuse: bool = True) -> Tensor:
     """A stride-1 convolution, followed by a ReLU when ``relu``; on CUDA with ``fuse`` the bias
     and the ReLU run in cuDNN's epilogue (F.conv2d adds the bias in a separate pass there)."""
-    if relu and fuse and x.is_cuda and x.dtype in _CUDNN_DTYPES and torch.backends.cudnn.enabled:
-        return torch.cudnn_convolution_relu(x, weight, bias, (1, 1), (padding, padding), (1, 1), 1)
+    if relu and fuse and x.is_cuda and torch.backends.cudnn.enabled and _in_place_ok(x, weight, bias):
+        x, weight, bias = _autocast(x, weight, bias)
+        if x.dtype in _CUDNN_DTYPES:
+            return torch.cudnn_convolution_relu(x, weight, bias, (1, 1), (padding, padding), (1, 1), 1)
     y = F.conv2d(x, weight, bias, padding=padding)
     return F.relu(y, inplace=_in_place_ok(x, weight, bias)) if relu else y
 
 
 def _in_place_ok(*tensors: Tensor | None) -> bool:
-    """Whether the rewrites may overwrite their own intermediate results: not while autograd
-    records them (training through the rewrites), where it would need the old values."""
+    """Whether the rewrites may overwrite their own intermediate results and use the fused
+    epilogues: not while autograd records them (training through the rewrites), where backward
+    would need the old values and the fused ops have no derivative."""
     return not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in tensors)
+
+
+def _autocast(*tensors: Tensor | None) -> tuple[Tensor | None, ...]:
+    """The operands as autocast would cast them for a convolution or a GEMM: the fused epilogue
+    ops are not on autocast's lists, so under autocast (a training step's no-grad encodes) they
+    would otherwise run in float32."""
+    device = next(t for t in tensors if t is not None).device.type
+    if not torch.is_autocast_enabled(device):
+        return tensors
+    dtype = torch.get_autocast_dtype(device)
+    return tuple(t.to(dtype) if t is not None and t.is_floating_point() else t for t in tensors)
 
 
 def fold_input_affine(affine: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
@@ -155,7 +174,8 @@ def _fix_border(y: Tensor, x: Tensor, taps: Tensor, bias: Tensor | None, relu: b
 def _linear(rows: Tensor, weight: Tensor, bias: Tensor | None, relu: bool, fuse: bool) -> Tensor:
     """rows @ weight.T + bias (then ReLU); on CUDA with ``fuse`` the bias and ReLU run in
     cuBLASLt's epilogue."""
-    if relu and fuse and bias is not None and rows.is_cuda:
+    if relu and fuse and bias is not None and rows.is_cuda and _in_place_ok(rows, weight, bias):
+        bias, rows, weight = _autocast(bias, rows, weight)
         return torch._addmm_activation(bias, rows, weight.t())
     out = F.linear(rows, weight, bias)
     return F.relu(out, inplace=_in_place_ok(rows, weight, bias)) if relu else out
@@ -227,7 +247,10 @@ class MaxPool2x2(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
-        if self.options.pool_as_reduction and h % 2 == 0 and w % 2 == 0 and _channels_last(x):
+        even = h % 2 == 0 and w % 2 == 0
+        if self.options.layer_kernels and even and _channels_last(x) and feature_maps.serves(x):
+            return feature_maps.max_pool2x2(x)
+        if self.options.pool_as_reduction and even and _channels_last(x):
             pixels = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c)   # a view: no copy
             return pixels.amax(dim=(2, 4)).permute(0, 3, 1, 2)
         return F.max_pool2d(x, 2, 2, 0, ceil_mode=True)
@@ -271,7 +294,10 @@ class UpsampleConv(nn.Module):
         y = _fix_border(y, x, taps, bias, self.relu, 2, reflect=False, fuse=fuse)
         # Phase (a, b) of output pixel (2i + a, 2j + b) is phase channel block 2a + b of y at
         # (i + a, j + b): an affine function of (i, a, j, b, c), so one strided view of y is the
-        # interleaved image and one copy writes it out.
+        # interleaved image and one copy writes it out (in channels_last, adain_cuda's kernel:
+        # each pixel's channels are one contiguous run on both sides).
+        if self.options.layer_kernels and _channels_last(x) and feature_maps.serves(y):
+            return feature_maps.subpixel_interleave(y, o)
         sn, sc, sh, sw = y.stride()
         phases = y.as_strided((n, o, h, 2, w, 2), (sn, sc, sh, 2 * o * sc + sh, sw, o * sc + sw), y.storage_offset())
         if _channels_last(x):  # stored as (n, h, 2, w, 2, o): an (n, o, 2h, 2w) channels_last map

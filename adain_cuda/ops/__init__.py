@@ -4,10 +4,11 @@ The bottom layer of the package: it knows nothing of networks, images or files. 
 runs the compiled ``torch.ops.adain_cuda`` kernels (which check their arguments and carry their
 autograd formulas in C++), or the pure-PyTorch :mod:`~adain_cuda.ops.reference` where they cannot
 run (warning once, naming the reason). :mod:`~adain_cuda.ops.kernel_paths` says which CUDA kernel
-path a call takes and can force one.
+path a call takes and can force one. :mod:`~adain_cuda.ops.feature_maps` holds the pooling and
+sub-pixel interleave kernels that the fast networks run between their convolutions.
 """
 
-from . import kernel_paths, reference
+from . import feature_maps, kernel_paths, reference
 from ._library import build_info
 from .functional import adain, adain_from_stats, channel_stats
 from .losses import ContentLoss, StyleLoss, content_loss, style_content_loss, style_loss
@@ -15,5 +16,5 @@ from .modules import AdaIN
 
 __all__ = [
     "AdaIN", "ContentLoss", "StyleLoss", "adain", "adain_from_stats", "build_info", "channel_stats",
-    "content_loss", "kernel_paths", "reference", "style_content_loss", "style_loss",
+    "content_loss", "feature_maps", "kernel_paths", "reference", "style_content_loss", "style_loss",
 ]

@@ -6,6 +6,7 @@ from torch import nn
 
 from adain_cuda.models import Decoder, Encoder, fast
 from adain_cuda.models.fast import FastDecoder, FastEncoder, MaxPool2x2, ReflectConv, UpsampleConv, fold_input_affine
+from adain_cuda.ops import _library, feature_maps
 from adain_cuda.stylize import Stylizer
 
 from community_layout import DECODER_CONVS, VGG_CONVS, random_state
@@ -97,6 +98,37 @@ def test_reflect_conv_with_few_input_channels(cin, cout, relu, size, im2col):
 def test_max_pool(size, layout):
     x = torch.randn(2, 6, *size, dtype=torch.float64).contiguous(memory_format=FORMATS[layout])
     torch.testing.assert_close(MaxPool2x2()(x), nn.MaxPool2d(2, 2, 0, ceil_mode=True)(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("layer_kernels", [True, False], ids=["kernels", "pytorch"])
+@pytest.mark.parametrize("layout", FORMATS)
+@pytest.mark.parametrize("size", [(8, 12), (7, 12), (8, 5), (1, 1), (2, 2)])
+def test_max_pool_every_path(device, size, layout, layer_kernels):
+    x = torch.randn(2, 6, *size, dtype=torch.float64, device=device).contiguous(memory_format=FORMATS[layout])
+    pool = MaxPool2x2(fast.FastOptions(layer_kernels=layer_kernels))
+    torch.testing.assert_close(pool(x), nn.MaxPool2d(2, 2, 0, ceil_mode=True)(x), rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not _library.loaded(), reason="needs the compiled extension")
+def test_channels_last_inference_runs_the_layer_kernels(nets, device, monkeypatch):
+    """Every pooling and sub-pixel interleave of a channels_last pass goes through the kernels
+    (three each), none while autograd records (they have no derivative)."""
+    calls = {"max_pool2x2": 0, "subpixel_interleave": 0}
+    for name in calls:
+        def counted(*args, _name=name, _op=getattr(feature_maps, name)):
+            calls[_name] += 1
+            return _op(*args)
+        monkeypatch.setattr(feature_maps, name, counted)
+    enc = Encoder().load_weights(nets[0].net.state_dict()).to(device)
+    dec = Decoder().load_weights(nets[1].net.state_dict()).to(device)
+    fast_enc, fast_dec = FastEncoder(enc), FastDecoder(dec)
+    x = torch.rand(1, 3, 32, 40, device=device).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fast_dec(fast_enc(x))
+    assert calls == {"max_pool2x2": 3, "subpixel_interleave": 3}
+    live = FastDecoder(dec, fast.FastOptions(live_weights=True))
+    live(fast_enc(x.requires_grad_())).sum().backward()
+    assert calls == {"max_pool2x2": 3, "subpixel_interleave": 3}
 
 
 def test_reflect_conv_needs_two_pixels():

@@ -1,0 +1,48 @@
+// Argument checks and output allocation of the feature-map operators (layer_setup.h).
+#include "layer_setup.h"
+
+namespace adain {
+namespace {
+
+void check_nhwc_map(const at::Tensor& x, const char* op) {
+  TORCH_CHECK_VALUE(x.dim() == 4, op, ": the map must be a 4-D (N, C, H, W) tensor, got ", x.dim(),
+                    " dimensions with shape ", x.sizes());
+  TORCH_CHECK_VALUE(at::isFloatingType(x.scalar_type()), op,
+                    ": the map must be float32, float16, bfloat16 or float64, got ",
+                    x.scalar_type());
+  TORCH_CHECK_VALUE(x.is_contiguous(at::MemoryFormat::ChannelsLast), op,
+                    ": the map must be channels_last-contiguous (x.contiguous(memory_format="
+                    "torch.channels_last)), got strides ",
+                    x.strides(), " for shape ", x.sizes());
+}
+
+at::Tensor empty_nhwc(const at::Tensor& like, int64_t n, int64_t c, int64_t h, int64_t w) {
+  return at::empty({n, c, h, w}, like.options().memory_format(at::MemoryFormat::ChannelsLast));
+}
+
+}  // namespace
+
+PoolCall setup_max_pool2x2(const at::Tensor& x) {
+  check_nhwc_map(x, "max_pool2x2");
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  TORCH_CHECK_VALUE(h % 2 == 0 && w % 2 == 0,
+                    "max_pool2x2: height and width must be even (2x2 windows without overlap or "
+                    "remainder), got ",
+                    h, "x", w, "; use max_pool2d(ceil_mode=True) for odd sizes");
+  return {x, empty_nhwc(x, n, c, h / 2, w / 2), n, c, h, w};
+}
+
+InterleaveCall setup_subpixel_interleave(const at::Tensor& y, int64_t out_channels) {
+  check_nhwc_map(y, "subpixel_interleave");
+  TORCH_CHECK_VALUE(out_channels > 0 && y.size(1) == 4 * out_channels,
+                    "subpixel_interleave: the map must hold 4 * out_channels = 4 * ", out_channels,
+                    " phase channels, got ", y.size(1));
+  TORCH_CHECK_VALUE(y.size(2) >= 2 && y.size(3) >= 2,
+                    "subpixel_interleave: the phase map must be at least 2x2 (the small map plus "
+                    "one row and column), got ",
+                    y.size(2), "x", y.size(3));
+  const int64_t n = y.size(0), h = y.size(2) - 1, w = y.size(3) - 1;
+  return {y, empty_nhwc(y, n, out_channels, 2 * h, 2 * w), n, out_channels, h, w};
+}
+
+}  // namespace adain

@@ -1,0 +1,37 @@
+// The feature-map operators the fast networks run between their convolutions (inference only:
+// they carry no autograd formula): 2x2 max pooling and the sub-pixel interleave. Both read and
+// write channels_last (NHWC) maps, where each pixel's channels are one contiguous run. Argument
+// checks and output allocation are shared by the CPU and CUDA entry points.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+namespace adain {
+
+// max_pool2x2: out[n, i, j, c] = max of x[n, 2i + {0, 1}, 2j + {0, 1}, c], in that row-major
+// order with max_pool2d's comparison (a later value wins only when greater, NaN propagates).
+struct PoolCall {
+  at::Tensor x, out;  // NHWC-contiguous (N, C, H, W) and (N, C, H/2, W/2)
+  int64_t n, c, h, w;
+};
+PoolCall setup_max_pool2x2(const at::Tensor& x);
+
+// subpixel_interleave: y holds the four phase maps of an upsampling convolution as channel
+// blocks, (N, 4 * O, H + 1, W + 1); output pixel (2i + a, 2j + b) is phase block 2a + b of y at
+// pixel (i + a, j + b): out (N, O, 2H, 2W).
+struct InterleaveCall {
+  at::Tensor y, out;   // NHWC-contiguous
+  int64_t n, o, h, w;  // h, w: the small map's size (y is (h + 1) x (w + 1))
+};
+InterleaveCall setup_subpixel_interleave(const at::Tensor& y, int64_t out_channels);
+
+// Whether value v of a pooling window replaces the best so far: max_pool2d's rule (greater, or
+// NaN, which then propagates), so that the results are bit-identical to it. On widened values.
+template <typename A>
+C10_HOST_DEVICE inline bool pool_replaces(A best, A v) {
+  return v > best || v != v;
+}
+
+}  // namespace adain
