@@ -23,9 +23,11 @@ PORT_ALIASES = {"output_dir": "--save_dir", "workers": "--n_threads", "save_ever
 _SPECIAL = {
     "layer_weights": dict(type=csv_floats),
     "channels_last": dict(choices=["auto", "on", "off"], default="auto"),
+    "fast": dict(choices=["auto", "on", "off"], default="auto"),
     "resume": dict(nargs="?", const="auto"),
 }
-_TO_CONFIG = {"channels_last": {"auto": None, "on": True, "off": False}}
+_AUTO_ON_OFF = {"auto": None, "on": True, "off": False}
+_TO_CONFIG = {"channels_last": _AUTO_ON_OFF, "fast": _AUTO_ON_OFF}
 
 
 def add_parser(sub) -> None:

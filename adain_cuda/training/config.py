@@ -46,6 +46,8 @@ class TrainConfig:
     precision: str = _option("auto", "auto: bf16 autocast on GPUs that support it, else fp32",
                              choices=("auto", "bf16", "fp32"))
     channels_last: bool | None = _option(None, "networks in channels_last: auto (on for CUDA), on or off")
+    fast: bool | None = _option(None, "run the networks through their exact rewrites (docs/fast-path.md; the same "
+                                      "gradients): auto (on for CUDA), on or off")
     compile: bool = _option(False, "torch.compile the training step")
     losses: str = _option("fused", "fused (adain_cuda kernels) or reference (plain PyTorch)",
                           choices=("fused", "reference"))

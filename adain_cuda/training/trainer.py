@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .._files import atomic_path
-from ..models import STYLE_LAYERS, Decoder, Encoder, weights
+from ..models import STYLE_LAYERS, Decoder, Encoder, FastDecoder, FastEncoder, FastOptions, weights
 from ..ops import adain, reference, style_content_loss
 from ..stylize import imaging
 from .config import TrainConfig
@@ -105,10 +105,15 @@ class Trainer:
             self.encoder.load_weights(weights.resolve("vgg", c.vgg))
         self.encoder = self.encoder.to(self.device, memory_format=self.memory_format).eval().requires_grad_(False)
         self.decoder = Decoder().to(self.device, memory_format=self.memory_format).train()
-        self.model = self.decoder
+        # The step's networks. With `fast` the exact rewrites: the frozen encoder's rewritten
+        # weights are fixed copies, the decoder's are derived from its parameters on every call
+        # (live weights), so gradients and optimizer steps reach self.decoder itself.
+        self.fast = cuda if c.fast is None else c.fast
+        self.step_encoder = FastEncoder(self.encoder) if self.fast else self.encoder
+        self.model = FastDecoder(self.decoder, FastOptions(live_weights=True)) if self.fast else self.decoder
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
-                self.decoder, device_ids=[self.device.index] if cuda else None)
+                self.model, device_ids=[self.device.index] if cuda else None)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=c.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda i: 1.0 / (1.0 + c.lr_decay * i))
@@ -160,10 +165,10 @@ class Trainer:
         c = self.config
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             with torch.no_grad():
-                style_feats = self.encoder.layers(style)
-                target = adain(self.encoder(content), style_feats[-1])
+                style_feats = self.step_encoder.layers(style)
+                target = adain(self.step_encoder(content), style_feats[-1])
             decoded = self.model(target)
-            feats = self.encoder.layers(decoded)
+            feats = self.step_encoder.layers(decoded)
             if c.losses == "fused":
                 loss_c, loss_s = style_content_loss(feats, style_feats, target, layer_weights=c.layer_weights)
             else:

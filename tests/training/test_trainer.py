@@ -10,6 +10,7 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from adain_cuda import cli
+from adain_cuda.models import FastEncoder
 from adain_cuda.stylize import Stylizer, imaging
 from adain_cuda.training import TrainConfig, Trainer
 
@@ -77,6 +78,53 @@ def test_fused_and_reference_losses_agree_for_one_step(data, tmp_path):
         grads.append(torch.cat([p.grad.flatten() for p in trainer.decoder.parameters()]))
     torch.testing.assert_close(values[0], values[1], rtol=1e-5, atol=1e-7)
     assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() < 1e-4
+
+
+def step_gradients(trainer, dtype=torch.float32):
+    """Losses and decoder gradients of one step on the first batch, with the networks in ``dtype``
+    (the fast encoder rewritten again from the converted weights: its fixed copies were rounded
+    to float32 when it was made)."""
+    trainer.encoder.to(dtype), trainer.decoder.to(dtype)
+    if trainer.fast:
+        trainer.step_encoder = FastEncoder(trainer.encoder)
+    content, _ = next(iter(trainer._loader(trainer.content_files, 0)))
+    style, _ = next(iter(trainer._loader(trainer.style_files, 1)))
+    mf = trainer.memory_format
+    loss, loss_c, loss_s, *_ = trainer._losses(content.to(trainer.device, dtype).contiguous(memory_format=mf),
+                                               style.to(trainer.device, dtype).contiguous(memory_format=mf))
+    loss.backward()
+    return (torch.stack([loss.detach(), loss_c, loss_s]).double(),
+            torch.cat([p.grad.double().flatten() for p in trainer.decoder.parameters()]))
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_fast_and_plain_networks_agree_for_one_step(data, tmp_path, channels_last):
+    """The step through the exact rewrites has the plain networks' losses and gradients: equal in
+    float64 (every decoder parameter), and in float32 as close to the float64 gradients as the
+    plain float32 step is (which itself is about 1e-3 off, relative); the optimizer moves the
+    plain decoder's parameters."""
+    def run(fast, dtype):
+        trainer = Trainer(config(data, tmp_path / f"{fast}_{dtype}", fast=fast, channels_last=channels_last))
+        assert trainer.fast is fast
+        return trainer, step_gradients(trainer, dtype)
+
+    (values, grads), (plain_values, plain_grads) = run(True, torch.float64)[1], run(False, torch.float64)[1]
+    torch.testing.assert_close(values, plain_values, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grads, plain_grads, rtol=1e-9, atol=1e-13)
+    trainer, (values32, grads32) = run(True, torch.float32)
+    _, (plain_values32, plain_grads32) = run(False, torch.float32)
+    torch.testing.assert_close(values32, plain_values, rtol=1e-5, atol=1e-7)
+    error = lambda g: ((g - plain_grads).norm() / plain_grads.norm()).item()  # noqa: E731
+    assert error(grads32) <= 2 * error(plain_grads32), (error(grads32), error(plain_grads32))
+    before = [p.detach().clone() for p in trainer.decoder.parameters()]
+    trainer.optimizer.step()
+    assert all(not torch.equal(a, p) for a, p in zip(before, trainer.decoder.parameters()))
+
+
+def test_fast_is_the_default_on_cuda_only(data, tmp_path):
+    assert Trainer(config(data, tmp_path)).fast is False  # the CPU
+    args = cli.build_parser().parse_args(["train", "--content-dir", "c", "--style-dir", "s", "--fast", "on"])
+    assert cli.train.config_from(args).fast is True
 
 
 def test_resume_equals_an_uninterrupted_run(data, tmp_path):
@@ -170,7 +218,8 @@ def free_port():
 
 
 def test_two_process_gloo_run_matches_single_process(data, tmp_path):
-    kwargs = dict(config(data, tmp_path / "ddp", max_iter=3, batch_size=4).__dict__)
+    # the rewrites on (the CUDA default), so DistributedDataParallel wraps the fast decoder
+    kwargs = dict(config(data, tmp_path / "ddp", max_iter=3, batch_size=4, fast=True).__dict__)
     mp.spawn(_ddp_worker, args=(2, free_port(), kwargs, tmp_path / "ddp.pth"), nprocs=2, join=True)
     single = Trainer(config(data, tmp_path / "single", max_iter=3, batch_size=4))
     initial = {k: v.clone() for k, v in single.decoder.community_state_dict().items()}
@@ -204,6 +253,28 @@ def test_trains_on_the_gpu_when_asked_or_by_default(data, tmp_path, device):
     """The CLI's defaults (device auto, bf16 autocast, channels_last) on a GPU machine."""
     trainer = Trainer(config(data, tmp_path, device=device, precision="auto", max_iter=3))
     assert trainer.device == torch.device("cuda", torch.cuda.current_device())
+    assert trainer.fast and trainer.amp
     losses = trainer.train()
     assert all(math.isfinite(float(v)) for v in losses.values())
     assert (tmp_path / "decoder.pth").is_file()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fast_step_on_the_gpu_within_rounding_of_the_plain_one(data, tmp_path):
+    """On the GPU with the defaults (bf16 autocast, channels_last, the rewrites): the decoder
+    gradients are as close to the float32 plain step's as the plain bf16 step's are."""
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        grads = {}
+        for name, kw in {"exact": dict(fast=False, precision="fp32"), "plain_bf16": dict(fast=False),
+                         "fast_bf16": dict(fast=True), "fast_fp32": dict(fast=True, precision="fp32")}.items():
+            trainer = Trainer(config(data, tmp_path / name, device="cuda", precision=kw.pop("precision", "auto"), **kw))
+            grads[name] = step_gradients(trainer)[1]
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+    exact = grads["exact"]
+    rel = {k: ((g - exact).norm() / exact.norm()).item() for k, g in grads.items()}
+    assert rel["fast_fp32"] < 1e-4, rel
+    assert rel["fast_bf16"] <= 2 * rel["plain_bf16"] + 1e-3, rel
