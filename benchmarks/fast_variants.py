@@ -22,7 +22,8 @@ from adain_cuda.models import FastOptions
 from common import random_stylizer
 
 # name: Stylizer options and fast-path switches (fuse: bias+ReLU in the convolution epilogue;
-# im2col: the first (3-channel) layer as an im2col GEMM; pool: pooling as a max-reduction; bench:
+# kernels: adain_cuda's pooling, interleave and direct first/last layers; without them, im2col:
+# the first (3-channel) layer as an im2col GEMM, pool: pooling as a max-reduction; bench:
 # cudnn.benchmark); the switches not named keep their defaults
 EAGER = dict(fast=True, channels_last=True, cuda_graphs=False)
 VARIANTS = {
@@ -30,14 +31,16 @@ VARIANTS = {
     "plain channels_last": dict(fast=False, channels_last=True, cuda_graphs=False),
     "fast NCHW": dict(fast=True, channels_last=False, cuda_graphs=False),
     "fast channels_last, separate ReLU": dict(EAGER, fuse=False),
-    "fast channels_last, first layer by cuDNN": dict(EAGER, im2col=False),
-    "fast channels_last, max_pool2d": dict(EAGER, pool=False),
+    "fast channels_last, PyTorch between the convolutions": dict(EAGER, kernels=False),
+    "fast channels_last, no layer kernels, first layer by cuDNN": dict(EAGER, kernels=False, im2col=False),
+    "fast channels_last, no layer kernels, max_pool2d": dict(EAGER, kernels=False, pool=False),
     "fast channels_last (all switches on)": dict(EAGER),
     "fast channels_last + graphs forced on": dict(EAGER, cuda_graphs=True),
     "default (Stylizer's own choice)": dict(),
     "default + cudnn.benchmark": dict(bench=True),
 }
-SWITCHES = {"fuse": "fuse_relu", "im2col": "im2col_first_layer", "pool": "pool_as_reduction"}
+SWITCHES = {"fuse": "fuse_relu", "im2col": "im2col_first_layer", "pool": "pool_as_reduction",
+            "kernels": "layer_kernels"}
 
 
 def timed(fn, iters: int) -> tuple[float, float]:

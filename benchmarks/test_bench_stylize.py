@@ -8,6 +8,8 @@ networks in the community layout and the pure-PyTorch AdaIN), eager and under to
                                video frames with one style), else encoded every call
   adain_cuda_plain_cached      (CUDA) the Stylizer with fast, channels_last and graphs off
   adain_cuda_fast_cached       (CPU) the Stylizer with the exact rewrites on
+  plain_eager / plain_compiled / plain_compiled_max_autotune   the plain pipeline eager and under
+                               torch.compile (default mode, max-autotune), dynamo reset before each
 Reports ms, images per second and peak memory (CUDA: the most allocated at once over the warm-up
 and timed calls, including what was already held, such as the networks' weights).
 """
@@ -29,19 +31,20 @@ if SMOKE:
     SIZES, STYLE = [(1, 32, 48)], (32, 32)
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 PROVIDERS = ["adain_cuda", "adain_cuda_cached", "adain_cuda_plain_cached" if CUDA else "adain_cuda_fast_cached",
-             "plain_eager"] + (["plain_compiled"] if CUDA else [])
+             "plain_eager"] + (["plain_compiled", "plain_compiled_max_autotune"] if CUDA else [])
+COMPILE_MODES = {"plain_compiled": "default", "plain_compiled_max_autotune": "max-autotune"}
 OPTIONS = {"adain_cuda_plain_cached": dict(fast=False, channels_last=False, cuda_graphs=False),
            "adain_cuda_fast_cached": dict(fast=True)}
 
 
-def plain_runner(dtype, compiled=False):
+def plain_runner(dtype, compile_mode=None):
     vgg_state, dec_state = random_states()
     vgg = vgg_sequential()
     vgg.load_state_dict({k: v for k, v in vgg_state.items() if int(k.split(".")[0]) < 31})
     dec = decoder_sequential()
     dec.load_state_dict(dec_state)
     vgg, dec = vgg.to(DEVICE, dtype).eval(), dec.to(DEVICE, dtype).eval()
-    if compiled:
+    if compile_mode:
         # torch.compile caches per code object and falls back to eager after 8 recompilations
         # (silently); every configuration gets a fresh compile instead
         torch._dynamo.reset()
@@ -50,7 +53,7 @@ def plain_runner(dtype, compiled=False):
         t = reference.adain(vgg(content.to(dtype)), vgg(style.to(dtype)))
         return dec(t)[..., : content.shape[-2], : content.shape[-1]]
 
-    return torch.no_grad()(torch.compile(run) if compiled else run)
+    return torch.no_grad()(torch.compile(run, mode=compile_mode) if compile_mode else run)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[2]}x{s[1]}")
@@ -63,7 +66,7 @@ def test_stylize(benchmark, provider, precision, size):
     content = torch.rand((batch, 3, height, width), generator=g, device=DEVICE)
     style = torch.rand((1, 3, *STYLE), generator=g, device=DEVICE)
     if provider.startswith("plain"):
-        plain = plain_runner(PRECISIONS[precision], compiled=provider == "plain_compiled")
+        plain = plain_runner(PRECISIONS[precision], compile_mode=COMPILE_MODES.get(provider))
         run = lambda: plain(content, style)  # noqa: E731
     else:
         stylizer = random_stylizer(precision=precision, **OPTIONS.get(provider, {}))

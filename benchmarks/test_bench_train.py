@@ -1,6 +1,8 @@
 """Training: one step at batch 8, 256x256 (CUDA; batch 2, 64x64 on the CPU), random weights.
 
-  adain_cuda          the Trainer's step: fused AdaIN and losses, bf16 autocast + channels_last on CUDA
+  adain_cuda          the Trainer's step: fused AdaIN and losses, bf16 autocast + channels_last and the
+                      exact network rewrites on CUDA (--fast auto)
+  adain_cuda_plain_networks  the same with the plain layer stacks (--fast off): what the rewrites buy
   plain_fp32_eager    the same step written plainly in PyTorch, fp32
   plain_bf16_compiled the plain step under torch.compile, bf16 autocast, channels_last
 and, with the data loader on real images ($ADAIN_CUDA_BENCH_DATA/content and /style, repeated;
@@ -69,6 +71,8 @@ def plain_step(trainer, compiled: bool):
             feats = enc.layers(dec(t))
             return F.mse_loss(feats[-1], t) + 10 * reference.style_loss(feats, s_feats)
 
+    if compiled:
+        torch._dynamo.reset()  # a fresh compile (dynamo falls back to eager after 8 recompilations)
     fn = torch.compile(losses) if compiled else losses
 
     def step(content, style):
@@ -83,15 +87,16 @@ def plain_step(trainer, compiled: bool):
 
 # adain_cuda_reference_losses: the package's trainer with its losses in plain PyTorch
 # (--losses reference), to show what the fused losses buy in the same step.
-@pytest.mark.parametrize("provider", ["adain_cuda", "adain_cuda_reference_losses", "plain_fp32_eager",
-                                      "plain_bf16_compiled"])
+@pytest.mark.parametrize("provider", ["adain_cuda", "adain_cuda_plain_networks", "adain_cuda_reference_losses",
+                                      "plain_fp32_eager", "plain_bf16_compiled"])
 def test_train_step(benchmark, folders, tmp_path, provider):
     benchmark.group = f"train step batch {BATCH} {CROP}x{CROP}"
     fmt = torch.channels_last if (CUDA and provider != "plain_fp32_eager") else torch.contiguous_format
     package = provider.startswith("adain_cuda")
     trainer = make_trainer(folders, tmp_path, precision="auto" if package else "fp32",
                            channels_last=fmt == torch.channels_last,
-                           losses="reference" if provider == "adain_cuda_reference_losses" else "fused")
+                           losses="reference" if provider == "adain_cuda_reference_losses" else "fused",
+                           fast=False if provider == "adain_cuda_plain_networks" else None)
     g = torch.Generator().manual_seed(0)
     content = torch.rand(BATCH, 3, CROP, CROP, generator=g).to(DEVICE).contiguous(memory_format=fmt)
     style = torch.rand(BATCH, 3, CROP, CROP, generator=g).to(DEVICE).contiguous(memory_format=fmt)
@@ -101,10 +106,13 @@ def test_train_step(benchmark, folders, tmp_path, provider):
         step = plain_step(trainer, compiled=provider == "plain_bf16_compiled")
         run = lambda: step(content, style)  # noqa: E731
     run = synchronized(run)
+    if CUDA:  # the peak over warm-up and timed steps (weights, optimizer state, activations)
+        torch.cuda.reset_peak_memory_stats()
     for _ in range(3):
         run()
     benchmark.pedantic(run, rounds=20 if CUDA else 3, iterations=1, warmup_rounds=2 if CUDA else 0)
-    record(benchmark, images=BATCH, provider=provider, batch=BATCH, crop=CROP)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")
+    record(benchmark, images=BATCH, provider=provider, batch=BATCH, crop=CROP, peak_gib=round(peak, 2))
 
 
 def test_train_with_loader(benchmark, folders, tmp_path):

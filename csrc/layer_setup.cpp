@@ -45,4 +45,37 @@ InterleaveCall setup_subpixel_interleave(const at::Tensor& y, int64_t out_channe
   return {y, empty_nhwc(y, n, out_channels, 2 * h, 2 * w), n, out_channels, h, w};
 }
 
+DirectConvCall setup_conv3x3_reflect(const at::Tensor& x, const at::Tensor& weight,
+                                     const std::optional<at::Tensor>& bias,
+                                     bool channels_last_out) {
+  TORCH_CHECK_VALUE(x.dim() == 4, "conv3x3_reflect: x must be a 4-D (N, C, H, W) tensor, got ",
+                    x.dim(), " dimensions");
+  TORCH_CHECK_VALUE(at::isFloatingType(x.scalar_type()),
+                    "conv3x3_reflect: x must be floating point, got ", x.scalar_type());
+  const int64_t n = x.size(0), cin = x.size(1), h = x.size(2), w = x.size(3);
+  TORCH_CHECK_VALUE(
+      weight.dim() == 4 && weight.size(1) == cin && weight.size(2) == 3 && weight.size(3) == 3,
+      "conv3x3_reflect: weight must be (out, ", cin, ", 3, 3) for ", cin, " input channels, got ",
+      weight.sizes());
+  TORCH_CHECK_VALUE(weight.device().is_cpu() &&
+                        (weight.scalar_type() == at::kFloat || weight.scalar_type() == at::kDouble),
+                    "conv3x3_reflect: weight must be a float32 or float64 CPU tensor (the kernels "
+                    "read it on the host), got ",
+                    weight.scalar_type(), " on ", weight.device());
+  const int64_t cout = weight.size(0);
+  at::Tensor b = bias.has_value() ? *bias : at::zeros({cout}, weight.options());
+  TORCH_CHECK_VALUE(b.dim() == 1 && b.size(0) == cout && b.device().is_cpu() &&
+                        b.scalar_type() == weight.scalar_type(),
+                    "conv3x3_reflect: bias must be a (", cout,
+                    ",) CPU tensor of the weight's dtype, got ", b.sizes(), " ", b.scalar_type(),
+                    " on ", b.device());
+  TORCH_CHECK_VALUE(h >= 2 && w >= 2,
+                    "conv3x3_reflect: reflection padding needs at least 2x2 pixels, got ", h, "x",
+                    w);
+  const auto format =
+      channels_last_out ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  at::Tensor out = at::empty({n, cout, h, w}, x.options().memory_format(format));
+  return {x, out, weight.contiguous(), b.contiguous(), n, cin, cout, h, w};
+}
+
 }  // namespace adain

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <optional>
 
 namespace adain {
 
@@ -26,6 +27,25 @@ struct InterleaveCall {
   int64_t n, o, h, w;  // h, w: the small map's size (y is (h + 1) x (w + 1))
 };
 InterleaveCall setup_subpixel_interleave(const at::Tensor& y, int64_t out_channels);
+
+// conv3x3_reflect: ReflectionPad2d(1) + 3x3 convolution (+ ReLU) computed directly, the padding
+// read through reflected indices: the networks' first (3 -> 64) and last (64 -> 3) layers, whose
+// few channels leave cuDNN memory-bound around a tiny reduction. The weights are host (CPU)
+// tensors: the CUDA kernel takes them as launch parameters (constant memory, read as operands of
+// the multiply-adds), so a launch needs no copy and a CUDA graph captures them.
+struct DirectConvCall {
+  at::Tensor x, out;        // x: any strides; out: channels_last or NCHW-contiguous
+  at::Tensor weight, bias;  // CPU, contiguous (out, in, 3, 3) and (out,) (zeros when not given)
+  int64_t n, cin, cout, h, w;
+};
+DirectConvCall setup_conv3x3_reflect(const at::Tensor& x, const at::Tensor& weight,
+                                     const std::optional<at::Tensor>& bias, bool channels_last_out);
+
+// Source row or column of tap position i (one before, at or one after the output's) under
+// reflection padding by 1 of a size-n axis: -1 -> 1, n -> n - 2.
+C10_HOST_DEVICE inline int64_t reflect_index(int64_t i, int64_t n) {
+  return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i);
+}
 
 // Whether value v of a pooling window replaces the best so far: max_pool2d's rule (greater, or
 // NaN, which then propagates), so that the results are bit-identical to it. On widened values.

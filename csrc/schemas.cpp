@@ -48,6 +48,9 @@ TORCH_LIBRARY(adain_cuda, m) {
   // Feature-map operators of the fast networks (layer_setup.h), channels_last, inference only.
   m.def("max_pool2x2(Tensor x) -> Tensor");
   m.def("subpixel_interleave(Tensor y, int out_channels) -> Tensor");
+  m.def(
+      "conv3x3_reflect(Tensor x, Tensor weight, Tensor? bias, bool relu, bool channels_last_out) "
+      "-> Tensor");
   // Which CUDA kernel path a call would take ("warp", "block", "cluster", "general"; "cpu" on the
   // CPU), and forcing one for every later call ("auto" restores the default choice); returns the
   // path forced before, so that a caller can restore it.

@@ -6,11 +6,14 @@ Reads the SASS (cuobjdump, from the CUDA toolkit or the one the CUDA torch wheel
 and the resource usage of every kernel in the extension, and checks the hot kernels: the fused
 plane kernels (forward and backward, a block or a cluster per plane), the pointwise kernels and
 the feature-map kernels (pooling, sub-pixel interleave), for float32, float16 and bfloat16 with
-16-byte vectors:
+16-byte vectors, and the direct first and last layers:
   * no local-memory traffic (LDL/STL: register spills),
   * registers within the budget their launch plans for (docs/kernels.md),
   * 128-bit global loads and stores, one per vector of the main loops, and no element-wide
-    stores besides the per-plane statistics.
+    stores besides the per-plane statistics;
+  * direct layers: every multiply-add unrolled (one FFMA per weight, its operand read from the
+    launch parameters, no shared or local memory), the 64-channel side read or written in
+    128-bit vectors.
 Prints a line per hot kernel and exits 1 if any check fails (2 if the binary has no sm_90 code).
 """
 
@@ -41,9 +44,15 @@ REGISTER_BUDGET = {"adain_fused_forward_kernel": 64, "adain_fused_backward_kerne
                    "max_pool2x2_kernel": 64, "subpixel_interleave_kernel": 64}
 # 128-bit loads per output vector where it is not one per input map: a pooling window's four.
 LOADS_PER_VECTOR = {"max_pool2x2_kernel": 4}
+# The direct layers (layer_kernels.cu), template <T, Index, RELU>: a thread per output pixel, with
+# 3 * 3 * 3 * 64 multiply-adds, and which side of the layer has the 64 channels (moved in 16-byte
+# vectors: 9 input pixels read, or one output pixel written).
+DIRECT_CONV = {"conv3x3_reflect_first_kernel": "stores", "conv3x3_reflect_last_kernel": "loads"}
+DIRECT_CONV_FMAS = 9 * 3 * 64
 # Reduction kernels: read whole maps with 128-bit loads, write only per-chunk results.
 REDUCTIONS = {"chunk_moments_kernel", "loss_forward_kernel"}
 WARP_REGISTER_BUDGET = 128
+DIRECT_CONV_REGISTER_BUDGET = 64  # 256 threads a block, several blocks a multiprocessor
 # adain::cuda::Group, by value (device_blocks.cuh): how a fused kernel shares out planes.
 GROUPS = ("block", "cluster", "warp")
 # Element-wide stores a fused kernel may make: its per-plane statistics (thread 0 of a block).
@@ -114,9 +123,11 @@ def template_args(name: str) -> list[str]:
 def hot(kernel: Kernel) -> tuple[str, str, list[str]] | None:
     """(family, element type, template arguments) of a hot kernel, else None."""
     m = re.search(r"::(\w+)<", kernel.name)
-    if m is None or m.group(1) not in REGISTER_BUDGET:
+    if m is None or m.group(1) not in REGISTER_BUDGET and m.group(1) not in DIRECT_CONV:
         return None
     args = template_args(kernel.name)
+    if m.group(1) in DIRECT_CONV:
+        return (m.group(1), args[0], args) if args[0] in TYPES else None
     if len(args) < 2 or args[0] not in TYPES or int(args[1]) != TYPES[args[0]][0]:
         return None  # scalar (unvectorized) or float64 instantiations
     return m.group(1), args[0], args
@@ -133,6 +144,8 @@ def check(kernel: Kernel, family: str, dtype: str, args: list[str]) -> list[str]
     spills = kernel.ops["STL"] + kernel.ops["LDL"]
     if spills:
         problems.append(f"{spills} local-memory (spill) instructions")
+    if family in DIRECT_CONV:
+        return problems + check_direct_conv(kernel, DIRECT_CONV[family], TYPES[dtype][0])
     group = group_of(args)
     budget = WARP_REGISTER_BUDGET if group == "warp" else REGISTER_BUDGET[family]
     if kernel.registers > budget:
@@ -156,6 +169,23 @@ def check(kernel: Kernel, family: str, dtype: str, args: list[str]) -> list[str]
     allowed = STATS_STORES.get(family, 0)
     if narrow > allowed:
         problems.append(f"{narrow} element-wide stores (at most {allowed}: the statistics)")
+    return problems
+
+
+def check_direct_conv(kernel: Kernel, vector_side: str, vec: int) -> list[str]:
+    problems = []
+    if kernel.registers > DIRECT_CONV_REGISTER_BUDGET:
+        problems.append(f"{kernel.registers} registers > {DIRECT_CONV_REGISTER_BUDGET}")
+    fmas = sum(n for op, n in kernel.ops.items() if op.startswith("FFMA"))
+    if fmas != DIRECT_CONV_FMAS:
+        problems.append(f"{fmas} FFMA, want {DIRECT_CONV_FMAS} (one per weight, unrolled)")
+    shared = sum(n for op, n in kernel.ops.items() if op.startswith(("LDS", "STS")))
+    if shared:
+        problems.append(f"{shared} shared-memory instructions (the weights belong in the parameters)")
+    prefix, want = ("LDG.E.128", 9 * 64 // vec) if vector_side == "loads" else ("STG.E.128", 64 // vec)
+    got = sum(n for op, n in kernel.ops.items() if op.startswith(prefix))
+    if got != want:
+        problems.append(f"{got} {prefix}, want {want}")
     return problems
 
 

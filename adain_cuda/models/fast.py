@@ -11,6 +11,8 @@ Each rewrite computes the same function as the plain layer stack (up to floating
 * ``UpsampleConv``: nearest x2 upsampling, reflection padding by 1 and a 3x3 convolution equal
   four 2x2 convolutions of the edge-replicated small map, interleaved (sub-pixel form): 16 instead
   of 36 multiply-adds per 2x2 output block, and no upsampled tensor.
+* In channels_last inference, pooling, the sub-pixel interleave and (on CUDA) the first and last
+  layers run as adain_cuda's kernels (:mod:`adain_cuda.ops.feature_maps`).
 * ``MaxPool2x2``: 2x2 max pooling of an even-sized channels_last map in one pass (adain_cuda's
   kernel, or one max-reduction of a view under autograd).
 
@@ -53,8 +55,9 @@ class FastOptions:
     fuse_relu: bool = True          # bias and ReLU in cuDNN's / cuBLASLt's epilogue on CUDA
     im2col_first_layer: bool = True  # a channels_last 3-channel layer as one im2col GEMM
     pool_as_reduction: bool = True   # 2x2 pooling of even channels_last maps as one max-reduction
-    # Pooling and the sub-pixel interleave of channels_last maps by adain_cuda's own kernels
-    # (ops.feature_maps: one vectorized pass each), where they serve (not under autograd)
+    # adain_cuda's own kernels where they serve (ops.feature_maps; channels_last, not under
+    # autograd): pooling and the sub-pixel interleave in one vectorized pass each, and on CUDA the
+    # first (3 -> 64) and last (64 -> 3) layers as direct convolutions
     layer_kernels: bool = True
     # Derive the rewritten weights (border taps, sub-pixel kernels) from the layers' parameters
     # on every call instead of once: they are linear maps of the parameters, so gradients reach
@@ -209,6 +212,12 @@ class ReflectConv(nn.Module):
         self.register_buffer("taps", None if options.live_weights else taps)
         self.register_buffer("im2col_taps", None if options.live_weights else _im2col_taps(taps))
         self.few_channels = taps.shape[1] <= IM2COL_WIDTH
+        # The first and last layers run as one direct CUDA kernel, which reads its weights on the
+        # host: a fixed float32 CPU copy (not a buffer, so that moving the module leaves it there).
+        direct = (conv.in_channels, conv.out_channels) in feature_maps.DIRECT_CONV_CHANNELS
+        self.host_weights = None
+        if direct and options.layer_kernels and not options.live_weights:
+            self.host_weights = (conv.weight.detach().float().cpu(), conv.bias.detach().float().cpu())
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
@@ -216,6 +225,11 @@ class ReflectConv(nn.Module):
         if h < 2 or w < 2:  # reflection padding needs two pixels; let F.pad say so
             return conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias, 0, self.relu, fuse)
         live = self.options.live_weights
+        if self.host_weights is not None and _channels_last(x) and \
+                feature_maps.serves_direct_conv(x, self.weight.shape[0]):
+            # channels_last after the first layer (the networks' layout), an NCHW image after the last
+            return feature_maps.conv3x3_reflect(x, *self.host_weights, self.relu,
+                                                channels_last_out=self.weight.shape[0] > 3)
         if self.few_channels and self.options.im2col_first_layer and _channels_last(x):
             return self._im2col_forward(x, _im2col_taps(_taps(self.weight)) if live else self.im2col_taps)
         y = conv2d(x, self.weight, self.bias, 1, self.relu, fuse)

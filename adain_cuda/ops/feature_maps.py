@@ -1,11 +1,15 @@
-"""Feature-map kernels for the fast networks' inference path: 2x2 max pooling and the sub-pixel
-interleave of channels_last maps (csrc/layer_setup.h), each one pass over the map with 16-byte
-vectors where PyTorch's reduction and strided copy take several or move single elements.
+"""Feature-map kernels for the fast networks' inference path (csrc/layer_setup.h):
 
-They carry no autograd formula: :func:`serves` says whether a call can use them (kernels built
-for the device, a channels_last map, nothing recording a graph); elsewhere the caller computes the
-same values with PyTorch ops. Both are exact (pure data movement and max), bit-identical to
-``max_pool2d`` and to the strided copy.
+* 2x2 max pooling and the sub-pixel interleave of channels_last maps, each one pass over the map
+  with 16-byte vectors where PyTorch's reduction and strided copy take several or move single
+  elements; exact (pure data movement and max), bit-identical to ``max_pool2d`` and to the copy;
+* the reflection-padded 3x3 convolution of the networks' first (3 -> 64) and last (64 -> 3)
+  layers computed directly (on CUDA; the CPU form is its reference), instead of a padded copy or
+  an im2col matrix around a library convolution whose reduction or output is tiny.
+
+They carry no autograd formula: :func:`serves` and :func:`serves_direct_conv` say whether a call
+can use them (kernels built for the device, the layout they read, nothing recording a graph);
+elsewhere the caller computes the same values with PyTorch ops.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ from torch import Tensor
 
 from . import _library
 
-__all__ = ["max_pool2x2", "serves", "subpixel_interleave"]
+__all__ = ["DIRECT_CONV_CHANNELS", "conv3x3_reflect", "max_pool2x2", "serves", "serves_direct_conv",
+           "subpixel_interleave"]
+
+# (in, out) channels of the layers the CUDA direct convolution computes: the first and the last.
+DIRECT_CONV_CHANNELS = ((3, 64), (64, 3))
 
 
 def serves(x: Tensor) -> bool:
@@ -24,6 +32,23 @@ def serves(x: Tensor) -> bool:
     return (x.device.type in _library.KERNEL_DEVICE_TYPES and x.dim() == 4
             and x.is_contiguous(memory_format=torch.channels_last)
             and not (x.requires_grad and torch.is_grad_enabled()))
+
+
+def serves_direct_conv(x: Tensor, out_channels: int) -> bool:
+    """Whether :func:`conv3x3_reflect` runs on CUDA for ``x``: a channels_last float32 / float16 /
+    bfloat16 map of at least 2x2 pixels (16-byte aligned), a layer of DIRECT_CONV_CHANNELS, not
+    recorded by autograd."""
+    return (serves(x) and x.is_cuda and x.dtype != torch.float64 and x.shape[-2] >= 2 and x.shape[-1] >= 2
+            and (x.shape[1], out_channels) in DIRECT_CONV_CHANNELS and x.data_ptr() % 16 == 0)
+
+
+def conv3x3_reflect(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool, channels_last_out: bool) -> Tensor:
+    """``conv2d(pad(x, 1, mode="reflect"), weight, bias)`` (then ReLU) without the padded copy:
+    reflected indices read the border. ``weight`` (out, in, 3, 3) and ``bias`` are float32 (or
+    float64) CPU tensors whatever the device of ``x``: the CUDA kernel takes them as launch
+    parameters. The output is channels_last or NCHW-contiguous as asked (on CUDA: channels_last
+    for 3 -> 64, NCHW for 64 -> 3)."""
+    return torch.ops.adain_cuda.conv3x3_reflect.default(x, weight, bias, relu, channels_last_out)
 
 
 def max_pool2x2(x: Tensor) -> Tensor:
@@ -62,6 +87,15 @@ def _register_fakes() -> None:
         torch._check(c == 4 * out_channels and out_channels > 0,
                      lambda: f"subpixel_interleave: the map must hold 4 * {out_channels} channels, got {c}")
         return nhwc_empty(y, (n, out_channels, 2 * (hp - 1), 2 * (wp - 1)))
+
+
+    @torch.library.register_fake("adain_cuda::conv3x3_reflect")
+    def _(x, weight, bias, relu, channels_last_out):
+        torch._check(x.dim() == 4 and weight.dim() == 4 and weight.shape[1] == x.shape[1],
+                     lambda: f"conv3x3_reflect: weight {tuple(weight.shape)} does not fit x {tuple(x.shape)}")
+        n, _, h, w = x.shape
+        out = x.new_empty((n, weight.shape[0], h, w))
+        return out.contiguous(memory_format=torch.channels_last) if channels_last_out else out
 
 
 if _library.loaded():

@@ -6,6 +6,8 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "../layer_setup.h"
 
@@ -67,11 +69,54 @@ at::Tensor subpixel_interleave_cpu(const at::Tensor& y, int64_t out_channels) {
   return call.out;
 }
 
+// Accumulates in float64 whatever the dtypes: the CPU form is the operator's reference (the fast
+// path runs it on CUDA only; on the CPU the library convolutions are faster).
+at::Tensor conv3x3_reflect_cpu(const at::Tensor& x, const at::Tensor& weight,
+                               const std::optional<at::Tensor>& bias, bool relu,
+                               bool channels_last_out) {
+  DirectConvCall call = setup_conv3x3_reflect(x, weight, bias, channels_last_out);
+  const at::Tensor wd = call.weight.to(at::kDouble), bd = call.bias.to(at::kDouble);
+  const double* wp = wd.const_data_ptr<double>();
+  const double* bp = bd.const_data_ptr<double>();
+  const int64_t cin = call.cin, cout = call.cout, h = call.h, w = call.w;
+  const auto xs = call.x.strides(), os = call.out.strides();
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x.scalar_type(), "conv3x3_reflect_cpu", [&] {
+        const scalar_t* src = call.x.const_data_ptr<scalar_t>();
+        scalar_t* dst = call.out.mutable_data_ptr<scalar_t>();
+        at::parallel_for(0, call.n * h * w, pixel_grain(cin * cout),
+                         [&](int64_t begin, int64_t end) {
+                           std::vector<double> window(9 * cin);  // (tap, channel)
+                           for (int64_t pixel = begin; pixel < end; ++pixel) {
+                             const int64_t s = pixel % w, r = (pixel / w) % h, n = pixel / (w * h);
+                             for (int t = 0; t < 9; ++t) {
+                               const int64_t rr = reflect_index(r + t / 3 - 1, h),
+                                             ss = reflect_index(s + t % 3 - 1, w);
+                               const scalar_t* in = src + n * xs[0] + rr * xs[2] + ss * xs[3];
+                               for (int64_t c = 0; c < cin; ++c)
+                                 window[t * cin + c] = static_cast<double>(in[c * xs[1]]);
+                             }
+                             scalar_t* out = dst + n * os[0] + r * os[2] + s * os[3];
+                             for (int64_t o = 0; o < cout; ++o) {
+                               double acc = bp[o];
+                               for (int64_t c = 0; c < cin; ++c) {
+                                 const double* k = wp + (o * cin + c) * 9;
+                                 for (int t = 0; t < 9; ++t) acc += k[t] * window[t * cin + c];
+                               }
+                               out[o * os[1]] = static_cast<scalar_t>(relu && acc < 0 ? 0.0 : acc);
+                             }
+                           }
+                         });
+      });
+  return call.out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(adain_cuda, CPU, m) {
   m.impl("max_pool2x2", &max_pool2x2_cpu);
   m.impl("subpixel_interleave", &subpixel_interleave_cpu);
+  m.impl("conv3x3_reflect", &conv3x3_reflect_cpu);
 }
 
 }  // namespace adain

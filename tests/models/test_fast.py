@@ -112,8 +112,9 @@ def test_max_pool_every_path(device, size, layout, layer_kernels):
 @pytest.mark.skipif(not _library.loaded(), reason="needs the compiled extension")
 def test_channels_last_inference_runs_the_layer_kernels(nets, device, monkeypatch):
     """Every pooling and sub-pixel interleave of a channels_last pass goes through the kernels
-    (three each), none while autograd records (they have no derivative)."""
-    calls = {"max_pool2x2": 0, "subpixel_interleave": 0}
+    (three each), and on CUDA the first and last layers too; none while autograd records (they
+    have no derivative)."""
+    calls = {"max_pool2x2": 0, "subpixel_interleave": 0, "conv3x3_reflect": 0}
     for name in calls:
         def counted(*args, _name=name, _op=getattr(feature_maps, name)):
             calls[_name] += 1
@@ -125,10 +126,11 @@ def test_channels_last_inference_runs_the_layer_kernels(nets, device, monkeypatc
     x = torch.rand(1, 3, 32, 40, device=device).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         fast_dec(fast_enc(x))
-    assert calls == {"max_pool2x2": 3, "subpixel_interleave": 3}
+    want = {"max_pool2x2": 3, "subpixel_interleave": 3, "conv3x3_reflect": 2 if device == "cuda" else 0}
+    assert calls == want
     live = FastDecoder(dec, fast.FastOptions(live_weights=True))
     live(fast_enc(x.requires_grad_())).sum().backward()
-    assert calls == {"max_pool2x2": 3, "subpixel_interleave": 3}
+    assert calls == want
 
 
 def test_reflect_conv_needs_two_pixels():

@@ -131,3 +131,92 @@ def test_torch_compile_fullgraph(device):
     want = f(x, y)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=0, atol=0)
+
+
+def reflect_conv_reference(x, weight, bias, relu):
+    y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), weight, bias)
+    return F.relu(y) if relu else y
+
+
+# (in, out, h, w): the first and last layers, and (CPU only) any other
+DIRECT_SHAPES = [(3, 64, 9, 13), (64, 3, 6, 5), (3, 64, 2, 2), (64, 3, 2, 7)]
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("relu, with_bias", [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("shape", DIRECT_SHAPES + [(5, 7, 4, 3), (1, 1, 3, 2)], ids=str)
+def test_direct_conv_cpu_float64(shape, relu, with_bias, layout, poisoned_outputs):
+    cin, cout, h, w = shape
+    g = torch.Generator().manual_seed(cin * cout + h)
+    x = torch.randn(2, cin, h, w, generator=g, dtype=torch.float64)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(cout, cin, 3, 3, generator=g, dtype=torch.float64)
+    bias = torch.randn(cout, generator=g, dtype=torch.float64) if with_bias else None
+    for channels_last_out in (True, False):
+        got = feature_maps.conv3x3_reflect(x, weight, bias, relu, channels_last_out)
+        fmt = torch.channels_last if channels_last_out else torch.contiguous_format
+        assert got.is_contiguous(memory_format=fmt)
+        torch.testing.assert_close(got, reflect_conv_reference(x, weight, bias, relu), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape", DIRECT_SHAPES + [(3, 64, 67, 131), (64, 3, 45, 97)], ids=str)
+def test_direct_conv_cuda_as_accurate_as_cudnn(shape, dtype, poisoned_outputs):
+    """Against float64 on the CPU: float32 to float32 rounding, half types no further off than
+    cuDNN's own convolution in that dtype (TF32 off)."""
+    from helpers import assert_as_accurate_as_pytorch
+
+    cin, cout, h, w = shape
+    g = torch.Generator().manual_seed(cin + h * w)
+    x64 = torch.rand(2, cin, h, w, generator=g, dtype=torch.float64) * 2 - 0.5
+    weight = torch.randn(cout, cin, 3, 3, generator=g, dtype=torch.float64) / (3 * cin ** 0.5)
+    bias = torch.randn(cout, generator=g, dtype=torch.float64) * 0.1
+    relu = cout == 64
+    x = x64.to("cuda", dtype).contiguous(memory_format=torch.channels_last)
+    got = feature_maps.conv3x3_reflect(x, weight.float(), bias.float(), relu, channels_last_out=cout == 64)
+    assert got.is_contiguous(memory_format=torch.channels_last if cout == 64 else torch.contiguous_format)
+    old = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        cudnn = reflect_conv_reference(x, weight.to("cuda", dtype), bias.to("cuda", dtype), relu)
+    finally:
+        torch.backends.cudnn.allow_tf32 = old
+    # the kernel's inputs are x rounded to dtype: judge it against the exact result on those
+    exact = reflect_conv_reference(x.double().cpu(), weight, bias, relu)
+    if dtype == torch.float32:
+        torch.testing.assert_close(got.double().cpu(), exact, rtol=1e-5, atol=1e-5)
+    else:
+        assert_as_accurate_as_pytorch(got.cpu(), exact, cudnn.cpu(), what=f"{shape} {dtype}")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_direct_conv_cuda_refuses_what_it_does_not_compute():
+    x = torch.randn(1, 5, 4, 4, device="cuda").contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="3 -> 64 and 64 -> 3"):
+        feature_maps.conv3x3_reflect(x, torch.randn(7, 5, 3, 3), None, True, False)
+    with pytest.raises(ValueError, match="NCHW"):
+        x = torch.randn(1, 64, 4, 4, device="cuda").contiguous(memory_format=torch.channels_last)
+        feature_maps.conv3x3_reflect(x, torch.randn(3, 64, 3, 3), None, False, True)
+
+
+@pytest.mark.parametrize("weight, bias, size, message", [
+    (torch.randn(4, 3, 3, 3), None, (1, 1), "at least 2x2"),
+    (torch.randn(4, 2, 3, 3), None, (4, 4), "weight must be"),
+    (torch.randn(4, 3, 3, 3, dtype=torch.float16), None, (4, 4), "float32 or float64 CPU"),
+    (torch.randn(4, 3, 3, 3), torch.randn(5), (4, 4), "bias must be"),
+])
+def test_direct_conv_bad_input_names_the_problem(device, weight, bias, size, message):
+    x = torch.randn(1, 3, *size, device=device)
+    with pytest.raises(ValueError, match=message):
+        feature_maps.conv3x3_reflect(x, weight, bias, True, False)
+
+
+def test_direct_conv_opcheck():
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.adain_cuda.conv3x3_reflect.default,
+                          (x, torch.randn(6, 3, 3, 3, dtype=torch.float64), torch.randn(6, dtype=torch.float64),
+                           True, True))
