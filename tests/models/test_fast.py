@@ -64,11 +64,13 @@ def test_upsample_conv(size, relu, layout):
 def test_rewrites_on_cuda_float32(size, layout, no_tf32):
     """The CUDA paths (cuDNN's fused bias+ReLU, cuBLASLt's epilogue for the border) in float32
     against the plain layers in float64."""
-    x = torch.randn(2, 16, *size, dtype=torch.float64)
+    x = torch.randn(2, 64, *size, dtype=torch.float64)
     up = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
-    # a 3-channel input (the first layer: im2col GEMM in channels_last) and a 3-channel output (the last)
+    # a 3-channel input (the first layer: im2col GEMM in channels_last) and a 3-channel output (the
+    # last); the networks' own first and last layers (3 -> 64, 64 -> 3: the direct kernels)
     for seed, (cin, cout, relu, upsample) in enumerate([(16, 24, True, False), (3, 24, True, False),
-                                                        (16, 3, False, False), (16, 24, True, True)]):
+                                                        (16, 3, False, False), (16, 24, True, True),
+                                                        (3, 64, True, False), (64, 3, False, False)]):
         c = conv(cin, cout, 3, seed + 4)
         plain = plain_layer(c, up[:, :cin] if upsample else x[:, :cin], relu)
         layer = (UpsampleConv if upsample else ReflectConv)(c.float().cuda(), relu=relu)
