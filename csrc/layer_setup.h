@@ -1,7 +1,8 @@
-// The feature-map operators the fast networks run between their convolutions (inference only:
-// they carry no autograd formula): 2x2 max pooling and the sub-pixel interleave. Both read and
-// write channels_last (NHWC) maps, where each pixel's channels are one contiguous run. Argument
-// checks and output allocation are shared by the CPU and CUDA entry points.
+// The feature-map operators the fast networks run around their convolutions (inference only:
+// they carry no autograd formula): 2x2 max pooling and the sub-pixel interleave, which read and
+// write channels_last (NHWC) maps, where each pixel's channels are one contiguous run, and the
+// direct first and last layers. Argument checks and output allocation are shared by the CPU and
+// CUDA entry points.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -11,10 +11,10 @@ Each rewrite computes the same function as the plain layer stack (up to floating
 * ``UpsampleConv``: nearest x2 upsampling, reflection padding by 1 and a 3x3 convolution equal
   four 2x2 convolutions of the edge-replicated small map, interleaved (sub-pixel form): 16 instead
   of 36 multiply-adds per 2x2 output block, and no upsampled tensor.
-* In channels_last inference, pooling, the sub-pixel interleave and (on CUDA) the first and last
-  layers run as adain_cuda's kernels (:mod:`adain_cuda.ops.feature_maps`).
 * ``MaxPool2x2``: 2x2 max pooling of an even-sized channels_last map in one pass (adain_cuda's
   kernel, or one max-reduction of a view under autograd).
+* In channels_last inference, pooling, the sub-pixel interleave and (on CUDA) the first and last
+  layers run as adain_cuda's kernels (:mod:`adain_cuda.ops.feature_maps`).
 
 On CUDA the bias and ReLU after each convolution run in cuDNN's epilogue
 (``torch.cudnn_convolution_relu``) or cuBLASLt's (the GEMMs), which saves a read and a write of
