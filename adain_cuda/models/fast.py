@@ -239,9 +239,9 @@ class ReflectConv(nn.Module):
     def _im2col_forward(self, x: Tensor, im2col_taps: Tensor) -> Tensor:
         n, c, h, w = x.shape
         padded = F.pad(x, (1, 1, 1, 1), mode="reflect")      # c channels: a small copy
-        sn, sc, sh, sw = padded.stride()
-        # every pixel's 3x3 window as one (3, 3, c) row, a strided view of the padded map
-        windows = padded.as_strided((n, h, w, 3, 3, c), (sn, sh, sw, sh, sw, sc), padded.storage_offset())
+        # every pixel's 3x3 window as one (3, 3, c) row: a view of the padded map (unfold, which
+        # torch.compile traces, unlike a strided view built from the storage offset)
+        windows = padded.unfold(2, 3, 1).unfold(3, 3, 1).permute(0, 2, 3, 4, 5, 1)
         cols = x.new_empty(n * h * w, IM2COL_WIDTH)
         cols[:, 9 * c:].zero_()
         cols[:, :9 * c].view(n, h, w, 3, 3, c).copy_(windows)
@@ -307,18 +307,24 @@ class UpsampleConv(nn.Module):
         y = conv2d(x, weight, bias, 1, self.relu, fuse)
         y = _fix_border(y, x, taps, bias, self.relu, 2, reflect=False, fuse=fuse)
         # Phase (a, b) of output pixel (2i + a, 2j + b) is phase channel block 2a + b of y at
-        # (i + a, j + b): an affine function of (i, a, j, b, c), so one strided view of y is the
-        # interleaved image and one copy writes it out (in channels_last, adain_cuda's kernel:
-        # each pixel's channels are one contiguous run on both sides).
+        # (i + a, j + b). In channels_last each output pixel's channels are then one contiguous
+        # run of y: adain_cuda's kernel copies them; elsewhere (under autograd, NCHW) four slice
+        # copies write the phases into the output's (n, h, 2, w, 2) grid (plain indexing, which
+        # autograd and torch.compile trace: one strided view would need y's storage offset).
         if self.options.layer_kernels and _channels_last(x) and feature_maps.serves(y):
             return feature_maps.subpixel_interleave(y, o)
-        sn, sc, sh, sw = y.stride()
-        phases = y.as_strided((n, o, h, 2, w, 2), (sn, sc, sh, 2 * o * sc + sh, sw, o * sc + sw), y.storage_offset())
-        if _channels_last(x):  # stored as (n, h, 2, w, 2, o): an (n, o, 2h, 2w) channels_last map
-            store = y.new_empty(n, h, 2, w, 2, o)
-            store.copy_(phases.permute(0, 2, 3, 4, 5, 1))
-            return store.view(n, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
-        return phases.contiguous().view(n, o, 2 * h, 2 * w)
+        channels_last = _channels_last(x)
+        if channels_last:  # stored as (n, h, 2, w, 2, o): an (n, o, 2h, 2w) channels_last map
+            src, out = y.permute(0, 2, 3, 1), y.new_empty(n, h, 2, w, 2, o)
+        else:
+            src, out = y.permute(0, 2, 3, 1), y.new_empty(n, o, h, 2, w, 2).permute(0, 2, 3, 4, 5, 1)
+        for a in (0, 1):
+            for b in (0, 1):
+                phase = 2 * a + b
+                out[:, :, a, :, b] = src[:, a:a + h, b:b + w, phase * o:(phase + 1) * o]
+        if channels_last:
+            return out.view(n, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
+        return out.permute(0, 5, 1, 2, 3, 4).reshape(n, o, 2 * h, 2 * w)
 
 
 def _phase_kernels(w: Tensor) -> Tensor:

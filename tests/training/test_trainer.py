@@ -121,6 +121,17 @@ def test_fast_and_plain_networks_agree_for_one_step(data, tmp_path, channels_las
     assert all(not torch.equal(a, p) for a, p in zip(before, trainer.decoder.parameters()))
 
 
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_fast_step_traces_as_one_graph(data, tmp_path, channels_last):
+    """--compile with the rewrites: the step is one graph (a graph break per layer made dynamo
+    recompile the shared layer code past its limit and fall back to eager)."""
+    torch._dynamo.reset()
+    trainer = Trainer(config(data, tmp_path, fast=True, channels_last=channels_last))
+    x = torch.rand(2, 3, 32, 32).contiguous(memory_format=trainer.memory_format)
+    explanation = torch._dynamo.explain(trainer._losses)(x, x.flip(-1))
+    assert explanation.graph_break_count == 0, [b.reason.splitlines()[0] for b in explanation.break_reasons]
+
+
 def test_fast_is_the_default_on_cuda_only(data, tmp_path):
     assert Trainer(config(data, tmp_path)).fast is False  # the CPU
     args = cli.build_parser().parse_args(["train", "--content-dir", "c", "--style-dir", "s", "--fast", "on"])
