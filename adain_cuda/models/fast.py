@@ -278,7 +278,7 @@ class UpsampleConv(nn.Module):
     the taps that land on the same small-map pixel (rows: phase 0 -> [k0, k1 + k2], phase 1 ->
     [k0 + k1, k2]; columns alike). All four phases run as one convolution with 4x the channels,
     over the zero-padded small map with the edge-replicated border recomputed (as ReflectConv
-    does), and one strided copy interleaves the phases.
+    does), and one copy interleaves the phases (see forward).
     """
 
     def __init__(self, conv: nn.Conv2d, relu: bool, options: FastOptions = FastOptions()) -> None:
