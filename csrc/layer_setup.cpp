@@ -4,12 +4,16 @@
 namespace adain {
 namespace {
 
-void check_nhwc_map(const at::Tensor& x, const char* op) {
+void check_map(const at::Tensor& x, const char* op) {
   TORCH_CHECK_VALUE(x.dim() == 4, op, ": the map must be a 4-D (N, C, H, W) tensor, got ", x.dim(),
                     " dimensions with shape ", x.sizes());
   TORCH_CHECK_VALUE(at::isFloatingType(x.scalar_type()), op,
                     ": the map must be float32, float16, bfloat16 or float64, got ",
                     x.scalar_type());
+}
+
+void check_nhwc_map(const at::Tensor& x, const char* op) {
+  check_map(x, op);
   TORCH_CHECK_VALUE(x.is_contiguous(at::MemoryFormat::ChannelsLast), op,
                     ": the map must be channels_last-contiguous (x.contiguous(memory_format="
                     "torch.channels_last)), got strides ",
@@ -48,10 +52,7 @@ InterleaveCall setup_subpixel_interleave(const at::Tensor& y, int64_t out_channe
 DirectConvCall setup_conv3x3_reflect(const at::Tensor& x, const at::Tensor& weight,
                                      const std::optional<at::Tensor>& bias,
                                      bool channels_last_out) {
-  TORCH_CHECK_VALUE(x.dim() == 4, "conv3x3_reflect: x must be a 4-D (N, C, H, W) tensor, got ",
-                    x.dim(), " dimensions");
-  TORCH_CHECK_VALUE(at::isFloatingType(x.scalar_type()),
-                    "conv3x3_reflect: x must be floating point, got ", x.scalar_type());
+  check_map(x, "conv3x3_reflect");
   const int64_t n = x.size(0), cin = x.size(1), h = x.size(2), w = x.size(3);
   TORCH_CHECK_VALUE(
       weight.dim() == 4 && weight.size(1) == cin && weight.size(2) == 3 && weight.size(3) == 3,

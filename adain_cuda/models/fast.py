@@ -224,13 +224,13 @@ class ReflectConv(nn.Module):
         fuse = self.options.fuse_relu
         if h < 2 or w < 2:  # reflection padding needs two pixels; let F.pad say so
             return conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias, 0, self.relu, fuse)
-        live = self.options.live_weights
-        if self.host_weights is not None and _channels_last(x) and \
+        live, channels_last = self.options.live_weights, _channels_last(x)
+        if self.host_weights is not None and channels_last and \
                 feature_maps.serves_direct_conv(x, self.weight.shape[0]):
             # channels_last after the first layer (the networks' layout), an NCHW image after the last
             return feature_maps.conv3x3_reflect(x, *self.host_weights, self.relu,
                                                 channels_last_out=self.weight.shape[0] > 3)
-        if self.few_channels and self.options.im2col_first_layer and _channels_last(x):
+        if self.few_channels and self.options.im2col_first_layer and channels_last:
             return self._im2col_forward(x, _im2col_taps(_taps(self.weight)) if live else self.im2col_taps)
         y = conv2d(x, self.weight, self.bias, 1, self.relu, fuse)
         taps = _taps(self.weight) if live else self.taps
@@ -261,10 +261,10 @@ class MaxPool2x2(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
-        even = h % 2 == 0 and w % 2 == 0
-        if self.options.layer_kernels and even and _channels_last(x) and feature_maps.serves(x):
+        even_nhwc = h % 2 == 0 and w % 2 == 0 and _channels_last(x)
+        if self.options.layer_kernels and even_nhwc and feature_maps.serves(x):
             return feature_maps.max_pool2x2(x)
-        if self.options.pool_as_reduction and even and _channels_last(x):
+        if self.options.pool_as_reduction and even_nhwc:
             pixels = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c)   # a view: no copy
             return pixels.amax(dim=(2, 4)).permute(0, 3, 1, 2)
         return F.max_pool2d(x, 2, 2, 0, ceil_mode=True)
@@ -311,13 +311,14 @@ class UpsampleConv(nn.Module):
         # run of y: adain_cuda's kernel copies them; elsewhere (under autograd, NCHW) four slice
         # copies write the phases into the output's (n, h, 2, w, 2) grid (plain indexing, which
         # autograd and torch.compile trace: one strided view would need y's storage offset).
-        if self.options.layer_kernels and _channels_last(x) and feature_maps.serves(y):
-            return feature_maps.subpixel_interleave(y, o)
         channels_last = _channels_last(x)
+        if self.options.layer_kernels and channels_last and feature_maps.serves(y):
+            return feature_maps.subpixel_interleave(y, o)
+        src = y.permute(0, 2, 3, 1)  # (n, h + 1, w + 1, 4o)
         if channels_last:  # stored as (n, h, 2, w, 2, o): an (n, o, 2h, 2w) channels_last map
-            src, out = y.permute(0, 2, 3, 1), y.new_empty(n, h, 2, w, 2, o)
+            out = y.new_empty(n, h, 2, w, 2, o)
         else:
-            src, out = y.permute(0, 2, 3, 1), y.new_empty(n, o, h, 2, w, 2).permute(0, 2, 3, 4, 5, 1)
+            out = y.new_empty(n, o, h, 2, w, 2).permute(0, 2, 3, 4, 5, 1)
         for a in (0, 1):
             for b in (0, 1):
                 phase = 2 * a + b

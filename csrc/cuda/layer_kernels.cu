@@ -99,7 +99,8 @@ struct DirectConvWeights {
 template <int CIN, int COUT>
 DirectConvWeights<CIN, COUT> direct_conv_weights(const at::Tensor& weight, const at::Tensor& bias) {
   DirectConvWeights<CIN, COUT> p;
-  const at::Tensor wf = weight.to(at::kFloat).contiguous(), bf = bias.to(at::kFloat).contiguous();
+  // contiguous (setup_conv3x3_reflect), float32 or float64
+  const at::Tensor wf = weight.to(at::kFloat), bf = bias.to(at::kFloat);
   const float* w = wf.const_data_ptr<float>();
   for (int o = 0; o < COUT; ++o) {
     p.b[o] = bf.const_data_ptr<float>()[o];
@@ -211,18 +212,22 @@ int vector_width(int64_t channels, const at::Tensor& in, const at::Tensor& out) 
   return fits ? kWide : 1;
 }
 
-// Calls launch(vec, index) with the vector width as a std::integral_constant and a value of the
-// index type: uint32_t while the maps have fewer than 2^31 elements, else uint64_t.
+// Calls launch(index) with a value of the index type: uint32_t while the maps have fewer than 2^31
+// elements, else uint64_t.
+template <typename Launch>
+void with_index(int64_t numel, Launch&& launch) {
+  numel < std::numeric_limits<int32_t>::max() ? launch(uint32_t{}) : launch(uint64_t{});
+}
+
+// Calls launch(vec, index) with the vector width as a std::integral_constant and an index value
+// (with_index).
 template <typename T, typename Launch>
 void with_vector_and_index(int vec, int64_t numel, Launch&& launch) {
   using Wide = std::integral_constant<int, 16 / sizeof(T)>;
   using One = std::integral_constant<int, 1>;
-  const bool narrow_index = numel < std::numeric_limits<int32_t>::max();
-  if (vec == Wide::value) {
-    narrow_index ? launch(Wide{}, uint32_t{}) : launch(Wide{}, uint64_t{});
-  } else {
-    narrow_index ? launch(One{}, uint32_t{}) : launch(One{}, uint64_t{});
-  }
+  with_index(numel, [&](auto index) {
+    vec == Wide::value ? launch(Wide{}, index) : launch(One{}, index);
+  });
 }
 
 int64_t layer_blocks(int64_t vectors) { return ceil_div(vectors, kLayerThreads); }
@@ -320,7 +325,7 @@ at::Tensor conv3x3_reflect_cuda(const at::Tensor& x, const at::Tensor& weight,
   // float64 is refused above: no kernel is built for it
   AT_DISPATCH_V2(x.scalar_type(), "conv3x3_reflect_cuda", AT_WRAP([&] {
                    const int64_t numel = std::max(call.x.numel(), call.out.numel());
-                   with_vector_and_index<scalar_t>(1, numel, [&](auto, auto index) {
+                   with_index(numel, [&](auto index) {
                      relu ? launch(scalar_t{}, index, std::true_type{})
                           : launch(scalar_t{}, index, std::false_type{});
                    });
