@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from adain_cuda import reference
-from adain_cuda.stylize import imaging
+from adain_cuda.images import imaging
 from adain_cuda.training import TrainConfig, Trainer
 
 from common import CUDA, DEVICE, SMOKE, record, synchronized

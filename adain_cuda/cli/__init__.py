@@ -18,7 +18,7 @@ import threading
 
 from .._version import __version__
 from . import demo, export, grid, info, recolor, stylize, train, video, weights
-from .common import EXIT_INTERRUPTED, EXIT_USAGE, fail, show_library_messages
+from .report import EXIT_INTERRUPTED, EXIT_USAGE, fail, show_library_messages
 
 __all__ = ["build_parser", "main"]
 

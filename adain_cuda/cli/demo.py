@@ -22,9 +22,11 @@ from pathlib import Path
 
 import torch
 
-from .._files import atomic_path
+from .._device import parse_device
+from .._files import atomic_path, check_writable_folder
 from ..models import WeightsError
 from ..ops import _library, adain, reference
+from .report import EXIT_OK, fail
 
 HELP = "the fused op against the reference, then pictures and an index page in demo_output/"
 EXAMPLES = """  adain-cuda demo                                    # demo_output/index.html
@@ -112,7 +114,7 @@ def sample_images() -> tuple[list[torch.Tensor], list[str], list[torch.Tensor], 
     import numpy as np
     from matplotlib import cbook, colormaps
 
-    from ..stylize import imaging
+    from ..images import imaging
 
     def sample(name):
         return cbook.get_sample_data(name, asfileobj=False)
@@ -143,7 +145,7 @@ def sample_images() -> tuple[list[torch.Tensor], list[str], list[torch.Tensor], 
 def _tile(img: torch.Tensor, size: int):
     from PIL import Image, ImageOps
 
-    from ..stylize import imaging
+    from ..images import imaging
 
     canvas = Image.new("RGB", (size, size), (255, 255, 255))
     pil = ImageOps.contain(imaging.to_pil(img), (size, size))
@@ -239,10 +241,11 @@ def write_index(out_dir: Path, items: list[tuple[str, str]], notes: list[str]) -
 
 
 def run_demo(args: argparse.Namespace) -> list[tuple[str, str]]:
-    from ..stylize import Stylizer, imaging
+    from ..images import imaging
+    from ..stylize import Stylizer
 
-    out_dir = Path(args.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_writable_folder(args.output, "the demo's output folder (--output)")
+    parse_device(args.device)
     items, notes = [], []
     rows = op_check(args.device, args.repeats)
     if plot_speed(rows, args.device, out_dir / "op_speed.png") is not None:
@@ -288,12 +291,12 @@ def _finish(out_dir: Path, items, notes):
 
 
 def add_parser(sub) -> None:
-    from .common import command
+    from .options import command, positive_int
 
     p = command(sub, "demo", HELP, EXAMPLES)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--repeats", type=int, default=20, help="timed calls per case (median)")
+    p.add_argument("--repeats", type=positive_int, default=20, help="timed calls per case (median)")
     p.add_argument("--output", default="demo_output", help="folder for the pictures")
     p.add_argument("--vgg", help="VGG weights (default: the cached download)")
     p.add_argument("--decoder", help="decoder weights (default: the cached download)")
@@ -302,5 +305,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_demo(args)
-    return 0
+    try:
+        run_demo(args)
+    except (ValueError, OSError) as exc:  # a bad --device, an unwritable --output, a full disk
+        return fail(exc)
+    return EXIT_OK

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..images.imaging import ImageError
 from ..models import WeightsError
-from ..stylize.imaging import ImageError
-from .common import EXIT_OK, command, fail, size, unit_float
+from .options import command, size, unit_float
+from .report import EXIT_OK, fail
 
 HELP = "export a stylizer (content in, stylized image out) to ONNX or a torch.export program"
 EXAMPLES = """  adain-cuda export --style la_muse.jpg -o la_muse.onnx           # the style baked in

@@ -35,7 +35,7 @@ def describe() -> str:
 
 
 def add_parser(sub) -> None:
-    from .common import command
+    from .options import command
 
     command(sub, "info", HELP, "  adain-cuda info\n  python -m adain_cuda info\n").set_defaults(run=run)
 

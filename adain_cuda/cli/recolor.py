@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from ..stylize import imaging
-from ..stylize.imaging import ImageError
+from ..images import imaging
 from ..stylize.recolor import METHODS, recolor
-from .common import (
-    EXIT_FAILED_ITEMS,
-    EXIT_OK,
-    add_inputs,
-    command,
-    fail,
-    gather,
-    output_folder,
-    real,
-    save_ext,
-    unique_names,
-    unit_float,
-)
+from .batch import Batch, Job, input_names, plan, prepare_output
+from .options import add_inputs, command, gather, save_ext, unit_float
+from .report import USER_ERRORS, fail
 
 HELP = "colour transfer: each content recoloured to each style's colour statistics (no weights needed)"
 EXAMPLES = """  adain-cuda recolor --content photo.jpg --style sunset.jpg
@@ -44,27 +32,20 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        out = output_folder(args.output)
         contents, styles = gather(args.content, args.content_dir), gather(args.style, args.style_dir)
-    except (ImageError, ValueError) as exc:
+        prepare_output(args.output)
+    except USER_ERRORS as exc:
         return fail(exc)
-    inputs = {real(p) for p in [*contents, *styles]}
-    done, failed = 0, []
-    for content, c_name in zip(contents, unique_names(contents)):
-        for style, s_name in zip(styles, unique_names(styles)):
-            target = out / f"{c_name}_recolored_{s_name}.{args.save_ext}"
-            if real(target) in inputs:
-                print(f"skipped: {target} is one of the inputs; not overwritten")
-                continue
-            if target.exists() and not args.overwrite:
-                print(f"skipped: {target} exists (use --overwrite to replace it)")
-                continue
-            try:
-                imaging.save_image(recolor(content, style, method=args.method, strength=args.strength), target)
-                done += 1
-            except (ImageError, ValueError, OSError) as exc:
-                failed.append(f"{Path(content).name} x {Path(style).name}: {exc}")
-    print(f"{done} written to {out}, {len(failed)} failed")
-    for line in failed:
-        print(f"  failed: {line}", file=sys.stderr)
-    return EXIT_FAILED_ITEMS if failed else EXIT_OK
+    pairs = [(c, s) for c in range(len(contents)) for s in range(len(styles))]
+    c_names, s_names = input_names(contents), input_names(styles)
+    outputs = plan(Path(args.output), [f"{c_names[c]}_recolored_{s_names[s]}" for c, s in pairs],
+                   f".{args.save_ext}", [*contents, *styles])
+    jobs = [Job(f"{contents[c].name} x {styles[s].name}", out, (c, s)) for (c, s), out in zip(pairs, outputs)]
+
+    def write(job: Job, overwrite: bool) -> None:
+        c, s = job.data
+        image = recolor(contents[c], styles[s], method=args.method, strength=args.strength)
+        imaging.save_image(image, job.output, overwrite=overwrite)
+
+    report = Batch(jobs, inputs=[*contents, *styles], overwrite=args.overwrite, desc="recolouring").run(write)
+    return report.summary(args.output)

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models import WeightsError
-from ..stylize import imaging
-from ..stylize.imaging import ImageError
-from .common import (
-    EXIT_FAILED_ITEMS,
-    EXIT_OK,
+from ..images import imaging
+from .batch import Batch, Job, input_names, plan, prepare_output
+from .options import (
     add_inputs,
     add_network_options,
     command,
     csv_floats,
     csv_list,
-    fail,
     gather,
-    output_folder,
-    real,
     save_ext,
     size,
     stylizer_from,
-    unique_names,
     unit_float,
 )
+from .report import USER_ERRORS, fail
 
 HELP = "stylize images (every content x style pair)"
 EXAMPLES = """  adain-cuda stylize --content photo.jpg --style painting.jpg
@@ -59,44 +51,37 @@ def add_parser(sub) -> None:
     st.set_defaults(run=run)
 
 
-@dataclass
-class Job:
-    content: int
-    styles: list[int]
-    output: Path
+SHEET = "contact_sheet"
 
 
-@dataclass
-class Report:
-    done: list[Path] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+def pair_stems(contents: list[Path], styles: list[Path]) -> list[str]:
+    """The wanted names of the results, content-major: ``<content>_stylized_<style>``."""
+    style_names = input_names(styles)
+    return [f"{c}_stylized_{s}" for c in input_names(contents) for s in style_names]
 
 
-def plan_jobs(args: argparse.Namespace, contents: list[Path], styles: list[Path]) -> list[Job]:
-    """One job per content x style pair (or per content for a blend), each with its own output
-    name: no two jobs ever write the same file."""
-    out_dir, ext = Path(args.output), args.save_ext
+def plan_jobs(args: argparse.Namespace, contents: list[Path], styles: list[Path],
+              inputs: list[Path]) -> tuple[list[Job], Path]:
+    """One job per content x style pair (or per content for a blend), and the contact sheet's
+    path, all named by the batch plan: no two share a file, none is an input."""
     combined = args.style_interpolation_weights is not None or args.mask is not None
-    content_names, style_names = unique_names(contents), unique_names(styles)
-    jobs = []
-    for i, content in enumerate(content_names):
-        if combined:
-            how = "masked" if args.mask is not None else "interpolated"
-            name = f"{content}_{how}_{'_'.join(style_names)}.{ext}"
-            jobs.append(Job(i, list(range(len(styles))), out_dir / name))
-        else:
-            jobs += [Job(i, [j], out_dir / f"{content}_stylized_{style}.{ext}") for j, style in enumerate(style_names)]
-    return jobs
+    if combined:
+        how = "masked" if args.mask is not None else "interpolated"
+        styles_part = "_".join(input_names(styles))
+        stems = [f"{content}_{how}_{styles_part}" for content in input_names(contents)]
+        data = [(i, list(range(len(styles)))) for i in range(len(contents))]
+    else:
+        stems = pair_stems(contents, styles)
+        data = [(i, [j]) for i in range(len(contents)) for j in range(len(styles))]
+    *outputs, sheet = plan(Path(args.output), [*stems, SHEET], f".{args.save_ext}", inputs)
+    labels = [f"{contents[i].name} x {', '.join(styles[j].name for j in js)}" for i, js in data]
+    return [Job(label, out, d) for label, out, d in zip(labels, outputs, data)], sheet
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from ..stylize import normalise_weights
 
     try:
-        output_folder(args.output)
         contents = gather(args.content, args.content_dir)
         styles = gather(args.style, args.style_dir)
         masks = [Path(m) for m in args.mask] if args.mask else None
@@ -104,51 +89,34 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("use either --mask or --style-interpolation-weights, not both")
         if args.style_interpolation_weights is not None:
             normalise_weights(args.style_interpolation_weights, len(styles))
+        prepare_output(args.output)
         stylizer = stylizer_from(args)
-    except (ImageError, WeightsError, ValueError) as exc:
+    except USER_ERRORS as exc:
         return fail(exc)
 
-    inputs = {real(p) for p in [*contents, *styles, *(masks or [])]}
-    report, results = Report(), {}
-    jobs = plan_jobs(args, contents, styles)
-    bar = tqdm(jobs, desc="stylizing", unit="image")
-    for job in bar:
-        label = f"{contents[job.content].name} x {', '.join(styles[j].name for j in job.styles)}"
-        if real(job.output) in inputs:
-            report.failed.append(f"{label}: output {job.output} is one of the inputs; not overwritten")
-            bar.write(f"failed: {report.failed[-1]}")
-            continue
-        if job.output.exists() and not args.overwrite:
-            report.skipped.append(f"{job.output} exists (use --overwrite to replace it)")
-            bar.write(f"skipped: {report.skipped[-1]}")
-            results[(job.content, job.styles[0])] = job.output
-            continue
-        try:
-            image = stylizer.stylize(
-                contents[job.content], [styles[j] for j in job.styles], alpha=args.alpha,
-                weights=args.style_interpolation_weights, preserve_color=args.preserve_color,
-                masks=masks, content_size=args.content_size, style_size=args.style_size, crop=args.crop)
-            imaging.save_image(image, job.output)
-        except (ImageError, ValueError, RuntimeError, OSError) as exc:  # report, carry on
-            report.failed.append(f"{label}: {exc}")
-            bar.write(f"failed: {report.failed[-1]}")
-            continue
-        report.done.append(job.output)
-        results[(job.content, job.styles[0])] = job.output
-    bar.close()
+    inputs = [*contents, *styles, *(masks or [])]
+    jobs, sheet_path = plan_jobs(args, contents, styles, inputs)
 
-    if args.grid and results:  # also when every result was already there
-        from ..stylize.sheet import contact_sheet
+    def write(job: Job, overwrite: bool) -> None:
+        i, js = job.data
+        image = stylizer.stylize(
+            contents[i], [styles[j] for j in js], alpha=args.alpha, weights=args.style_interpolation_weights,
+            preserve_color=args.preserve_color, masks=masks, content_size=args.content_size,
+            style_size=args.style_size, crop=args.crop)
+        imaging.save_image(image, job.output, overwrite=overwrite)
 
+    report = Batch(jobs, inputs=inputs, overwrite=args.overwrite, desc="stylizing").run(write)
+    if args.grid and report.present:  # also when every result was already there
+        from ..images.sheet import contact_sheet
+
+        results = {(job.data[0], job.data[1][0]): job.output for job in report.present}
         shown_styles = styles if len(jobs) == len(contents) * len(styles) else styles[:1]
-        sheet_path = Path(args.output) / f"contact_sheet.{args.save_ext}"
-        try:
-            imaging.save_pil(contact_sheet(contents, shown_styles, results), sheet_path)
+        sheet = Job(f"contact sheet {sheet_path.name}", sheet_path)
+        sheet_report = Batch([sheet], inputs=inputs, overwrite=args.overwrite, desc="contact sheet").run(
+            lambda job, overwrite: imaging.save_pil(contact_sheet(contents, shown_styles, results), job.output,
+                                                    overwrite=overwrite))
+        if sheet_report.done:
             print(f"contact sheet: {sheet_path}")
-        except (ValueError, OSError) as exc:
-            report.failed.append(f"contact sheet {sheet_path}: {exc}")
-    print(f"{len(report.done)} written to {args.output}, {len(report.skipped)} skipped, "
-          f"{len(report.failed)} failed")
-    for line in report.failed:
-        print(f"  failed: {line}", file=sys.stderr)
-    return EXIT_FAILED_ITEMS if report.failed else EXIT_OK
+        report.skipped += sheet_report.skipped
+        report.failed += sheet_report.failed
+    return report.summary(args.output)

@@ -8,7 +8,8 @@ import dataclasses
 import typing
 
 from ..training.config import TrainConfig
-from .common import EXIT_OK, USER_ERRORS, command, csv_floats, fail
+from .options import command, csv_floats
+from .report import EXIT_OK, USER_ERRORS, fail
 
 HELP = "train a decoder (several GPUs: torchrun --nproc_per_node N -m adain_cuda train ...)"
 EXAMPLES = """  adain-cuda train --content-dir coco/train2014 --style-dir wikiart -o runs/mine

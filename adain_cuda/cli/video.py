@@ -6,22 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..models import WeightsError
-from ..stylize.imaging import ImageError
-from .common import (
-    EXIT_FAILED_ITEMS,
-    EXIT_OK,
-    add_network_options,
-    command,
-    csv_floats,
-    csv_list,
-    fail,
-    positive_int,
-    real,
-    size,
-    stylizer_from,
-    unit_float,
-)
+from .batch import real
+from .options import add_network_options, command, csv_floats, csv_list, positive_int, size, stylizer_from, unit_float
+from .report import EXIT_FAILED_ITEMS, EXIT_OK, USER_ERRORS, fail
 
 HELP = "stylize a video (needs PyAV: pip install 'adain_cuda[video]')"
 EXAMPLES = """  adain-cuda video clip.mp4 --style la_muse.jpg -o clip_la_muse.mp4
@@ -60,7 +47,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..video import VideoError, stylize_video
+    from ..video import stylize_video
 
     output = Path(args.output)
     if real(output) == real(Path(args.input)):
@@ -74,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             content_size=args.content_size, style_size=args.style_size, resize_back=not args.keep_size,
             temporal_smoothing=args.temporal_smoothing, batch_size=args.batch_size, codec=args.codec,
             crf=args.crf, preset=args.preset, skip_bad_frames=args.skip_bad_frames)
-    except (VideoError, ImageError, WeightsError, ValueError) as exc:
+    except USER_ERRORS as exc:
         return fail(exc)
     print(f"{output}: {report.frames} frames, {report.width}x{report.height} at {report.fps:g} fps, "
           f"{report.frames_per_second:.1f} frames/s; flicker {report.flicker:.3f} (output frame-to-frame "

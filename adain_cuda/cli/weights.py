@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..models import WeightsError, weights
-from .common import EXIT_FAILED_ITEMS, EXIT_OK, command, fail
+from .options import command
+from .report import EXIT_FAILED_ITEMS, EXIT_OK, fail
 
 HELP = "manage the pretrained weight files"
 EXAMPLES = """  adain-cuda weights download          # both files, verified, into the cache

@@ -16,9 +16,9 @@ import math
 import torch
 from torch import Tensor
 
+from ..images.color import match_color
+from ..images.imaging import ImageSource, load_image
 from ..ops import adain
-from .color import match_color
-from .imaging import ImageSource, load_image
 
 __all__ = ["METHODS", "recolor", "rgb_to_lab", "lab_to_rgb"]
 

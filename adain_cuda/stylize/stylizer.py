@@ -23,12 +23,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from .._device import parse_device
+from ..images import imaging
+from ..images.color import match_color
+from ..images.imaging import ImageError, ImageSource
 from ..models import Decoder, Encoder, FastDecoder, FastEncoder, FastOptions, weights
 from ..ops import adain_from_stats, channel_stats
-from . import imaging
-from .color import match_color
 from .graphs import GraphCache
-from .imaging import ImageError, ImageSource
 from .spatial import masked_adain, masks_to_features
 
 __all__ = ["MIN_SIDE", "PRECISIONS", "ContentStatsHook", "Stylizer", "check_finite", "check_image_size",
@@ -40,24 +41,6 @@ ContentStatsHook = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 PRECISIONS = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
               "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
 _STYLE_CACHE_SIZE = 64
-
-
-def parse_device(device: str | torch.device | None) -> torch.device:
-    """'auto' (or None): CUDA when available, else the CPU. Unknown or absent devices are errors."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but no CUDA GPU is visible; use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} GPU(s) visible")
-    elif dev.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}: use 'cpu' or 'cuda'")
-    return dev
 
 
 def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float]:

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..stylize import imaging
-from ..stylize.imaging import ImageError
+from ..images import imaging
+from ..images.imaging import ImageError
 
 __all__ = ["ImageFolder", "EndlessSampler", "find_images", "collate"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..stylize.stylizer import parse_device
+from .._device import parse_device
 
 __all__ = ["Placement", "place"]
 

@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .._files import atomic_path
+from ..images import imaging
 from ..models import STYLE_LAYERS, Decoder, Encoder, FastDecoder, FastEncoder, FastOptions, weights
 from ..ops import adain, reference, style_content_loss
-from ..stylize import imaging
 from .config import TrainConfig
 from .data import EndlessSampler, ImageFolder, collate, find_images
 from .distributed import place
@@ -240,7 +240,7 @@ class Trainer:
     # -------------------------------------------------------------------- logging ----
     def _sample_grid(self) -> None:
         """A contact sheet of fixed content and style images through the current decoder."""
-        from ..stylize.sheet import contact_sheet
+        from ..images.sheet import contact_sheet
 
         contents, styles = self._samples
         results = {}

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..stylize import imaging, normalise_weights
-from ..stylize.imaging import ImageSource
+from ..images import imaging, normalise_weights
+from ..images.imaging import ImageSource
 from ..stylize.stylizer import MIN_SIDE, check_finite
 from .container import VideoError, VideoReport, probe_size, process_video
 

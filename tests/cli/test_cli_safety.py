@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from adain_cuda import cli
-from adain_cuda.stylize import imaging
+from adain_cuda.images import imaging
 
 from community_layout import DECODER_CONVS, random_state, write_weight_files
 

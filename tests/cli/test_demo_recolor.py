@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from adain_cuda import cli
-from adain_cuda.stylize import imaging
+from adain_cuda.images import imaging
 from adain_cuda.stylize.recolor import lab_to_rgb, recolor, rgb_to_lab
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 from adain_cuda import cli
 from adain_cuda.cli import build_parser
 from adain_cuda.cli.train import config_from
-from adain_cuda.stylize import imaging
+from adain_cuda.images import imaging
 
 from community_layout import write_weight_files
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from adain_cuda.stylize import imaging
-from adain_cuda.stylize.sheet import contact_sheet
+from adain_cuda.images import imaging
+from adain_cuda.images.sheet import contact_sheet
 
 
 def gradient(w=40, h=30):

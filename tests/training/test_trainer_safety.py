@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from adain_cuda import cli
+from adain_cuda.images import imaging
 from adain_cuda.models import weights
-from adain_cuda.stylize import imaging
 from adain_cuda.training import TrainConfig, Trainer
 from adain_cuda.training.trainer import CheckpointError
 

@@ -6,6 +6,7 @@ EXIF orientation is applied. Unreadable files raise ImageError naming the file.
 
 from __future__ import annotations
 
+import errno
 import warnings
 from pathlib import Path
 from typing import Union
@@ -16,10 +17,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from .._files import atomic_path
+from .._files import FileExists, atomic_path
 
-__all__ = ["ImageError", "ImageSource", "IMAGE_EXTENSIONS", "list_images", "load_image", "load_mask",
-           "resize_shorter", "resized_size", "center_crop", "save_image", "save_pil", "to_pil"]
+__all__ = ["ImageError", "ImageSource", "IMAGE_EXTENSIONS", "center_crop", "image_format", "image_tensor",
+           "list_images", "load_image", "load_mask", "resize_shorter", "resized_size", "save_image", "save_pil",
+           "to_pil"]
 
 ImageSource = Union[str, Path, Image.Image, Tensor]
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -55,16 +57,36 @@ def _has_alpha(img: Image.Image) -> bool:
     return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
 
 
-def _pil_to_tensor(img: Image.Image) -> Tensor:
+# Integer samples are scaled by the smallest of these full scales that holds the image's largest
+# value: a 12-bit scan stored in 16- or 32-bit samples is not read as near-black.
+_INTEGER_SCALES = tuple(float(2**bits - 1) for bits in (8, 10, 12, 14, 16, 24, 32))
+# Float images within this much of [0, 1] are taken as [0, 1] (and clamped): decoder outputs
+# overshoot a little. Beyond it they are refused, not guessed (0..255 floats are a common slip).
+_FLOAT_SLACK = 0.5
+
+
+def _integer_scale(largest: float) -> float:
+    return next((s for s in _INTEGER_SCALES if largest <= s), max(largest, 1.0))
+
+
+def _single_channel(img: Image.Image, where: str) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float greyscale image as float64 in [0, 1]."""
+    arr = np.asarray(img, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise ImageError(f"{where}: the image has NaN or infinite pixel values")
+    if img.mode == "F":  # float samples: [0, 1] as they are, else the integer range they span
+        high = float(arr.max()) if arr.size else 0.0
+        return np.clip(arr / (1.0 if high <= 1.0 else _integer_scale(high)), 0, 1)
+    if img.mode.startswith("I;16"):
+        return arr / 65535.0
+    return np.clip(arr / _integer_scale(float(arr.max()) if arr.size else 0.0), 0, 1)
+
+
+def _pil_to_tensor(img: Image.Image, where: str = "image") -> Tensor:
     """(3, H, W) float32 in [0, 1] from any Pillow mode."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit (or 32-bit integer) greyscale
-        arr = np.asarray(img, dtype=np.float64)
-        arr = arr / (65535.0 if arr.max() > 255 or img.mode.startswith("I;16") else 255.0)
-        chan = torch.from_numpy(np.clip(arr, 0, 1).astype(np.float32))
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # wide greyscale: integer or float samples
+        chan = torch.from_numpy(_single_channel(img, where).astype(np.float32))
         return chan.unsqueeze(0).expand(3, -1, -1).contiguous()
-    if img.mode == "F":
-        arr = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
-        return torch.from_numpy(arr).unsqueeze(0).expand(3, -1, -1).contiguous()
     if _has_alpha(img):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -74,27 +96,52 @@ def _pil_to_tensor(img: Image.Image) -> Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
+def image_tensor(t: Tensor, what: str = "image", *, batch: bool = False) -> Tensor:
+    """The one check of image tensors at every public entry point: ``batch`` (N, 3, H, W), else
+    (3, H, W) or (1, 3, H, W); one channel is taken as grey. uint8 is read as 0..255; floating
+    point must be finite and in [0, 1] (a little overshoot is clamped). Returns float32 in [0, 1],
+    on the tensor's device. Anything else is an ImageError naming ``what``."""
+    if not isinstance(t, Tensor):
+        raise ImageError(f"{what} must be a tensor, got {type(t).__name__}")
+    t = t.detach()
+    if not batch and t.dim() == 4 and t.shape[0] == 1:
+        t = t[0]
+    want = "(N, 3, H, W)" if batch else "(3, H, W) or (1, 3, H, W)"
+    if t.dim() != (4 if batch else 3) or t.shape[-3] not in (1, 3):
+        raise ImageError(f"{what} must be a {want} tensor, got shape {tuple(t.shape)}")
+    if t.numel() == 0:
+        raise ImageError(f"{what} is empty (shape {tuple(t.shape)})")
+    if t.is_complex() or t.dtype == torch.bool or (not t.is_floating_point() and t.dtype != torch.uint8):
+        raise ImageError(f"{what} must be floating point in [0, 1] or uint8 in 0..255, got {t.dtype}")
+    if t.dtype == torch.uint8:
+        t = t.float().div_(255.0)
+    else:
+        t = t.float()
+        if not torch.isfinite(t).all():
+            raise ImageError(f"{what} has NaN or infinite values")
+        low, high = float(t.min()), float(t.max())
+        if low < -_FLOAT_SLACK or high > 1.0 + _FLOAT_SLACK:
+            hint = " (0..255 values? divide by 255, or pass uint8)" if high > 1.0 + _FLOAT_SLACK else ""
+            raise ImageError(f"{what} has values from {low:g} to {high:g}; float images must be in [0, 1]{hint}")
+        t = t.clamp(0.0, 1.0)
+    return t.expand(*t.shape[:-3], 3, *t.shape[-2:]).contiguous() if t.shape[-3] == 1 else t
+
+
 def load_image(source: ImageSource) -> Tensor:
     """An RGB image as a (3, H, W) float32 tensor in [0, 1], from a path, a PIL image or a tensor
-    ((3, H, W) or (1, 3, H, W), values in [0, 1])."""
+    (see :func:`image_tensor`)."""
     if isinstance(source, Tensor):
-        t = source.detach()
-        if t.dim() == 4 and t.shape[0] == 1:
-            t = t[0]
-        if t.dim() != 3 or t.shape[0] != 3:
-            raise ImageError(f"an image tensor must be (3, H, W) or (1, 3, H, W), got {tuple(source.shape)}")
-        if not t.is_floating_point():
-            raise ImageError(f"an image tensor must be floating point in [0, 1], got {t.dtype}")
-        return t.float()
+        return image_tensor(source)
     if isinstance(source, Image.Image):
         img = source
     elif isinstance(source, (str, Path)):
         img = _open(Path(source))
     else:
         raise ImageError(f"expected a path, a PIL image or a tensor, got {type(source).__name__}")
+    where = str(source) if isinstance(source, (str, Path)) else getattr(img, "filename", "") or "the image"
     if img.width == 0 or img.height == 0:
-        raise ImageError(f"{getattr(source, 'filename', source)}: image has no pixels")
-    return _pil_to_tensor(img)
+        raise ImageError(f"{where}: image has no pixels")
+    return _pil_to_tensor(img, where)
 
 
 def load_mask(source: ImageSource) -> Tensor:
@@ -151,25 +198,34 @@ def to_pil(img: Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def save_image(img: Tensor, path: str | Path) -> Path:
+def save_image(img: Tensor, path: str | Path, *, overwrite: bool = True, quality: int = 95) -> Path:
     """Writes a (3, H, W) image in [0, 1] (clamped), creating the folder; the format follows the
-    extension. Written to a temporary file and renamed: a failed write never leaves a truncated
-    file under ``path``, and an existing file there stays until the new one is complete."""
+    extension. Written through :func:`adain_cuda._files.atomic_path`: a failed write never leaves
+    a truncated file under ``path``; with ``overwrite=False`` an existing file is never replaced
+    (:class:`~adain_cuda._files.FileExists`). NaN or infinite values are refused, not written."""
     if not torch.isfinite(img).all():
         raise ValueError(f"not writing {path}: the image has NaN or infinite values (a diverged "
                          "decoder or non-finite inputs?)")
-    return save_pil(to_pil(img), path)
+    return save_pil(to_pil(img), path, overwrite=overwrite, quality=quality)
 
 
-def save_pil(pil: Image.Image, path: str | Path) -> Path:
+def image_format(path: str | Path) -> str:
+    """Pillow's format name for ``path``'s extension; ValueError for one it cannot write."""
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None or Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
+        raise ValueError(f"{path}: unknown image extension; use one of {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    return fmt
+
+
+def save_pil(pil: Image.Image, path: str | Path, *, overwrite: bool = True, quality: int = 95) -> Path:
     """:func:`save_image` for a PIL image (contact sheets)."""
     path = Path(path)
+    fmt = image_format(path)
+    if not overwrite and path.exists():
+        raise FileExists(errno.EEXIST, "exists (use overwrite to replace it)", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"{path}: unknown image extension; use one of {', '.join(sorted(IMAGE_EXTENSIONS))}")
-    with atomic_path(path) as tmp:
-        pil.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        pil.save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
     return path
 
 

@@ -1,43 +1,12 @@
-"""What the commands share: exit codes, list and number parsing, the input and network options,
-and reporting a failure as one line instead of a traceback."""
+"""The options the commands share: help that shows every default, argument types (sizes, lists,
+numbers in range), the input and network options and the Stylizer they describe."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import sys
 from pathlib import Path
 
-from ..models import WeightsError
-from ..stylize import imaging
-from ..stylize.imaging import ImageError
-
-EXIT_OK = 0
-EXIT_FAILED_ITEMS = 1  # some items of a batch failed; the rest is done
-EXIT_USAGE = 2         # nothing was done: bad options or inputs
-EXIT_INTERRUPTED = 130
-
-# The errors a command reports as one line: bad inputs, weight files, options.
-USER_ERRORS = (ImageError, WeightsError, ValueError, FileNotFoundError)
-
-
-class _ConsoleHandler(logging.Handler):
-    """The library's log records as the command's own lines: warnings to stderr, the rest to
-    stdout, written around any progress bar."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from tqdm.auto import tqdm
-
-        tqdm.write(record.getMessage(), file=sys.stderr if record.levelno >= logging.WARNING else sys.stdout)
-
-
-def show_library_messages() -> None:
-    """Prints the package's log messages (INFO and up) while a command runs; idempotent."""
-    root = logging.getLogger("adain_cuda")
-    if not any(isinstance(h, _ConsoleHandler) for h in root.handlers):
-        root.addHandler(_ConsoleHandler())
-    root.setLevel(logging.INFO)
+from ..images import imaging
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -61,12 +30,6 @@ def command(sub, name: str, help: str, examples: str) -> argparse.ArgumentParser
                           formatter_class=HelpFormatter)
 
 
-def fail(exc: BaseException | str, code: int = EXIT_USAGE) -> int:
-    """Prints ``adain-cuda: <what went wrong>`` to stderr and returns the exit code."""
-    print(f"adain-cuda: {exc}", file=sys.stderr)
-    return code
-
-
 def csv_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -78,14 +41,22 @@ def csv_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
 
 
-def _integer(text: str, minimum: int, what: str) -> int:
+def _integer(text: str, minimum: int, what: str, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from exc
-    if value < minimum:
+    if value < minimum or (maximum is not None and value > maximum):
         raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
     return value
+
+
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; numpy's generators take 32 bits of it
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number from 0 to 2**63 - 1."""
+    return _integer(text, 0, f"a whole number from 0 to {SEED_MAX}", SEED_MAX)
 
 
 def size(text: str) -> int:
@@ -132,33 +103,6 @@ def gather(files: list | None, folder: str | None) -> list[Path]:
     if folder is not None:
         return imaging.list_images(folder)
     return [Path(f) for item in files for f in (item if isinstance(item, list) else [item])]
-
-
-def unique_names(paths: list[Path]) -> list[str]:
-    """A name per input for output file names: the stem, or where stems collide (photo.jpg and
-    photo.png, or a/photo.jpg and b/photo.jpg) the stem with its extension, then a number."""
-    stems = [p.stem for p in paths]
-    names = [stem if stems.count(stem) == 1 else f"{stem}_{p.suffix.lstrip('.').lower()}"
-             for stem, p in zip(stems, paths)]
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if names.count(name) == 1 else f"{name}_{seen[name]}")
-    return out
-
-
-def real(path: Path) -> str:
-    """The path with links resolved, for comparing files; never raises (a link loop stays as is)."""
-    return os.path.realpath(path)
-
-
-def output_folder(path: str) -> Path:
-    """-o/--output as a folder (the writers create it): a file there is an error before any work."""
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"-o/--output {folder} is a file, not a folder; choose a folder for the results")
-    return folder
 
 
 def add_network_options(p: argparse.ArgumentParser) -> None:
