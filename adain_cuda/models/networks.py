@@ -8,6 +8,7 @@ key and shape and says exactly what does not match.
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ FULL_VGG_MODULES = 53
 # Outputs of modules 3, 10, 17 and 30 of the community layout.
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 _LAYER_ENDS = (4, 11, 18, 31)
+logger = logging.getLogger(__name__)
 
 
 class WeightsError(ValueError):
@@ -61,24 +63,121 @@ def build_decoder_layers() -> nn.Sequential:
     return nn.Sequential(*layers[:-1])  # no ReLU after the last convolution
 
 
+def _sniff(path: Path) -> str:
+    """What kind of file ``path`` is, from its first bytes: 'zip' (torch.save), 'pickle' (the
+    legacy torch.save format), 'safetensors', 'empty', 'text' or 'unknown'."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head:
+        return "empty"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head[:1] == b"\x80":
+        return "pickle"
+    if len(head) > 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= 100_000_000:
+        return "safetensors"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unknown"
+    return "text" if all(ch.isprintable() or ch in "\r\n\t" for ch in text) else "unknown"
+
+
+def _read_safetensors(path: Path, what: str) -> dict[str, Tensor]:
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError as exc:
+        raise WeightsError(f"{what} weights at {path} are a .safetensors file: pip install safetensors") from exc
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"{what} weights at {path} are a damaged .safetensors file ({exc})") from exc
+
+
 def load_state_dict_file(path: str | Path, what: str) -> dict[str, Tensor]:
-    """Reads a state dict, turning every way a file can be broken into one clear WeightsError."""
+    """Reads a state dict (torch.save or safetensors; nothing in the file can run code), turning
+    every way a file can be broken, or be something else, into one clear WeightsError."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{what} weights not found at {path}")
     try:
+        kind = _sniff(path)
+    except OSError as exc:
+        raise WeightsError(f"{what} weights at {path} cannot be read ({exc.strerror or exc})") from exc
+    if kind == "empty":
+        raise WeightsError(f"{what} weights at {path}: the file is empty; delete it and download it again")
+    if kind == "text":
+        raise WeightsError(f"{what} weights at {path}: a text file, not a weight file (an error page saved "
+                           "instead of the download?)")
+    if kind == "safetensors":
+        return unwrap_state_dict(_read_safetensors(path, what), f"{what} weights at {path}", what)
+    if kind == "unknown":
+        raise WeightsError(f"{what} weights at {path} are truncated or corrupt, or not a weight file (neither "
+                           "torch.save nor safetensors); delete the file and download it again")
+    try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise WeightsError(f"{what} weights at {path} are truncated or corrupt ({type(exc).__name__}: "
-                           f"{exc}); delete the file and download it again") from exc
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsError(f"{what} weights at {path} are truncated or corrupt, or not a weight file "
+                           f"({type(exc).__name__}: {first}); delete the file and download it again") from exc
     except Exception as exc:  # unpickling a non-tensor object is refused with weights_only=True
-        raise WeightsError(f"{what} weights at {path} are not a plain state dict "
-                           f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
-    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise WeightsError(f"{what} weights at {path} are not a state dict of tensors (got "
-                           f"{type(obj).__name__}); expected the community layout, e.g. "
-                           f"{'vgg_normalised.pth' if what == 'VGG' else 'decoder.pth'}")
-    return dict(obj)
+        named = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line or "Unsupported" in line]
+        raise WeightsError(f"{what} weights at {path} are not a plain state dict: they hold Python objects, "
+                           f"which are never loaded, for safety{f' ({named[0]})' if named else ''}") from exc
+    return unwrap_state_dict(obj, f"{what} weights at {path}", what)
+
+
+# The keys of a training checkpoint (adain_cuda's checkpoint.pt).
+_CHECKPOINT_KEYS = {"decoder", "optimizer", "iteration"}
+
+
+def _strip_prefix(state: dict[str, object]) -> dict[str, object]:
+    """Keys saved through a wrapper ('module.' from DataParallel/DDP, 'net.' from these modules)
+    in the community layout's form."""
+    for prefix in ("module.", "net."):
+        if state and all(isinstance(k, str) and k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def unwrap_state_dict(obj: object, source: str, what: str) -> dict[str, Tensor]:
+    """The state dict a loaded file holds: the dict of tensors itself, one nested under
+    'state_dict' or 'model', or a training checkpoint's decoder; anything else is a WeightsError
+    that says what the file holds instead."""
+    if isinstance(obj, Mapping) and _CHECKPOINT_KEYS <= set(obj):
+        if what != "decoder":
+            raise WeightsError(f"{source} are an adain_cuda training checkpoint (iteration {obj.get('iteration')}), "
+                               f"not {what} weights")
+        logger.info(f"{source}: a training checkpoint; using its decoder (iteration {obj.get('iteration')})")
+        obj = obj["decoder"]
+    elif isinstance(obj, Mapping) and not all(isinstance(v, Tensor) for v in obj.values()):
+        nested = [k for k in ("state_dict", "model", "model_state_dict", "net") if isinstance(obj.get(k), Mapping)]
+        if nested:
+            obj = obj[nested[0]]
+    if not isinstance(obj, Mapping):
+        got = f"a single tensor of shape {tuple(obj.shape)}" if isinstance(obj, Tensor) else type(obj).__name__
+        raise WeightsError(f"{source} are not a state dict (the file holds {got}); expected the community "
+                           f"layout, e.g. {'vgg_normalised.pth' if what == 'VGG' else 'decoder.pth'}")
+    state = _strip_prefix(dict(obj))
+    odd = [f"{k!r} ({type(v).__name__})" for k, v in state.items() if not isinstance(v, Tensor)]
+    if odd:
+        raise WeightsError(f"{source} are not a state dict of tensors: {', '.join(odd[:4])}"
+                           f"{' and more' if len(odd) > 4 else ''} (keys {sorted(map(str, state))[:6]})")
+    return state  # type: ignore[return-value]
+
+
+def _tensor_problem(t: Tensor) -> str | None:
+    """Why a tensor cannot be a network weight, or None."""
+    if t.layout != torch.strided:
+        return f"{t.layout} (sparse) tensor"
+    if t.is_quantized:
+        return f"quantized {t.dtype} tensor"
+    if t.device.type == "meta":
+        return "meta tensor without data"
+    if t.is_complex() or not t.is_floating_point():
+        return f"{t.dtype} tensor, not floating point"
+    return None
 
 
 def _check_state_dict(state: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: str) -> None:
@@ -95,6 +194,10 @@ def _check_state_dict(state: Mapping[str, Tensor], expected: Mapping[str, Tensor
         problems.append("wrong shapes: " + "; ".join(wrong))
     if problems:
         raise WeightsError(f"{source} does not match the expected layout: " + ", ".join(problems))
+    kinds = [f"{k}: {why}" for k in expected if (why := _tensor_problem(state[k])) is not None]
+    if kinds:
+        raise WeightsError(f"{source} holds tensors no network weight can be: {'; '.join(kinds[:4])}"
+                           f"{' and more' if len(kinds) > 4 else ''}")
     broken = [k for k in expected if state[k].is_floating_point() and not torch.isfinite(state[k]).all()]
     if broken:
         raise WeightsError(f"{source} has NaN or infinite values in {', '.join(broken[:6])}"
@@ -130,7 +233,8 @@ class Encoder(nn.Module):
     def load_weights(self, source: str | Path | Mapping[str, Tensor]) -> Encoder:
         """Loads vgg_normalised weights: the full 53-module file or its first 31 modules."""
         name = str(source) if not isinstance(source, Mapping) else "the given state dict"
-        state = load_state_dict_file(source, "VGG") if not isinstance(source, Mapping) else dict(source)
+        state = load_state_dict_file(source, "VGG") if not isinstance(source, Mapping) else \
+            unwrap_state_dict(source, "the given VGG state dict", "VGG")
         full = build_vgg_layers(full=True).state_dict()
         encoder_keys = self.net.state_dict()
         if any(k not in encoder_keys for k in state):
@@ -153,7 +257,8 @@ class Decoder(nn.Module):
 
     def load_weights(self, source: str | Path | Mapping[str, Tensor]) -> Decoder:
         name = str(source) if not isinstance(source, Mapping) else "the given state dict"
-        state = load_state_dict_file(source, "decoder") if not isinstance(source, Mapping) else dict(source)
+        state = load_state_dict_file(source, "decoder") if not isinstance(source, Mapping) else \
+            unwrap_state_dict(source, "the given decoder state dict", "decoder")
         _check_state_dict(state, self.net.state_dict(), f"decoder weights {name}")
         self.net.load_state_dict(state)
         return self

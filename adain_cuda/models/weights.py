@@ -14,16 +14,17 @@ import contextlib
 import hashlib
 import http.client
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._files import atomic_path
 from .networks import WeightsError
 
-__all__ = ["REGISTRY", "WeightFile", "cache_dir", "cached_state", "download", "resolve", "sha256_of", "verified_sha256"]
+__all__ = ["REGISTRY", "WeightFile", "cache_dir", "cached_state", "download", "offline_mode", "resolve", "sha256_of",
+           "verified_sha256"]
 
 _CHUNK = 1 << 20
 
@@ -35,7 +36,7 @@ class WeightFile:
     url: str
     sha256: str
     description: str
-    flag: str  # the command-line option that points at a local copy
+    parameter: str  # the argument (and, on the command line, the option) that points at a local copy
     size: int | None = None  # bytes, where known
 
 
@@ -45,12 +46,12 @@ REGISTRY = {
         "vgg", "vgg_normalised.pth",
         "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
         "804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a",
-        "VGG-19 encoder, normalised (Torch7 conversion)", "--vgg", 80_102_481),
+        "VGG-19 encoder, normalised (Torch7 conversion)", "vgg", 80_102_481),
     "decoder": WeightFile(
         "decoder", "decoder.pth",
         "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
         "379ca41d59f3a37eed3599bbbc2560c19da5c458870a5ffd3a9dd41aa88f9472",
-        "AdaIN decoder trained on MS-COCO and WikiArt", "--decoder"),
+        "AdaIN decoder trained on MS-COCO and WikiArt", "decoder"),
 }
 
 
@@ -71,59 +72,67 @@ def sha256_of(path: str | Path) -> str:
 
 def _how_to_fix(spec: WeightFile, dest: Path) -> str:
     return (f"Download {spec.url} by hand and save it as {dest} (or set ADAIN_CUDA_HOME to the "
-            f"folder that holds it), or pass {spec.flag} PATH to a local copy.")
+            f"folder that holds it), or pass the path of a local copy as `{spec.parameter}`.")
+
+
+def offline_mode() -> bool:
+    """``ADAIN_CUDA_OFFLINE`` set to 1 (or true/yes/on): no network connection is ever opened."""
+    return os.environ.get("ADAIN_CUDA_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def download(spec: WeightFile, *, directory: Path | None = None, progress: bool = True,
              timeout: float = 60.0) -> Path:
-    """Fetches ``spec`` into the cache, verified; returns its path. Raises WeightsError."""
+    """Fetches ``spec`` into the cache, verified; returns its path. Raises WeightsError, also
+    (before any connection) when ``ADAIN_CUDA_OFFLINE`` forbids downloads."""
     directory = Path(directory) if directory is not None else cache_dir()
     dest = directory / spec.filename
+    if offline_mode():
+        raise WeightsError(f"not downloading {spec.filename}: ADAIN_CUDA_OFFLINE is set (unset it to download). "
+                           f"{_how_to_fix(spec, dest)}")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WeightsError(f"cannot create the weights folder {directory}: {exc}. Set ADAIN_CUDA_HOME "
                            "to a writable folder.") from exc
-    tmp = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=directory)
-        tmp = Path(tmp_name)
-        digest, received, expected = hashlib.sha256(), 0, None
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            expected = int(length) if length and length.isdigit() else spec.size
-            bar = _progress_bar(spec.filename, expected) if progress else None
-            watchdog = _Stall(timeout)
-            try:
-                # read1 returns what one receive brings, so a server that trickles bytes is noticed
-                while block := response.read1(_CHUNK):
-                    out.write(block)
-                    digest.update(block)
-                    received += len(block)
-                    watchdog.check(received, spec)
-                    if bar is not None:
-                        bar.update(len(block))
-            finally:
-                if bar is not None:
-                    bar.close()
-        if expected is not None and received != expected:
-            raise WeightsError(f"download of {spec.filename} from {spec.url} was cut short: got "
-                               f"{received} of {expected} bytes. Try again. {_how_to_fix(spec, dest)}")
-        if digest.hexdigest() != spec.sha256:
-            raise WeightsError(f"{spec.filename} from {spec.url} failed verification: sha256 "
-                               f"{digest.hexdigest()}, expected {spec.sha256}. The file was discarded. "
-                               f"{_how_to_fix(spec, dest)}")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is for every user of the machine
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            _fetch(spec, tmp, progress, timeout, dest)
         _record_verified(dest, spec.sha256)
         return dest
     except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise WeightsError(f"could not download {spec.filename} from {spec.url} ({reason}). "
                            f"{_how_to_fix(spec, dest)}") from exc
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)  # nothing half-written stays behind, even on Ctrl-C
+
+
+def _fetch(spec: WeightFile, tmp: Path, progress: bool, timeout: float, dest: Path) -> None:
+    """Streams ``spec`` into ``tmp``, checking its length and sha256 (WeightsError otherwise);
+    the caller's atomic write removes ``tmp`` on any failure, Ctrl-C included."""
+    digest, received, expected = hashlib.sha256(), 0, None
+    with open(tmp, "wb") as out, urllib.request.urlopen(spec.url, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else spec.size
+        bar = _progress_bar(spec.filename, expected) if progress else None
+        watchdog = _Stall(timeout)
+        try:
+            # read1 returns what one receive brings, so a server that trickles bytes is noticed
+            while block := response.read1(_CHUNK):
+                out.write(block)
+                digest.update(block)
+                received += len(block)
+                watchdog.check(received, spec)
+                if bar is not None:
+                    bar.update(len(block))
+        finally:
+            if bar is not None:
+                bar.close()
+    if expected is not None and received != expected:
+        raise WeightsError(f"download of {spec.filename} from {spec.url} was cut short: got "
+                           f"{received} of {expected} bytes. Try again. {_how_to_fix(spec, dest)}")
+    if digest.hexdigest() != spec.sha256:
+        raise WeightsError(f"{spec.filename} from {spec.url} failed verification: sha256 "
+                           f"{digest.hexdigest()}, expected {spec.sha256}. The file was discarded. "
+                           f"{_how_to_fix(spec, dest)}")
 
 
 class _Stall:
@@ -190,17 +199,17 @@ def resolve(key: str, explicit: str | Path | None = None, *, allow_download: boo
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise WeightsError(f"{spec.flag} {path}: no such file")
+            raise WeightsError(f"`{spec.parameter}` {path}: no such file")
         return path
     cached = cache_dir() / spec.filename
     state = cached_state(spec)
     if state == "verified":
         return cached
-    offline = not allow_download or os.environ.get("ADAIN_CUDA_OFFLINE") == "1"
+    offline = not allow_download or offline_mode()
     if state == "wrong" and offline:
         raise WeightsError(f"the cached {cached} is not the published {spec.filename} (its size or sha256 "
                            f"differs from {spec.sha256}); delete it and run `adain-cuda weights download "
-                           f"{spec.key}`, or pass {spec.flag} PATH to use a file of your own")
+                           f"{spec.key}`, or pass the path of a file of your own as `{spec.parameter}`")
     if offline:
         raise WeightsError(f"{spec.filename} ({spec.description}) is not in the cache {cache_dir()} and "
                            f"downloads are off. {_how_to_fix(spec, cached)}")

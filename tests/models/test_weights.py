@@ -80,7 +80,7 @@ def test_good_download_is_verified_and_cached(server, cache):
 
 
 def test_wrong_checksum_leaves_nothing(server, cache):
-    with pytest.raises(WeightsError, match="failed verification.*--decoder PATH"):
+    with pytest.raises(WeightsError, match="failed verification.*`decoder`"):
         weights.download(spec(f"{server}/good.pth", sha="0" * 64), progress=False)
     assert list(cache.iterdir()) == []
 
@@ -107,7 +107,7 @@ def test_resolve(server, cache, monkeypatch, tmp_path):
     monkeypatch.delenv("ADAIN_CUDA_OFFLINE")
     assert weights.resolve("decoder", progress=False).read_bytes() == PAYLOAD  # downloaded
     assert weights.resolve("decoder") == cache / "decoder.pth"                 # cached
-    with pytest.raises(WeightsError, match="--vgg .*no such file"):
+    with pytest.raises(WeightsError, match="`vgg` .*no such file"):
         weights.resolve("vgg", tmp_path / "nowhere.pth")
 
 
@@ -148,7 +148,7 @@ def test_an_unwritable_cache_is_one_message(server, tmp_path, monkeypatch):
         weights.download(spec(f"{server}/good.pth"), progress=False)
     folder = tmp_path / "readonly"
     folder.mkdir()
-    monkeypatch.setattr(weights.tempfile, "mkstemp", lambda **kw: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    monkeypatch.setattr(weights, "_fetch", lambda *a: (_ for _ in ()).throw(PermissionError(13, "denied")))
     with pytest.raises(WeightsError, match="could not download"):
         weights.download(spec(f"{server}/good.pth"), progress=False, directory=folder)
 
@@ -165,3 +165,23 @@ def test_a_cached_file_that_is_not_the_published_one_is_neither_listed_nor_used(
     assert weights.resolve("decoder", progress=False).read_bytes() == PAYLOAD  # replaced by the real one
     os.utime(cache / "decoder.pth")  # a touched file is checked again, and still passes
     assert weights.cached_state(weights.REGISTRY["decoder"]) == "verified"
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes", "ON"])
+@pytest.mark.parametrize("how", ["cli", "download", "resolve"])
+def test_offline_never_opens_a_connection(value, how, cache, monkeypatch, capsys):
+    def no_network(*args, **kwargs):
+        raise AssertionError("a network connection was opened")
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", no_network)
+    monkeypatch.setenv("ADAIN_CUDA_OFFLINE", value)
+    if how == "cli":
+        assert cli.main(["weights", "download"]) == 1
+        assert "ADAIN_CUDA_OFFLINE" in capsys.readouterr().err
+    elif how == "download":
+        with pytest.raises(WeightsError, match="ADAIN_CUDA_OFFLINE"):
+            weights.download(weights.REGISTRY["decoder"], progress=False)
+    else:
+        with pytest.raises(WeightsError, match="downloads are off"):
+            weights.resolve("vgg")
+    assert list(cache.iterdir()) == []
