@@ -12,15 +12,11 @@ many contents with one style encodes it once.
 
 from __future__ import annotations
 
-import hashlib
-import math
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch import Tensor
 
 from .._device import parse_device
@@ -30,34 +26,17 @@ from ..images.imaging import ImageError, ImageSource
 from ..models import Decoder, Encoder, FastDecoder, FastEncoder, FastOptions, weights
 from ..ops import adain_from_stats, channel_stats
 from .graphs import GraphCache
+from .inputs import load_masks, normalise_weights
 from .spatial import masked_adain, masks_to_features
+from .style_cache import StyleCache, style_key
 
-__all__ = ["MIN_SIDE", "PRECISIONS", "ContentStatsHook", "Stylizer", "check_finite", "check_image_size",
-           "normalise_weights", "parse_device"]
+__all__ = ["MIN_SIDE", "PRECISIONS", "ContentStatsHook", "Stylizer", "check_finite", "check_image_size"]
 
 # Maps the (N, C) relu4_1 content mean and std of a batch to the statistics AdaIN should use.
 ContentStatsHook = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 PRECISIONS = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
               "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
-_STYLE_CACHE_SIZE = 64
-
-
-def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float]:
-    """Style interpolation weights, one per style, scaled to sum 1 (None: a single style)."""
-    if weights is None:
-        if count > 1:
-            raise ValueError(f"{count} styles given: pass interpolation weights (one per style) or masks")
-        return [1.0]
-    weights = [float(w) for w in weights]
-    if not all(math.isfinite(w) for w in weights):
-        raise ValueError(f"interpolation weights must be finite numbers, got {weights}")
-    if len(weights) != count:
-        raise ValueError(f"{len(weights)} interpolation weights for {count} styles; give one per style")
-    total = sum(weights)
-    if abs(total) < 1e-8:
-        raise ValueError(f"interpolation weights {weights} sum to zero; they are normalised to sum 1")
-    return [w / total for w in weights]
 
 
 def _available_memory(device: torch.device) -> int | None:
@@ -105,7 +84,7 @@ class Stylizer:
         self.encoder = encoder.requires_grad_(False).to(self.device, self.dtype, memory_format=self.memory_format)
         self.decoder = decoder.requires_grad_(False).to(self.device, self.dtype, memory_format=self.memory_format)
         self.graphs = GraphCache() if (on_cuda if cuda_graphs is None else cuda_graphs) else None
-        self._style_cache: OrderedDict[tuple, tuple[Tensor, Tensor]] = OrderedDict()
+        self.style_cache = StyleCache()
         self.style_encodes = 0  # how many times a style image went through the encoder
 
     @classmethod
@@ -123,11 +102,12 @@ class Stylizer:
         """Loads and resizes an image, refusing sizes the device cannot hold before resizing."""
         img = imaging.load_image(source)
         height, width = imaging.resized_size(*img.shape[-2:], size)
-        if crop and size > 0:
-            height, width = min(height, size), min(width, size)
+        side = min(height, width)  # with crop: the central square of the shorter side (size 0 too)
+        if crop:
+            height, width = side, side
         self._check_memory(height, width)
         img = imaging.resize_shorter(img, size)
-        return imaging.center_crop(img, size) if crop and size > 0 else img
+        return imaging.center_crop(img, side) if crop else img
 
     def _check_memory(self, height: int, width: int) -> None:
         """Refuses images whose activations cannot fit, before anything runs out of memory."""
@@ -139,43 +119,21 @@ class Stylizer:
         if available is not None and needed > 0.9 * available:
             raise ImageError(
                 f"a {width}x{height} image needs about {needed / 2**30:.1f} GiB on {self.device} in "
-                f"{self.dtype}, but only {available / 2**30:.1f} GiB is free; lower --content-size "
-                f"(e.g. 1024) or use --precision bf16")
-
-    def _style_key(self, source: ImageSource, size: int, crop: bool) -> tuple | None:
-        if isinstance(source, (str, Path)):
-            path = Path(source)
-            try:
-                st = path.stat()
-            except OSError:
-                return None  # loading will report it
-            return ("path", str(path.resolve()), st.st_mtime_ns, st.st_size, size, crop)
-        if isinstance(source, Image.Image):
-            data = source.tobytes()
-            return ("pil", hashlib.sha1(data).hexdigest(), source.size, source.mode, size, crop)
-        if isinstance(source, Tensor):
-            data = source.detach().float().cpu().contiguous().numpy().tobytes()
-            return ("tensor", hashlib.sha1(data).hexdigest(), tuple(source.shape), size, crop)
-        return None
+                f"{self.dtype}, but only {available / 2**30:.1f} GiB is free; lower `content_size` "
+                f"(e.g. 1024) or use `precision` bf16")
 
     @torch.no_grad()
     def style_stats(self, style: ImageSource, *, size: int = 512, crop: bool = False,
                     recolor_to: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """relu4_1 mean and std of a style image, (1, C) float32, cached per image and setting
         (not when the style is recolored to a content's colors, which depends on the content)."""
-        key = None if recolor_to is not None else self._style_key(style, size, crop)
-        if key is not None and key in self._style_cache:
-            self._style_cache.move_to_end(key)
-            return self._style_cache[key]
-        img = self._prepare(style, size, crop)
-        if recolor_to is not None:
-            img = match_color(img, recolor_to)
-        stats = self.encode_style(img.unsqueeze(0))
-        if key is not None:
-            self._style_cache[key] = stats
-            if len(self._style_cache) > _STYLE_CACHE_SIZE:
-                self._style_cache.popitem(last=False)
-        return stats
+        def compute() -> tuple[Tensor, Tensor]:
+            img = self._prepare(style, size, crop)
+            if recolor_to is not None:
+                img = match_color(img, recolor_to)
+            return self.encode_style(img.unsqueeze(0))
+
+        return self.style_cache.get(None if recolor_to is not None else style_key(style, size, crop), compute)
 
     # ------------------------------------------------------------------- stylize ----
     @torch.no_grad()
@@ -197,8 +155,9 @@ class Stylizer:
         styles = list(style) if isinstance(style, (list, tuple)) else [style]
         if not styles:
             raise ValueError("no style given")
-        if not 0.0 <= float(alpha) <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        _check_alpha(alpha)
+        if masks is not None and weights is not None:
+            raise ValueError("`weights` and `masks` cannot be combined: masks place each style, weights blend them")
         mixing = normalise_weights(weights, len(styles)) if masks is None else None
         content_img = self._prepare(content, content_size, crop)
         height, width = content_img.shape[-2:]
@@ -206,7 +165,7 @@ class Stylizer:
         stats = [self.style_stats(s, size=style_size, crop=crop, recolor_to=recolor) for s in styles]
         region = None
         if masks is not None:
-            region = self._load_masks(masks, len(styles), (height, width))
+            region = load_masks(masks, len(styles), (height, width))
         out = self.transfer(content_img.unsqueeze(0), stats, alpha=alpha, weights=mixing, masks=region)[0].cpu()
         check_finite(out, "the stylized image")
         return out.clamp(0.0, 1.0) if clamp else out
@@ -215,23 +174,32 @@ class Stylizer:
     def transfer(self, content: Tensor, stats: Sequence[tuple[Tensor, Tensor]], *, alpha: float = 1.0,
                  weights: Sequence[float] | None = None, masks: Tensor | None = None,
                  content_stats: ContentStatsHook | None = None) -> Tensor:
-        """The tensor-level pipeline: ``content`` (N, 3, H, W) images in [0, 1] (any device),
+        """The tensor-level pipeline: ``content`` (N, 3, H, W) images (float in [0, 1] or uint8,
+        any device; checked as :func:`~adain_cuda.images.imaging.image_tensor` checks every image),
         ``stats`` from :meth:`style_stats` or :meth:`encode_style`; returns (N, 3, H, W) float32 on
-        the stylizer's device. ``weights`` (normalised) mix several styles; ``masks`` (K, H, W)
-        place them. ``content_stats`` replaces the content's relu4_1 statistics before AdaIN (e.g.
-        a moving average over video frames); AdaIN still runs in the fused kernel. No resizing and
+        the stylizer's device. ``weights`` (one per style, normalised here as in :meth:`stylize`)
+        mix several styles; ``masks`` ((K, H, W) tensors, or anything :meth:`stylize` takes) place
+        them. ``content_stats`` replaces the content's relu4_1 statistics before AdaIN (e.g. a
+        moving average over video frames); AdaIN still runs in the fused kernel. No resizing and
         no caching: the building block for batches and video."""
+        content = imaging.image_tensor(content, "content", batch=True)
         check_image_size(content, "content")
+        _check_alpha(alpha)
+        stats = _checked_stats(stats)
         x = content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
         if masks is not None:
             if content_stats is not None:
-                raise ValueError("content_stats and masks cannot be combined: masked AdaIN takes each "
+                raise ValueError("`content_stats` and `masks` cannot be combined: masked AdaIN takes each "
                                  "region's own statistics")
+            if weights is not None:
+                raise ValueError("`weights` and `masks` cannot be combined: masks place each style, weights "
+                                 "blend them")
+            region = load_masks(masks, len(stats), tuple(x.shape[-2:]))
             feat = self.encoder(x)
-            region = masks_to_features(masks.to(self.device), feat.shape[-2:])
+            region = masks_to_features(region.to(self.device), feat.shape[-2:])
             return self._decode(x.shape[-2:], torch.cat([masked_adain(f[None], stats, region, alpha=alpha)
                                                          for f in feat]))
-        mixing = tuple(weights) if weights is not None else (1.0,) * len(stats)
+        mixing = tuple(normalise_weights(weights, len(stats)))
         flat = [t for pair in stats for t in pair]
         if content_stats is not None:  # a stateful hook cannot be replayed from a graph
             return self._pipeline(x, *flat, alpha=alpha, mixing=mixing, content_stats=content_stats)
@@ -265,33 +233,6 @@ class Stylizer:
         return channel_stats(self.encoder(style.to(self.device, self.dtype).contiguous(
             memory_format=self.memory_format)))
 
-    @staticmethod
-    def _load_masks(masks, count: int, size: tuple[int, int]) -> Tensor:
-        """(K, H, W) masks at the content's size: one mask makes foreground/background for two
-        styles. Masks of another size are resized; another aspect ratio is an error."""
-        if isinstance(masks, Tensor) and masks.dim() == 3 and masks.shape[0] > 1:
-            items = list(masks)
-        else:
-            items = list(masks) if isinstance(masks, (list, tuple)) else [masks]
-        loaded = [m.float() if isinstance(m, Tensor) and m.dim() == 2 else imaging.load_mask(m) for m in items]
-        if len(loaded) == 1 and count == 2:
-            loaded = [loaded[0], 1.0 - loaded[0]]
-        if len(loaded) != count:
-            raise ValueError(f"{len(items)} mask(s) for {count} styles: give one mask for two styles "
-                             f"(foreground, background) or one mask per style")
-        height, width = size
-        out = []
-        for index, m in enumerate(loaded):
-            mh, mw = m.shape
-            if abs(mw / mh - width / height) > 0.02 * (width / height):
-                raise ImageError(f"mask {index} is {mw}x{mh} but the content is {width}x{height}: the "
-                                 "aspect ratios differ, so the mask does not match this content")
-            if (mh, mw) != (height, width):
-                m = torch.nn.functional.interpolate(m[None, None], size=(height, width), mode="bilinear",
-                                                    align_corners=False)[0, 0]
-            out.append(m.clamp(0, 1))
-        return torch.stack(out)
-
 
 # The encoder halves an image three times and pads every convolution by reflection, which needs
 # two pixels: relu4_1 of an image under 9 pixels on a side would have a side of 1.
@@ -306,6 +247,29 @@ def check_image_size(images: Tensor, what: str) -> None:
     if min(h, w) < MIN_SIDE:
         raise ImageError(f"the {what} image is {w}x{h} pixels; the networks need at least {MIN_SIDE} on each "
                          f"side (the encoder downsamples 8x): use a larger image or a larger size setting")
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 <= float(alpha) <= 1.0:  # NaN fails too
+        raise ValueError(f"`alpha` must be in [0, 1], got {alpha}")
+
+
+def _checked_stats(stats: Sequence[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
+    """Style statistics as :meth:`Stylizer.style_stats` gives them: at least one (mean, std)
+    pair of equal-shaped finite float tensors with the same number of channels."""
+    pairs = list(stats)
+    if not pairs:
+        raise ValueError("no style statistics given")
+    for index, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(t, Tensor) for t in pair)):
+            raise ValueError(f"style statistics {index} must be a (mean, std) pair of tensors")
+        mean, std = pair
+        if mean.shape != std.shape or mean.shape[-1] != pairs[0][0].shape[-1] or not mean.is_floating_point():
+            raise ValueError(f"style statistics {index}: mean {tuple(mean.shape)} and std {tuple(std.shape)} must "
+                             "be float tensors of one shape, (1, C), like the other styles'")
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            raise ValueError(f"style statistics {index} have NaN or infinite values")
+    return [(m, s) for m, s in pairs]
 
 
 def check_finite(result: Tensor, what: str) -> None:

@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..images import imaging, normalise_weights
+from ..images import imaging
 from ..images.imaging import ImageSource
+from ..stylize import normalise_weights
 from ..stylize.stylizer import MIN_SIDE, check_finite
 from .container import VideoError, VideoReport, probe_size, process_video
 

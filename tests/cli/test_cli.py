@@ -85,8 +85,9 @@ def test_interpolation_and_masks(nets, images, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--style-interpolation-weights", "1"], "1 interpolation weights for 2 styles"),
-    (["--style-interpolation-weights", "1,-1"], "sum to zero"),
+    (["--style-interpolation-weights", "1"], "--style-interpolation-weights: 1 interpolation weight(s) for 2 styles"),
+    (["--style-interpolation-weights", "1,-1"], "must not be negative"),
+    (["--style-interpolation-weights", "0,0"], "all zero"),
     (["--alpha", "1.5"], "--alpha: must be in [0, 1]"),
     (["--device", "tpu"], "device"),
 ])
@@ -106,7 +107,7 @@ def test_empty_folder_and_missing_weights(nets, tmp_path, capsys, monkeypatch):
     code = cli.main(["stylize", "--content", "c.png", "--style", "s.png", "--no-download"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "vgg_normalised.pth" in err and "--vgg PATH" in err
+    assert "vgg_normalised.pth" in err and "as --vgg" in err
 
 
 def test_grid_command(nets, images, tmp_path):

@@ -10,8 +10,9 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from adain_cuda import cli
+from adain_cuda.images import imaging
 from adain_cuda.models import FastEncoder
-from adain_cuda.stylize import Stylizer, imaging
+from adain_cuda.stylize import Stylizer
 from adain_cuda.training import TrainConfig, Trainer
 
 from community_layout import VGG_CONVS, random_state

@@ -6,8 +6,9 @@ import torch
 
 av = pytest.importorskip("av")
 
+from adain_cuda.images import imaging  # noqa: E402
 from adain_cuda.models import Decoder, Encoder  # noqa: E402
-from adain_cuda.stylize import Stylizer, imaging  # noqa: E402
+from adain_cuda.stylize import Stylizer  # noqa: E402
 from adain_cuda.video import VideoError, process_video, stylize_video  # noqa: E402
 
 from community_layout import DECODER_CONVS, VGG_CONVS, random_state, write_weight_files  # noqa: E402
