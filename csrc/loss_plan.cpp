@@ -1,6 +1,7 @@
 // Argument checks and the packed-statistics layout of the fused losses (shared by CPU and CUDA).
 #include "loss_plan.h"
 
+#include "op_setup.h"
 #include "plane.h"
 
 namespace adain {
@@ -15,7 +16,7 @@ LossPlan plan_losses(const std::vector<at::Tensor>& inputs, const std::vector<at
   TORCH_CHECK_VALUE(weights.size() == targets.size(),
                     "layer_weights must have one weight per layer (", targets.size(), "), got ",
                     weights.size());
-  TORCH_CHECK_VALUE(eps > 0.0, "eps must be positive, got ", eps);
+  check_eps(eps);
   const auto dtype = inputs[0].scalar_type();
   const auto device = inputs[0].device();
   LossPlan plan;

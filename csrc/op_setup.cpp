@@ -5,6 +5,14 @@
 #include <utility>
 
 namespace adain {
+
+void check_eps(double eps) {
+  // The statistics are float32: an eps past kEpsMax overflows (var + eps) to infinity there and
+  // the output to NaN, so it is refused instead.
+  TORCH_CHECK_VALUE(eps > 0.0 && eps <= kEpsMax, "eps must be a positive number no larger than ",
+                    kEpsMax, ", got ", eps);
+}
+
 namespace {
 
 void check_feature_map(const at::Tensor& x, const char* name) {
@@ -20,8 +28,7 @@ void check_feature_map(const at::Tensor& x, const char* name) {
 
 void check_scalars(double alpha, double eps) {
   TORCH_CHECK_VALUE(alpha >= 0.0 && alpha <= 1.0, "alpha must be in [0, 1], got ", alpha);
-  TORCH_CHECK_VALUE(eps > 0.0 && std::isfinite(eps), "eps must be a positive finite number, got ",
-                    eps);
+  check_eps(eps);
 }
 
 void check_pair(const at::Tensor& content, const at::Tensor& style) {

@@ -10,6 +10,11 @@
 
 namespace adain {
 
+// The largest eps the ops take: the statistics are float32, and (var + eps) must stay finite there.
+constexpr double kEpsMax = 1e30;
+// eps in (0, kEpsMax], else a ValueError naming it.
+void check_eps(double eps);
+
 // Returns x itself when a kernel can read it directly, else an NCHW-contiguous copy.
 at::Tensor to_kernel_layout(const at::Tensor& x);
 // `t` (same shape as the kernel-layout `x`) in x's layout, so both walk with one index.

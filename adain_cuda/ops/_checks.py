@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
+# The statistics are float32: a larger eps overflows (var + eps) there and the output to NaN.
+# The same bound as the C++ checks (kEpsMax in csrc/op_setup.h).
+EPS_MAX = 1e30
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
@@ -64,6 +65,6 @@ def scalars(alpha: float, eps: float) -> tuple[float, float]:
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1] (0 keeps the content, 1 is full style), got {alpha}")
     # Not math.isfinite: torch.compile(dynamic=True) cannot trace it (NaN fails `eps > 0`).
-    if not (eps > 0.0 and eps != math.inf):
-        raise ValueError(f"eps must be a positive finite number, got {eps}")
+    if not (eps > 0.0 and eps <= EPS_MAX):
+        raise ValueError(f"eps must be a positive number no larger than {EPS_MAX:g}, got {eps}")
     return alpha, eps

@@ -38,7 +38,8 @@ def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float
         raise ValueError(f"`weights`: interpolation weights must not be negative, got {values}")
     largest = max(values, default=0.0)
     if largest == 0.0:
-        raise ValueError(f"`weights`: interpolation weights {values} are all zero; give at least one style a positive weight")
+        raise ValueError(f"`weights`: interpolation weights {values} are all zero; give at least one style "
+                         "a positive weight")
     scaled = [w / largest for w in values]
     total = math.fsum(scaled)
     return [w / total for w in scaled]

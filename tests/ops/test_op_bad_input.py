@@ -46,11 +46,34 @@ def test_not_a_tensor():
 @pytest.mark.parametrize("kwargs, match", [
     ({"alpha": 1.5}, "alpha must be in"), ({"alpha": -0.1}, "alpha must be in"),
     ({"eps": 0.0}, "eps must be a positive"), ({"eps": -1e-5}, "eps must be a positive"),
-    ({"eps": float("nan")}, "eps must be a positive"),
+    ({"eps": float("nan")}, "eps must be a positive"), ({"eps": float("inf")}, "eps must be a positive"),
+    ({"eps": 1e300}, "no larger than"), ({"eps": 1e31}, "no larger than"),
 ])
 def test_bad_scalars(kwargs, match):
     with pytest.raises(ValueError, match=match):
         adain_cuda.adain(ok(), ok(), **kwargs)
+
+
+# eps is refused where float32 statistics would overflow, by the public functions and by the
+# registered operators alike; every eps they take gives a finite result.
+@pytest.mark.parametrize("eps", [1e300, 1e31, float("inf")])
+@pytest.mark.parametrize("call", [
+    lambda x, eps: torch.ops.adain_cuda.adain(x, x, 1.0, eps, True),
+    lambda x, eps: torch.ops.adain_cuda.channel_stats(x, eps, True),
+    lambda x, eps: adain_cuda.channel_stats(x, eps=eps),
+    lambda x, eps: adain_cuda.style_loss([x], [x], eps=eps),
+], ids=["op_adain", "op_channel_stats", "channel_stats", "style_loss"])
+def test_eps_that_overflows_float32_is_refused_everywhere(call, eps):
+    pytest.importorskip("adain_cuda._C")
+    with pytest.raises(ValueError, match="eps must be a positive"):
+        call(ok(), eps)
+
+
+@pytest.mark.parametrize("eps", [1e-12, 1.0, 1e10, 1e30])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_every_eps_taken_gives_a_finite_result(eps, dtype):
+    x = ok().to(dtype)
+    assert torch.isfinite(adain_cuda.adain(x, x * 3 + 1, eps=eps)).all()
 
 
 @pytest.mark.parametrize("mean_shape, match", [((3, 4), "style_mean must have shape"),
