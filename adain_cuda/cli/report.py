@@ -5,6 +5,7 @@ the command's own lines."""
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from ..images.imaging import ImageError
@@ -18,22 +19,19 @@ EXIT_INTERRUPTED = 130
 # The errors a command reports as one line: bad inputs, weight files, options, files.
 USER_ERRORS = (ImageError, WeightsError, ValueError, OSError)
 
-# The library names its parameters in backticks; on the command line they are these flags.
+# The library names its parameters in backticks (`content_size`); on the command line each is the
+# option spelled --content-size, except these.
 _FLAGS = {
-    "content_size": "--content-size", "style_size": "--style-size", "device": "--device",
-    "precision": "--precision", "vgg": "--vgg", "decoder": "--decoder", "alpha": "--alpha",
-    "weights": "--style-interpolation-weights", "masks": "--mask", "crop": "--crop",
-    "allow_download": "--no-download", "batch_size": "--batch-size", "codec": "--codec", "crf": "--crf",
-    "preset": "--preset", "temporal_smoothing": "--temporal-smoothing", "cell": "--cell",
-    "overwrite": "--overwrite", "resume": "--resume", "output_dir": "-o/--output", "seed": "--seed",
+    "weights": "--style-interpolation-weights", "masks": "--mask", "allow_download": "--no-download",
+    "output_dir": "-o/--output", "temporal_smoothing": "--temporal-smoothing",
 }
+_PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 
 def in_cli_words(message: str) -> str:
     """A library message with its backticked parameter names (`content_size`) replaced by the
-    flags that set them (--content-size); other backticked words lose their backticks."""
-    for name, flag in _FLAGS.items():
-        message = message.replace(f"`{name}`", flag)
+    options that set them (--content-size); other backticked text loses its backticks."""
+    message = _PARAMETER.sub(lambda m: _FLAGS.get(m.group(1), "--" + m.group(1).replace("_", "-")), message)
     return message.replace("`", "")
 
 
@@ -44,6 +42,8 @@ def describe(exc: BaseException | str) -> str:
     else:
         text = str(exc).strip() or (type(exc).__name__ if isinstance(exc, BaseException) else "")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "Original Traceback" in text and lines:  # an error from a DataLoader worker: its own last line
+        return in_cli_words(f"in a data loading worker: {lines[-1]}")
     return in_cli_words(lines[0] if lines else text)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -21,10 +22,19 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from .._files import atomic_path
 from ..images import imaging
 from ..models import STYLE_LAYERS, Decoder, Encoder, FastDecoder, FastEncoder, FastOptions, weights
 from ..ops import adain, reference, style_content_loss
+from .checkpoints import (
+    CHECKPOINT,
+    CheckpointError,
+    RunFolder,
+    check_finite_weights,
+    deferred_interrupts,
+    read_checkpoint,
+    save,
+    write_checkpoint,
+)
 from .config import TrainConfig
 from .data import EndlessSampler, ImageFolder, collate, find_images
 from .distributed import place
@@ -32,10 +42,7 @@ from .runlog import RunLog
 
 __all__ = ["TrainConfig", "Trainer"]
 
-CHECKPOINT = "checkpoint.pt"
 logger = logging.getLogger(__name__)
-# What a run writes into its folder: a folder holding any of these holds a run.
-RUN_FILES = (CHECKPOINT, "decoder.pth", "log.csv")
 
 
 def _he_init(module: torch.nn.Module) -> None:
@@ -47,54 +54,40 @@ def _he_init(module: torch.nn.Module) -> None:
             torch.nn.init.normal_(m.bias, std=0.05)
 
 
-def _atomic_save(obj, path: Path) -> None:
-    """torch.save through a temporary file: a failed write (a full disk) leaves the previous
-    file intact and no partial file behind."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be resumed from (truncated, not a checkpoint, unsafe)."""
-
-
-def _read_checkpoint(path: Path) -> dict:
-    """A checkpoint written by :meth:`Trainer.save_checkpoint`, read with ``weights_only=True``
-    (tensors, numbers, strings and containers only: a crafted file cannot run code)."""
-    if not path.is_file():
-        raise CheckpointError(f"--resume {path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - every way a file can be broken or unsafe
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"--resume {path}: not a readable adain_cuda checkpoint ({type(exc).__name__}: "
-                              f"{first}); resume from another checkpoint or start over with --overwrite") from exc
-    keys = {"decoder", "optimizer", "scheduler", "iteration", "rng"}
-    if not isinstance(state, dict) or not keys <= set(state):
-        got = sorted(state)[:8] if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(f"--resume {path}: not an adain_cuda training checkpoint (expected the keys "
-                              f"{sorted(keys)}, got {got}); a decoder.pth is loaded with stylize --decoder")
-    return state
-
-
 class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = c = config
         c.validate()
         self.out = Path(c.output_dir)
-        self._check_output_folder()
         placement = place(c.device)
         self.rank, self.world, self.device = placement.rank, placement.world, placement.device
         self.main = placement.main
-        # Data first: an empty folder is an error before anything heavy happens.
+        # The folder and the data first: a busy or wrong folder, or an empty image folder, is an
+        # error before anything heavy happens.
+        self.folder = RunFolder(self.out, main=self.main)
+        self.folder.check_new_run(resume=c.resume, overwrite=c.overwrite)
         self.content_files, self.style_files = find_images(c.content_dir), find_images(c.style_dir)
         cuda = self.device.type == "cuda"
         self.amp = cuda and torch.cuda.is_bf16_supported() if c.precision == "auto" else c.precision == "bf16"
         self.memory_format = torch.channels_last if (c.channels_last if c.channels_last is not None else cuda) \
             else torch.contiguous_format
         self.log: RunLog | None = None  # the run log of train() (kept after it for bad_files)
-
         torch.manual_seed(c.seed)
+        self._build_networks(fast=cuda if c.fast is None else c.fast)
+        self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=c.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda i: 1.0 / (1.0 + c.lr_decay * i))
+        self.iteration = 0
+        self.folder.acquire().release()  # a folder another trainer owns is an error now, not later
+        if c.resume is not None:
+            self.load_checkpoint(self.folder.resume_path(c.resume))
+        self._step = torch.compile(self._losses) if c.compile else self._losses
+
+    def _build_networks(self, fast: bool) -> None:
+        """The frozen encoder, the trained decoder and the networks the step runs: with ``fast``
+        the exact rewrites (the encoder's rewritten weights fixed, the decoder's derived from its
+        parameters on every call, so gradients and optimizer steps reach ``self.decoder``)."""
+        c = self.config
         self.encoder = Encoder()
         if c.random_encoder:
             _he_init(self.encoder)
@@ -105,41 +98,12 @@ class Trainer:
             self.encoder.load_weights(weights.resolve("vgg", c.vgg))
         self.encoder = self.encoder.to(self.device, memory_format=self.memory_format).eval().requires_grad_(False)
         self.decoder = Decoder().to(self.device, memory_format=self.memory_format).train()
-        # The step's networks. With `fast` the exact rewrites: the frozen encoder's rewritten
-        # weights are fixed copies, the decoder's are derived from its parameters on every call
-        # (live weights), so gradients and optimizer steps reach self.decoder itself.
-        self.fast = cuda if c.fast is None else c.fast
-        self.step_encoder = FastEncoder(self.encoder) if self.fast else self.encoder
-        self.model = FastDecoder(self.decoder, FastOptions(live_weights=True)) if self.fast else self.decoder
+        self.fast = fast
+        self.step_encoder = FastEncoder(self.encoder) if fast else self.encoder
+        self.model = FastDecoder(self.decoder, FastOptions(live_weights=True)) if fast else self.decoder
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if cuda else None)
-        self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=c.lr)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda i: 1.0 / (1.0 + c.lr_decay * i))
-        self.iteration = 0
-        if self.main:
-            try:
-                self.out.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ValueError(f"cannot create the run folder {self.out}: {exc}") from exc
-        if c.resume is not None:
-            path = self.out / CHECKPOINT if c.resume == "auto" else Path(c.resume)
-            if path.exists() or c.resume != "auto":
-                self.load_checkpoint(path)
-        elif c.overwrite and self.main:  # a fresh run: the old log goes, checkpoints get replaced
-            (self.out / "log.csv").unlink(missing_ok=True)
-        self._step = torch.compile(self._losses) if c.compile else self._losses
-
-    def _check_output_folder(self) -> None:
-        """Refuses to start a new run over an existing one, whose files it would replace."""
-        c = self.config
-        if self.out.exists() and not self.out.is_dir():
-            raise ValueError(f"the run folder {self.out} is a file; choose another -o/--output")
-        found = [name for name in RUN_FILES if (self.out / name).exists()]
-        if found and c.resume is None and not c.overwrite:
-            raise ValueError(f"{self.out} already holds a training run ({', '.join(found)}): use --resume to "
-                             f"continue it, --overwrite to start over there, or another -o/--output")
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     @property
     def bad_files(self) -> set[str]:
@@ -202,14 +166,11 @@ class Trainer:
         decoder_iter_N.pth, both written atomically; rank 0 only."""
         if not self.main:
             return None
-        _atomic_save(self.state(), self.out / CHECKPOINT)
-        path = self.out / f"decoder_iter_{self.iteration}.pth"
-        _atomic_save(self.decoder.community_state_dict(), path)
-        return path
+        return write_checkpoint(self.state(), self.out)
 
     def load_checkpoint(self, path: str | Path) -> None:
         path = Path(path)
-        state = _read_checkpoint(path)
+        state = read_checkpoint(path)
         try:
             self.decoder.load_weights(state["decoder"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -217,7 +178,7 @@ class Trainer:
             self.iteration = int(state["iteration"])
             torch.set_rng_state(state["rng"]["torch"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"--resume {path}: the checkpoint does not fit this run ({exc})") from exc
+            raise CheckpointError(f"`resume` {path}: the checkpoint does not fit this run ({exc})") from exc
         if state["rng"].get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         old = state.get("config", {})
@@ -276,9 +237,21 @@ class Trainer:
 
     # ---------------------------------------------------------------------- train ----
     def train(self) -> dict[str, float]:
-        """Runs to max_iter (or from a resumed iteration); Ctrl-C saves a checkpoint first.
+        """Runs to max_iter (or from a resumed iteration). Ctrl-C or SIGTERM ends the step in
+        progress, saves a checkpoint and raises KeyboardInterrupt; a second one stops at once
+        without one. A diverged run stops with :class:`~.checkpoints.Diverged` and saves nothing.
         Returns the last logged losses."""
         c = self.config
+        self.folder.acquire()  # held until the run ends: one trainer per folder
+        try:
+            return self._train()
+        finally:
+            self.folder.release()
+
+    def _train(self) -> dict[str, float]:
+        c = self.config
+        if c.resume is None and c.overwrite and self.main and self.iteration == 0:
+            (self.out / "log.csv").unlink(missing_ok=True)  # a fresh run over an old one: its log goes
         self._samples = self._pick_samples() if self.main and c.sample_every else ([], [])
         content_iter = iter(self._loader(self.content_files, c.seed))
         style_iter = iter(self._loader(self.style_files, c.seed + 1))
@@ -288,35 +261,46 @@ class Trainer:
         last: dict[str, float] = {}
         window_start, window_images = time.perf_counter(), 0
         try:
-            while self.iteration < c.max_iter:
-                content, bad_c = next(content_iter)
-                style, bad_s = next(style_iter)
-                log.skipped(bad_c + bad_s)
-                out = self.step(content, style)
-                window_images += content.shape[0] * self.world
-                if self.iteration % c.log_every == 0 or self.iteration == c.max_iter:
-                    last = self._log_values(out, window_images / (time.perf_counter() - window_start))
-                    log.record(self.iteration, last, time.time())
-                    window_start, window_images = time.perf_counter(), 0
-                if c.sample_every and self.main and self.iteration % c.sample_every == 0:
-                    self._sample_grid()
-                if self.iteration % c.save_every == 0:
-                    self.save_checkpoint()
-                log.advance()
-        except KeyboardInterrupt:
-            log.bar.close()
-            path = self.save_checkpoint()
-            self._say(f"interrupted at iteration {self.iteration}; checkpoint saved ({path}). Continue with "
-                      f"--resume {self.out / CHECKPOINT}")
-            raise
+            with deferred_interrupts() as stop:
+                while self.iteration < c.max_iter:
+                    content, bad_c = next(content_iter)
+                    style, bad_s = next(style_iter)
+                    log.skipped(bad_c + bad_s)
+                    out = self.step(content, style)
+                    window_images += content.shape[0] * self.world
+                    if self.iteration % c.log_every == 0 or self.iteration == c.max_iter:
+                        last = self._log_values(out, window_images / (time.perf_counter() - window_start))
+                        log.record(self.iteration, last, time.time())
+                        window_start, window_images = time.perf_counter(), 0
+                        if not math.isfinite(last["loss"]):  # stop before a NaN step spoils anything more
+                            check_finite_weights(self.decoder.community_state_dict(), self.iteration)
+                    if c.sample_every and self.main and self.iteration % c.sample_every == 0:
+                        self._sample_grid()
+                    if self.iteration % c.save_every == 0:
+                        self.save_checkpoint()
+                    log.advance()
+                    if self._stop_requested(stop.requested):
+                        log.bar.close()
+                        path = self.save_checkpoint()  # between steps: the state is whole
+                        self._say(f"interrupted at iteration {self.iteration}; checkpoint saved ({path}). "
+                                  f"Continue with `resume` {self.out / CHECKPOINT}")
+                        raise KeyboardInterrupt(f"interrupted at iteration {self.iteration}; checkpoint saved")
         finally:
             log.close()
         path = self.save_checkpoint()
         if self.main:
-            _atomic_save(self.decoder.community_state_dict(), self.out / "decoder.pth")
+            save(self.decoder.community_state_dict(), self.out / "decoder.pth")
             self._say(f"done: {self.iteration} iterations; decoder saved to {self.out / 'decoder.pth'} "
                       f"(and {path}); {len(self.bad_files)} unusable file(s) skipped")
         return last
+
+    def _stop_requested(self, here: bool) -> bool:
+        """Whether any process was asked to stop (all of them stop at the same step)."""
+        if self.world == 1:
+            return here
+        flag = torch.tensor([1.0 if here else 0.0], device=self.device)
+        dist.all_reduce(flag)
+        return bool(flag.item() > 0)
 
     def _log_values(self, out, images_per_s: float) -> dict[str, float]:
         """The losses averaged over the processes, the per-layer style terms, lr and throughput."""

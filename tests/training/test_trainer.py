@@ -2,6 +2,7 @@
 
 import math
 import os
+import signal
 import socket
 
 import pytest
@@ -190,19 +191,43 @@ def test_empty_folder_is_an_error_up_front(data, tmp_path, capsys):
     assert code == 2 and "no images found" in capsys.readouterr().err
 
 
-def test_interrupt_saves_a_checkpoint(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_signal_mid_step_saves_a_whole_checkpoint_after_the_step(data, tmp_path, monkeypatch, signum, when):
     trainer = Trainer(config(data, tmp_path, max_iter=10))
     real_step = trainer.step
 
     def step(*args):
-        if trainer.iteration == 3:
-            raise KeyboardInterrupt
-        return real_step(*args)
+        if trainer.iteration == 3 and when == "before":
+            os.kill(os.getpid(), signum)  # arrives while the step runs
+        out = real_step(*args)
+        if trainer.iteration == 4 and when == "after":
+            os.kill(os.getpid(), signum)
+        return out
 
     monkeypatch.setattr(trainer, "step", step)
     with pytest.raises(KeyboardInterrupt):
         trainer.train()
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["iteration"] == 3
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["iteration"] == 4
+    # every Adam state took exactly as many steps as the checkpoint's iteration: no half step
+    assert {int(s["step"]) for s in state["optimizer"]["state"].values()} == {4}
+
+
+def test_a_second_signal_stops_at_once_without_a_checkpoint(data, tmp_path, monkeypatch):
+    trainer = Trainer(config(data, tmp_path, max_iter=10, save_every=100))
+    real_step = trainer.step
+
+    def step(*args):
+        if trainer.iteration == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args)
+
+    monkeypatch.setattr(trainer, "step", step)
+    with pytest.raises(KeyboardInterrupt, match="twice"):
+        trainer.train()
+    assert not (tmp_path / "checkpoint.pt").exists()
 
 
 def _ddp_worker(rank, world, port, cfg_kwargs, result_path):

@@ -9,7 +9,7 @@ from adain_cuda import cli
 from adain_cuda.images import imaging
 from adain_cuda.models import weights
 from adain_cuda.training import TrainConfig, Trainer
-from adain_cuda.training.trainer import CheckpointError
+from adain_cuda.training.checkpoints import CheckpointError
 
 from community_layout import VGG_CONVS, random_state
 
@@ -158,3 +158,81 @@ def test_a_full_disk_while_saving_leaves_the_previous_checkpoint(data, tmp_path,
     monkeypatch.setattr(torch, "save", real_save)
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
     assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]
+
+
+# Folders that hold something of a run but no checkpoint: resuming there starts nothing and
+# touches nothing.
+RUN_LEFTOVERS = {
+    "decoder only": ["decoder.pth"],
+    "log only": ["log.csv"],
+    "decoder snapshots": ["decoder_iter_5.pth"],
+    "empty folder": [],
+}
+
+
+@pytest.mark.parametrize("leftover", sorted(RUN_LEFTOVERS))
+@pytest.mark.parametrize("how", ["cli", "api"])
+def test_resume_requires_its_checkpoint(data, tmp_path, leftover, how, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    before = {}
+    for name in RUN_LEFTOVERS[leftover]:
+        (out / name).write_bytes(b"precious " + name.encode())
+        before[name] = (out / name).read_bytes()
+    if how == "cli":
+        assert train_cli(data, out, "--resume") == 2
+        assert "no checkpoint" in capsys.readouterr().err
+    else:
+        with pytest.raises(CheckpointError, match="no checkpoint"):
+            Trainer(config(data, out, resume="auto"))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.lock"} == before
+
+
+@pytest.mark.parametrize("lr", [1e9, 1e30])
+def test_a_diverging_run_never_saves_over_the_last_good_checkpoint(data, tmp_path, lr, capsys):
+    out = tmp_path / "run"
+    assert train_cli(data, out, "--max-iter", "2", "--save-every", "2") == 0
+    good, good_decoder = (out / "checkpoint.pt").read_bytes(), (out / "decoder.pth").read_bytes()
+    code = train_cli(data, out, "--resume", "--max-iter", "8", "--save-every", "2", "--lr", lr)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "diverged" in err and "iteration" in err and "--lr" in err
+    assert (out / "checkpoint.pt").read_bytes() == good
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in state["decoder"].values())
+    assert (out / "decoder.pth").read_bytes() == good_decoder
+
+
+def test_two_trainers_cannot_share_a_run_folder(data, tmp_path, capsys):
+    from adain_cuda.training.checkpoints import RunFolder, RunFolderBusy
+
+    out = tmp_path / "run"
+    with RunFolder(out):  # another trainer owns it
+        with pytest.raises(RunFolderBusy, match="in use by another trainer"):
+            Trainer(config(data, out))
+        assert train_cli(data, out, "--overwrite") == 2
+        assert "in use by another trainer" in capsys.readouterr().err
+    assert not (out / "log.csv").exists()
+    assert train_cli(data, out) == 0  # free again once the owner is gone
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), RuntimeError("PytorchStreamWriter failed")])
+def test_a_failed_checkpoint_write_is_one_line(data, tmp_path, monkeypatch, error, capsys):
+    from adain_cuda.training import checkpoints
+
+    def failing(obj, path, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(checkpoints.torch, "save", failing)
+    assert train_cli(data, tmp_path / "run") == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("adain-cuda:")]
+    assert len(err) == 1 and "could not write" in err[0] and "checkpoint.pt" in err[0]
+    assert not any(p.name.startswith(".adain-tmp") for p in (tmp_path / "run").iterdir())
+
+
+def test_a_worker_error_is_its_own_last_line():
+    from adain_cuda.cli.report import describe
+
+    text = ("Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+            '  File "x.py", line 3, in f\n    raise ValueError("bad crop")\nValueError: bad crop\n')
+    assert describe(RuntimeError(text)) == "in a data loading worker: ValueError: bad crop"
