@@ -241,7 +241,6 @@ class Trainer:
         progress, saves a checkpoint and raises KeyboardInterrupt; a second one stops at once
         without one. A diverged run stops with :class:`~.checkpoints.Diverged` and saves nothing.
         Returns the last logged losses."""
-        c = self.config
         self.folder.acquire()  # held until the run ends: one trainer per folder
         try:
             return self._train()
