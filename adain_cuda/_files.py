@@ -14,10 +14,10 @@ import contextlib
 import errno
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["FileExists", "atomic_path", "check_writable_folder", "fits_name_limit", "name_limit",
+__all__ = ["FileExists", "atomic_path", "atomic_write", "check_writable_folder", "fits_name_limit", "name_limit",
            "temporary_name"]
 
 # Short and independent of the final name, so a final name at the file system's length limit
@@ -93,6 +93,25 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
             _claim(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], object], *, overwrite: bool = True) -> Path:
+    """``write(tmp)`` through :func:`atomic_path`, creating the folder; a failed write (a full
+    disk, a read-only file system; some writers report those as RuntimeError) is one OSError that
+    names ``path`` and says the previous file is kept. :class:`FileExists` passes through."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            write(tmp)
+    except FileExists:
+        raise
+    except (OSError, RuntimeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc).strip().splitlines()
+                                                                                 or [type(exc).__name__])[0]
+        kept = "; the previous file is kept" if path.exists() else ""
+        raise OSError(f"could not write {path}: {reason}{kept}") from exc
+    return path
 
 
 def check_writable_folder(folder: str | Path, what: str = "the output folder") -> Path:

@@ -14,18 +14,19 @@ is clamped to [0, 1] and cropped to the input's size.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from ._files import atomic_path
+from ._files import FileExists, atomic_write, check_writable_folder
+from .images.imaging import ImageSource
 from .ops import adain_from_stats, channel_stats, reference
 from .stylize import Stylizer
-from .stylize.imaging import ImageSource
 
-__all__ = ["StylizerModule", "export_onnx", "export_program", "stylizer_module"]
+__all__ = ["StylizerModule", "check_destination", "export_onnx", "export_program", "stylizer_module"]
 
 
 class StylizerModule(nn.Module):
@@ -97,32 +98,42 @@ def _dynamic_shapes(module: StylizerModule):
 
 
 def export_onnx(stylizer: Stylizer, path: str | Path, *, style: ImageSource | None = None, alpha: float = 1.0,
-                style_size: int = 512, example_size: Sequence[int] = (256, 256), dynamic: bool = True) -> Path:
+                style_size: int = 512, example_size: Sequence[int] = (256, 256), dynamic: bool = True,
+                overwrite: bool = True) -> Path:
     """Writes an ONNX model of the stylizer (standard operators only; see the module docs).
     ``dynamic``: any height and width that are multiples of 8 (else fixed at ``example_size``, which
-    must then be the size the model is run at); the batch size is that of the example (1)."""
+    must then be the size the model is run at); the batch size is that of the example (1).
+    ``overwrite=False`` never replaces an existing file. The destination is checked before the
+    export runs; a failed write is one OSError naming the file."""
+    path = check_destination(path, overwrite)
     module = stylizer_module(stylizer, style, alpha=alpha, style_size=style_size, fused=False)
     args = _examples(module, example_size, stylizer.device)
-    path = Path(path)
     names = ["content"] if module.has_style else ["content", "style"]
     with torch.no_grad():
         program = torch.onnx.export(module, args, dynamo=True, input_names=names, output_names=["stylized"],
                                     dynamic_shapes=_dynamic_shapes(module) if dynamic else None, verbose=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        program.save(str(tmp), external_data=False)
-    return path
+    return atomic_write(path, lambda tmp: program.save(str(tmp), external_data=False), overwrite=overwrite)
 
 
 def export_program(stylizer: Stylizer, path: str | Path, *, style: ImageSource | None = None, alpha: float = 1.0,
-                   style_size: int = 512, example_size: Sequence[int] = (256, 256), dynamic: bool = True) -> Path:
-    """Writes a ``torch.export`` program (``.pt2``) of the stylizer with the fused op."""
+                   style_size: int = 512, example_size: Sequence[int] = (256, 256), dynamic: bool = True,
+                   overwrite: bool = True) -> Path:
+    """Writes a ``torch.export`` program (``.pt2``) of the stylizer with the fused op; the
+    destination and failures as for :func:`export_onnx`."""
+    path = check_destination(path, overwrite)
     module = stylizer_module(stylizer, style, alpha=alpha, style_size=style_size, fused=True)
     args = _examples(module, example_size, stylizer.device)
     with torch.no_grad():
         program = torch.export.export(module, args, dynamic_shapes=_dynamic_shapes(module) if dynamic else None)
+    return atomic_write(path, lambda tmp: torch.export.save(program, tmp), overwrite=overwrite)
+
+
+def check_destination(path: str | Path, overwrite: bool) -> Path:
+    """``path``, once its folder is known to be writable and, unless ``overwrite``, the name free."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.export.save(program, tmp)
+    if path.is_dir():
+        raise IsADirectoryError(f"the export destination {path} is a folder; give a file name")
+    if not overwrite and path.exists():
+        raise FileExists(errno.EEXIST, "exists (use overwrite to replace it)", str(path))
+    check_writable_folder(path.parent if str(path.parent) else ".", "the export destination's folder")
     return path

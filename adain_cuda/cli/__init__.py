@@ -40,6 +40,14 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt("terminated")
 
 
+# torch reports some file failures (a full disk, a truncated archive) as RuntimeError.
+_FILE_WORDS = ("PytorchStreamReader", "PytorchStreamWriter", "No space left", "file write failed", "Read-only file")
+
+
+def _about_files(exc: RuntimeError) -> bool:
+    return any(word in str(exc) for word in _FILE_WORDS)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -54,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except KeyboardInterrupt as exc:
         return fail(str(exc) or "interrupted", EXIT_INTERRUPTED)
+    except OSError as exc:  # a file system's answer no command foresaw: still one line
+        return fail(exc)
+    except RuntimeError as exc:
+        if not _about_files(exc):
+            raise
+        return fail(exc)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

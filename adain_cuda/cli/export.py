@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..images.imaging import ImageError
-from ..models import WeightsError
 from .options import command, size, unit_float
-from .report import EXIT_OK, fail
+from .report import EXIT_OK, USER_ERRORS, fail
 
 HELP = "export a stylizer (content in, stylized image out) to ONNX or a torch.export program"
 EXAMPLES = """  adain-cuda export --style la_muse.jpg -o la_muse.onnx           # the style baked in
@@ -37,7 +35,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import export_onnx, export_program
+    from ..export import check_destination, export_onnx, export_program
     from ..stylize import Stylizer
 
     out = Path(args.output)
@@ -45,16 +43,17 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         return fail(f"{out} exists; use --overwrite to replace it")
     try:
+        check_destination(out, args.overwrite)  # before loading weights and tracing: the slow part
         stylizer = Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
                                             device="cpu", fast=False, channels_last=False, cuda_graphs=False)
         export = export_onnx if fmt == "onnx" else export_program
         options = dict(style=args.style, alpha=args.alpha, style_size=args.style_size)
         if args.fixed_size:
             options.update(example_size=tuple(args.fixed_size), dynamic=False)
-        path = export(stylizer, out, **options)
+        path = export(stylizer, out, overwrite=args.overwrite, **options)
     except ImportError as exc:
         return fail(f"ONNX export needs onnx and onnxscript: pip install 'adain_cuda[export]' ({exc})")
-    except (ImageError, WeightsError, ValueError) as exc:
+    except USER_ERRORS as exc:
         return fail(exc)
     print(f"{path}: {'ONNX model' if fmt == 'onnx' else 'torch.export program'}, "
           f"{'content in' if args.style else 'content and style in'}, stylized image out")

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..images import imaging
+from ..training.config import SEED_MAX
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -51,11 +52,8 @@ def _integer(text: str, minimum: int, what: str, maximum: int | None = None) -> 
     return value
 
 
-SEED_MAX = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; numpy's generators take 32 bits of it
-
-
 def seed(text: str) -> int:
-    """A random seed: a whole number from 0 to 2**63 - 1."""
+    """A random seed: a whole number from 0 to SEED_MAX (2**32 - 1)."""
     return _integer(text, 0, f"a whole number from 0 to {SEED_MAX}", SEED_MAX)
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import typing
 
 from ..training.config import TrainConfig
-from .options import command, csv_floats
+from .options import command, csv_floats, seed
 from .report import EXIT_OK, USER_ERRORS, fail
 
 HELP = "train a decoder (several GPUs: torchrun --nproc_per_node N -m adain_cuda train ...)"
@@ -26,6 +26,7 @@ _SPECIAL = {
     "channels_last": dict(choices=["auto", "on", "off"], default="auto"),
     "fast": dict(choices=["auto", "on", "off"], default="auto"),
     "resume": dict(nargs="?", const="auto"),
+    "seed": dict(type=seed),
 }
 _AUTO_ON_OFF = {"auto": None, "on": True, "off": False}
 _TO_CONFIG = {"channels_last": _AUTO_ON_OFF, "fast": _AUTO_ON_OFF}

@@ -38,13 +38,13 @@ def contact_sheet(contents: Sequence[ImageSource], styles: Sequence[ImageSource]
     rows, cols = 1 + len(contents), 1 + len(styles)
     if not 1 <= cell <= 8192:
         raise ValueError(f"cell size must be between 1 and 8192 pixels, got {cell}: use a smaller cell size "
-                         "(e.g. --cell 256)")
+                         "(e.g. `cell` 256)")
     step = cell + margin
     width, height = cols * step + margin, rows * step + margin
     if width * height > MAX_SHEET_PIXELS:
         raise ValueError(f"a {rows}x{cols} contact sheet with {cell}-pixel cells would be {width}x{height} "
                          f"pixels ({width * height / 1e6:.0f} megapixels, more than {MAX_SHEET_PIXELS / 1e6:.0f}); "
-                         f"use a smaller cell size (e.g. --cell 256) or fewer images")
+                         f"use a smaller cell size (e.g. `cell` 256) or fewer images")
     sheet = Image.new("RGB", (width, height), _BACKGROUND)
     for j, style in enumerate(styles):
         sheet.paste(_cell(style, cell), (margin + (j + 1) * step, margin))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .._files import atomic_path
+from .._files import atomic_write
 
 __all__ = ["CHECKPOINT", "CheckpointError", "Diverged", "RunFolder", "RunFolderBusy", "deferred_interrupts",
            "read_checkpoint", "write_checkpoint"]
@@ -140,15 +140,8 @@ def check_finite_weights(decoder_state: dict[str, torch.Tensor], iteration: int)
 
 def save(obj: object, path: Path) -> None:
     """torch.save through the atomic write: a failed write (a full disk) leaves the previous
-    file intact and no partial file behind; the error names the file."""
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
-    except OSError as exc:
-        raise OSError(f"could not write {path}: {exc.strerror or exc}; the previous file, if any, is kept") from exc
-    except RuntimeError as exc:  # torch reports some write failures (a full disk) as RuntimeError
-        raise OSError(f"could not write {path}: {str(exc).splitlines()[0]}; the previous file, if any, "
-                      "is kept") from exc
+    file intact and no partial file behind, and is one OSError naming the file."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def write_checkpoint(state: dict, folder: Path) -> Path:

@@ -19,6 +19,10 @@ def _option(default, help: str, **cli):
     return field(default=default, metadata={"help": help, **cli})
 
 
+# The seeds of the data stream and the crops are derived from this one by small multiples.
+SEED_MAX = 2**32 - 1
+
+
 @dataclass
 class TrainConfig:
     content_dir: str = field(metadata={"help": "content images (searched recursively), e.g. MS-COCO"})
@@ -62,27 +66,29 @@ class TrainConfig:
         positive = ("batch_size", "max_iter", "crop_size", "save_every", "log_every")
         for name in positive:
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+                raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}")
         for name in ("image_size", "sample_every", "workers", "seed"):
             if getattr(self, name) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
+                raise ValueError(f"`{name}` must not be negative, got {getattr(self, name)}")
+        if not 0 <= self.seed <= SEED_MAX:
+            raise ValueError(f"`seed` must be a whole number from 0 to {SEED_MAX}, got {self.seed}")
         if 0 < self.image_size < self.crop_size:
-            raise ValueError(f"--crop-size {self.crop_size} is larger than --image-size {self.image_size}: "
+            raise ValueError(f"`crop_size` {self.crop_size} is larger than `image_size` {self.image_size}: "
                              f"the random crop must fit in the resized image")
         for name in ("lr", "style_weight", "content_weight", "lr_decay"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0) or (name == "lr" and value == 0):
-                raise ValueError(f"--{name.replace('_', '-')} must be a finite number"
+                raise ValueError(f"`{name}` must be a finite number"
                                  f"{' above 0' if name == 'lr' else ' of at least 0'}, got {value}")
         if self.layer_weights is not None:
             if len(self.layer_weights) != 4:
-                raise ValueError(f"--layer-weights needs 4 weights (relu1_1, relu2_1, relu3_1, relu4_1), got "
+                raise ValueError(f"`layer_weights` needs 4 weights (relu1_1, relu2_1, relu3_1, relu4_1), got "
                                  f"{len(self.layer_weights)}")
             if not all(math.isfinite(w) and w >= 0 for w in self.layer_weights):
-                raise ValueError(f"--layer-weights must be finite and non-negative, got {self.layer_weights}")
+                raise ValueError(f"`layer_weights` must be finite and non-negative, got {self.layer_weights}")
         for f in fields(self):  # the options with a fixed set of values (precision, losses)
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
-                raise ValueError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+                raise ValueError(f"`{f.name}` must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
         if self.vgg is not None and self.random_encoder:
-            raise ValueError("give either --vgg or --random-encoder, not both")
+            raise ValueError("give either `vgg` or `random_encoder`, not both")

@@ -91,7 +91,7 @@ class Trainer:
         self.encoder = Encoder()
         if c.random_encoder:
             _he_init(self.encoder)
-            self._say("WARNING: --random-encoder: the encoder is RANDOM. Losses, samples and the trained "
+            self._say("WARNING: `random_encoder`: the encoder is RANDOM. Losses, samples and the trained "
                       "decoder are MEANINGLESS; use this only to test the machinery. Leave it out to train "
                       "with the VGG weights.", warn=True)
         else:  # the given file, else the cached (or first downloaded) vgg_normalised.pth

@@ -45,7 +45,7 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
     if not 0.0 <= alpha <= 1.0:
         raise VideoError(f"alpha must be in [0, 1], got {alpha}")
     if 0 < content_size < MIN_SIDE:
-        raise VideoError(f"--content-size {content_size} is too small: the networks need at least {MIN_SIDE} "
+        raise VideoError(f"`content_size` {content_size} is too small: the networks need at least {MIN_SIDE} "
                          "pixels on each side")
     mixing = normalise_weights(weights, len(styles))
     fixed = None if preserve_color else [stylizer.style_stats(s, size=style_size) for s in styles]
