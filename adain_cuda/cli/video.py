@@ -48,6 +48,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..video import stylize_video
+    from ..video.container import check_encoder, probe
 
     output = Path(args.output)
     if real(output) == real(Path(args.input)):
@@ -55,12 +56,16 @@ def run(args: argparse.Namespace) -> int:
     if output.exists() and not args.overwrite:
         return fail(f"{output} exists; use --overwrite to replace it")
     try:
+        # The input and the encoder's options first: each is named as what is wrong, before the
+        # weights load and before any frame is decoded.
+        probe(args.input)
+        check_encoder(args.codec, args.crf, args.preset)
         report = stylize_video(
             stylizer_from(args), args.input, output, [Path(s) for item in args.style for s in item],
             weights=args.style_interpolation_weights, alpha=args.alpha, preserve_color=args.preserve_color,
             content_size=args.content_size, style_size=args.style_size, resize_back=not args.keep_size,
             temporal_smoothing=args.temporal_smoothing, batch_size=args.batch_size, codec=args.codec,
-            crf=args.crf, preset=args.preset, skip_bad_frames=args.skip_bad_frames)
+            crf=args.crf, preset=args.preset, skip_bad_frames=args.skip_bad_frames, overwrite=args.overwrite)
     except USER_ERRORS as exc:
         return fail(exc)
     print(f"{output}: {report.frames} frames, {report.width}x{report.height} at {report.fps:g} fps, "

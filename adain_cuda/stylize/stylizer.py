@@ -105,22 +105,23 @@ class Stylizer:
         side = min(height, width)  # with crop: the central square of the shorter side (size 0 too)
         if crop:
             height, width = side, side
-        self._check_memory(height, width)
+        self.check_memory(height, width)
         img = imaging.resize_shorter(img, size)
         return imaging.center_crop(img, side) if crop else img
 
-    def _check_memory(self, height: int, width: int) -> None:
-        """Refuses images whose activations cannot fit, before anything runs out of memory."""
+    def check_memory(self, height: int, width: int, batch: int = 1) -> None:
+        """Refuses ``batch`` images of this size whose activations cannot fit on the device,
+        before anything runs (or runs out of memory)."""
         elem = torch.finfo(self.dtype).bits // 8
         # The largest activations are the 64-channel full-resolution maps of the decoder's last
         # layers: a padded input, the convolution output and the upsampled map alive together.
-        needed = 4 * 64 * (height + 2) * (width + 2) * elem
+        needed = batch * 4 * 64 * (height + 2) * (width + 2) * elem
         available = _available_memory(self.device)
         if available is not None and needed > 0.9 * available:
             raise ImageError(
-                f"a {width}x{height} image needs about {needed / 2**30:.1f} GiB on {self.device} in "
+                f"{f'{batch} images' if batch > 1 else 'an image'} of {width}x{height} need(s) about {needed / 2**30:.1f} GiB on {self.device} in "
                 f"{self.dtype}, but only {available / 2**30:.1f} GiB is free; lower `content_size` "
-                f"(e.g. 1024) or use `precision` bf16")
+                f"(e.g. 1024){', `batch_size`' if batch > 1 else ''} or use `precision` bf16")
 
     @torch.no_grad()
     def style_stats(self, style: ImageSource, *, size: int = 512, crop: bool = False,

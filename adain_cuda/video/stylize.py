@@ -26,7 +26,7 @@ from ..images import imaging
 from ..images.imaging import ImageSource
 from ..stylize import normalise_weights
 from ..stylize.stylizer import MIN_SIDE, check_finite
-from .container import VideoError, VideoReport, probe_size, process_video
+from .container import VideoError, VideoReport, probe, process_video
 
 __all__ = ["stylize_video"]
 
@@ -38,7 +38,8 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
     """Stylizes a video with a :class:`~adain_cuda.stylize.Stylizer`. ``content_size`` (shorter
     side, 0 keeps the size) sets the resolution the networks see; the result is resized back to
     the source size unless ``resize_back`` is False (then the output has the processed size).
-    ``options`` go to :func:`process_video` (batch_size, codec, crf, preset, skip_bad_frames, progress)."""
+    ``options`` go to :func:`process_video` (batch_size, codec, crf, preset, skip_bad_frames, progress,
+    overwrite). The memory the batches need is checked before the first frame is decoded."""
     styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     if not 0.0 <= temporal_smoothing < 1.0:
         raise VideoError(f"temporal_smoothing must be in [0, 1), got {temporal_smoothing}")
@@ -48,6 +49,10 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
         raise VideoError(f"`content_size` {content_size} is too small: the networks need at least {MIN_SIDE} "
                          "pixels on each side")
     mixing = normalise_weights(weights, len(styles))
+    # The whole clip's cost is known before the first frame: refuse what cannot fit now.
+    shown_w, shown_h, _ = probe(src)
+    work_h, work_w = imaging.resized_size(shown_h, shown_w, content_size)
+    stylizer.check_memory(work_h, work_w, batch=1 if preserve_color else options.get("batch_size", 8))
     fixed = None if preserve_color else [stylizer.style_stats(s, size=style_size) for s in styles]
     smoother = _StatSmoother(temporal_smoothing)
 
@@ -67,17 +72,9 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
             out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
         return out
 
-    if not resize_back and content_size > 0:
-        return _process_resized(src, dst, transform, content_size, **options)
+    if not resize_back and content_size > 0:  # the encoder is told the size the frames are resized to
+        return process_video(src, dst, transform, output_size=(work_w, work_h), **options)
     return process_video(src, dst, transform, **options)
-
-
-def _process_resized(src, dst, transform, content_size, **options):
-    """Output at the processed size: the transform's frames are not resized back, so the
-    encoder is told the size they are resized to (the same geometry as for images)."""
-    w, h = probe_size(src)
-    new_h, new_w = imaging.resized_size(h, w, content_size)
-    return process_video(src, dst, transform, output_size=(new_w, new_h), **options)
 
 
 class _StatSmoother:

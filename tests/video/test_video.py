@@ -159,7 +159,7 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(VideoError, match="no video stream"):
         process_video(tmp_path / "sound.m4a", tmp_path / "o.mp4", identity, progress=False)
     (tmp_path / "a_file").write_text("x")
-    with pytest.raises(VideoError, match="cannot create the output folder"):
+    with pytest.raises(VideoError, match="is a file, not a folder"):
         process_video(tmp_path / "in.mp4", tmp_path / "a_file" / "o.mp4", identity, progress=False)
     # /proc/self takes no new files from anyone, root included (a chmod'ed folder would not stop root)
     with pytest.raises(VideoError, match="not writable|cannot write"):
