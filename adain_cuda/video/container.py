@@ -183,7 +183,8 @@ def probe(src: str | Path) -> tuple[int, int, int]:
         width, height = stream.codec_context.width, stream.codec_context.height
         rotation = 0
         with contextlib.suppress(av.error.FFmpegError, StopIteration):
-            rotation = _quarter_turns(next(reader.decode(stream))) * 90
+            first = next(reader.decode(stream))  # its size, not the stream's last announced one
+            width, height, rotation = first.width, first.height, _quarter_turns(first) * 90
         return (height, width, rotation) if rotation % 180 else (width, height, rotation)
     finally:
         reader.close()

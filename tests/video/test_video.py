@@ -256,3 +256,154 @@ def test_kept_size_follows_the_image_geometry(tmp_path, stylizer):
                            style_size=0, content_size=24, resize_back=False, progress=False)
     assert read_clip(tmp_path / "kept.mp4")[0].shape == (3, 24, 34, 3)  # 24 x 35, even for yuv420p
     assert (report.width, report.height) == (34, 24)
+
+
+# ---- clips shaped like a phone's: rotation, variable frame rate, AAC audio, size changes, damage ----
+
+def _patch_rotation(path, degrees_clockwise):
+    """Writes the display matrix of an MP4's track header as a phone does for a rotated recording."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    version = data[i + 4]
+    offset = i + 8 + (32 if version == 1 else 20) + 8 + 8
+    one = 1 << 16
+    cos, sin = {90: (0, 1), 180: (-1, 0), 270: (0, -1)}[degrees_clockwise]
+    matrix = [cos * one, sin * one, 0, -sin * one, cos * one, 0, 0, 0, 1 << 30]
+    data[offset:offset + 36] = b"".join(struct.pack(">i", v) for v in matrix)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_a_rotated_recording_comes_out_upright(degrees, tmp_path):
+    frames = moving_frames(n=6, h=32, w=48)
+    frames[:, :8, :8] = (255, 0, 0)  # a red corner at the stored frame's top left
+    write_clip(tmp_path / "phone.mp4", frames, fps=10, audio=True)
+    _patch_rotation(tmp_path / "phone.mp4", degrees)
+    report = process_video(tmp_path / "phone.mp4", tmp_path / "out.mp4", lambda x: x, progress=False, crf=0)
+    out, _, audio = read_clip(tmp_path / "out.mp4")
+    turned = np.rot90(frames[0], k=-degrees // 90)  # as a player shows the input
+    assert out.shape[1:3] == turned.shape[:2] and audio == 1
+    assert np.abs(out[0].astype(int) - turned.astype(int)).mean() < 12
+    assert report.rotation and any("rotated" in note for note in report.notes())
+
+
+def write_timed_clip(path, frames, times, container_options=None):
+    """Frames at the given presentation times (seconds): a variable frame rate."""
+    import fractions
+
+    with av.open(str(path), "w", options=container_options or {}) as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        for frame, t in zip(frames, times):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts, vf.time_base = int(t * 1000), fractions.Fraction(1, 1000)
+            for packet in stream.encode(vf):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def frame_times(path):
+    with av.open(str(path)) as c:
+        return [float(f.pts * f.time_base) for f in c.decode(c.streams.video[0])]
+
+
+@pytest.mark.parametrize("times", [
+    [0.0, 0.033, 0.066, 0.5, 0.533, 1.5, 1.533, 3.0],        # bursts and pauses
+    [0.0, 0.1, 0.15, 0.2, 1.0, 1.01, 1.02, 1.03, 1.04, 2.0],  # a slow-motion stretch
+])
+def test_a_variable_frame_rate_keeps_every_frame_time(times, tmp_path):
+    frames = moving_frames(n=len(times), h=32, w=48)
+    write_timed_clip(tmp_path / "vfr.mp4", frames, times)
+    source = frame_times(tmp_path / "vfr.mp4")
+    report = process_video(tmp_path / "vfr.mp4", tmp_path / "out.mp4", lambda x: x, progress=False)
+    assert report.frames == len(times) and report.variable_frame_rate
+    assert frame_times(tmp_path / "out.mp4") == pytest.approx(source, abs=2e-3)
+
+
+@pytest.mark.parametrize("container", ["mkv", "mp4"])
+def test_a_clip_cut_short_is_reported_incomplete(container, tmp_path, stylizer, capsys):
+
+    frames = np.random.default_rng(0).integers(0, 256, (30, 48, 64, 3), dtype=np.uint8)  # large packets
+    options = {"movflags": "faststart"} if container == "mp4" else {}
+    write_timed_clip(tmp_path / f"full.{container}", frames, [i / 10 for i in range(30)], options)
+    data = (tmp_path / f"full.{container}").read_bytes()
+    (tmp_path / f"cut.{container}").write_bytes(data[: len(data) // 2])
+    try:
+        report = process_video(tmp_path / f"cut.{container}", tmp_path / "out.mp4", lambda x: x, progress=False,
+                               skip_bad_frames=True)
+    except VideoError as exc:  # a cut that breaks a frame: refused as damaged, nothing written
+        assert "nothing was written" in str(exc)
+        return
+    assert report.frames < 30 and report.incomplete
+    assert any("truncated" in note for note in report.notes())
+
+
+def test_a_size_change_mid_stream_is_scaled_to_the_first_size(tmp_path):
+    parts = []
+    for i, (h, w) in enumerate([(32, 48), (48, 64)]):
+        part = tmp_path / f"part{i}.ts"
+        write_clip(part, moving_frames(n=5, h=h, w=w, seed=i), fps=10)
+        parts.append(part.read_bytes())
+    (tmp_path / "joined.ts").write_bytes(b"".join(parts))
+    report = process_video(tmp_path / "joined.ts", tmp_path / "out.mp4", lambda x: x, progress=False)
+    out, _, _ = read_clip(tmp_path / "out.mp4")
+    assert out.shape[1:3] == (32, 48) and report.frames >= 6
+    assert report.rescaled_frames >= 1 and any("change size" in note for note in report.notes())
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "bmp", "webp"])
+def test_a_still_image_is_not_a_video(ext, tmp_path):
+    imaging.save_image(torch.rand(3, 32, 48), tmp_path / f"still.{ext}")
+    with pytest.raises(VideoError, match="still image"):
+        process_video(tmp_path / f"still.{ext}", tmp_path / "out.mp4", lambda x: x, progress=False)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"crf": 99}, "crf"), ({"crf": -1}, "crf"), ({"preset": "bogus"}, "preset"),
+    ({"codec": "aac"}, "codec"), ({"codec": "no-such-codec"}, "codec"),
+])
+def test_encoder_options_are_checked_before_decoding_and_blame_themselves(options, words, tmp_path, monkeypatch):
+    from adain_cuda.video import container
+
+    write_clip(tmp_path / "in.mp4", moving_frames(n=3), fps=10)
+    monkeypatch.setattr(container, "_Pipeline", lambda *a, **k: pytest.fail("decoding started"))
+    with pytest.raises(VideoError, match=words) as info:
+        process_video(tmp_path / "in.mp4", tmp_path / "out.mp4", lambda x: x, progress=False, **options)
+    assert "in.mp4" not in str(info.value)
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--crf", "99"], "--crf"), (["--preset", "bogus"], "--preset"), (["--codec", "aac"], "--codec"),
+])
+def test_the_cli_names_the_bad_encoder_option_before_loading_weights(extra, words, tmp_path, capsys, monkeypatch):
+    from adain_cuda import cli
+    from adain_cuda.cli import options
+
+    write_clip(tmp_path / "in.mp4", moving_frames(n=3), fps=10)
+    monkeypatch.setattr(options, "stylizer_from", lambda args: pytest.fail("weights loaded first"))
+    code = cli.main(["video", str(tmp_path / "in.mp4"), "--style", str(tmp_path / "in.mp4"), "-o",
+                     str(tmp_path / "o.mp4"), *extra])
+    assert code == 2 and words in capsys.readouterr().err
+
+
+def test_memory_is_checked_before_the_first_frame(tmp_path, stylizer, monkeypatch):
+    import adain_cuda.stylize.stylizer as module
+
+    write_clip(tmp_path / "in.mp4", moving_frames(n=4), fps=10)
+    imaging.save_image(torch.rand(3, 32, 32), tmp_path / "s.png")
+    monkeypatch.setattr(module, "_available_memory", lambda device: 2**20)
+    with pytest.raises(imaging.ImageError, match="need"):
+        stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "out.mp4", tmp_path / "s.png", progress=False)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_two_runs_never_share_a_temporary_file(tmp_path):
+    from adain_cuda._files import temporary_name
+
+    names = {temporary_name(tmp_path / "out.mp4") for _ in range(100)}
+    assert len(names) == 100 and all(n.suffix == ".mp4" for n in names)
