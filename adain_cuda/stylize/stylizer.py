@@ -118,10 +118,11 @@ class Stylizer:
         needed = batch * 4 * 64 * (height + 2) * (width + 2) * elem
         available = _available_memory(self.device)
         if available is not None and needed > 0.9 * available:
+            what = f"{batch} images of {width}x{height} need" if batch > 1 else f"a {width}x{height} image needs"
             raise ImageError(
-                f"{f'{batch} images' if batch > 1 else 'an image'} of {width}x{height} need(s) about {needed / 2**30:.1f} GiB on {self.device} in "
-                f"{self.dtype}, but only {available / 2**30:.1f} GiB is free; lower `content_size` "
-                f"(e.g. 1024){', `batch_size`' if batch > 1 else ''} or use `precision` bf16")
+                f"{what} about {needed / 2**30:.1f} GiB on {self.device} in {self.dtype}, but only "
+                f"{available / 2**30:.1f} GiB is free; lower `content_size` (e.g. 1024)"
+                f"{', `batch_size`' if batch > 1 else ''} or use `precision` bf16")
 
     @torch.no_grad()
     def style_stats(self, style: ImageSource, *, size: int = 512, crop: bool = False,
