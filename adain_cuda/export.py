@@ -40,8 +40,8 @@ class StylizerModule(nn.Module):
         self.encoder, self.decoder, self.alpha, self.fused = encoder, decoder, float(alpha), fused
         if (style_mean is None) != (style_std is None):
             raise ValueError("give both style_mean and style_std, or neither")
-        self.has_style = style_mean is not None
-        if self.has_style:
+        self.has_style = style_mean is not None and style_std is not None
+        if style_mean is not None and style_std is not None:
             self.register_buffer("style_mean", style_mean.detach().float().clone())
             self.register_buffer("style_std", style_std.detach().float().clone())
 
@@ -51,7 +51,7 @@ class StylizerModule(nn.Module):
     def forward(self, content: Tensor, style: Tensor | None = None) -> Tensor:
         feat = self.encoder(content)
         if self.has_style:
-            mean, std = self.style_mean, self.style_std
+            mean, std = self.get_buffer("style_mean"), self.get_buffer("style_std")
         else:
             if style is None:
                 raise ValueError("this module has no style baked in: call it with (content, style)")
@@ -112,6 +112,8 @@ def export_onnx(stylizer: Stylizer, path: str | Path, *, style: ImageSource | No
     with torch.no_grad():
         program = torch.onnx.export(module, args, dynamo=True, input_names=names, output_names=["stylized"],
                                     dynamic_shapes=_dynamic_shapes(module) if dynamic else None, verbose=False)
+    if program is None:
+        raise RuntimeError("torch.onnx.export returned no program")
     return atomic_write(path, lambda tmp: program.save(str(tmp), external_data=False), overwrite=overwrite)
 
 

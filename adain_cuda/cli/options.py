@@ -100,6 +100,8 @@ def gather(files: list | None, folder: str | None) -> list[Path]:
     """The images named by a --X / --X-dir pair (--X values may be lists of comma-separated names)."""
     if folder is not None:
         return imaging.list_images(folder)
+    if files is None:
+        raise ValueError("no images given")
     return [Path(f) for item in files for f in (item if isinstance(item, list) else [item])]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+from typing import Any
 
 from ..training.config import TrainConfig
 from .options import command, csv_floats, seed
@@ -21,7 +22,7 @@ EXAMPLES = """  adain-cuda train --content-dir coco/train2014 --style-dir wikiar
 PORT_ALIASES = {"output_dir": "--save_dir", "workers": "--n_threads", "save_every": "--save_model_interval"}
 
 # Fields whose command-line form is not "--name VALUE of the field's type".
-_SPECIAL = {
+_SPECIAL: dict[str, dict[str, Any]] = {
     "layer_weights": dict(type=csv_floats),
     "channels_last": dict(choices=["auto", "on", "off"], default="auto"),
     "fast": dict(choices=["auto", "on", "off"], default="auto"),
@@ -44,11 +45,13 @@ def add_parser(sub) -> None:
             flags.append(f"--{f.name}")
         if f.name in PORT_ALIASES:
             flags.append(PORT_ALIASES[f.name])
-        options = dict(help=meta.pop("help"), dest=f.name, **meta)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            options["required"] = True
+        options: dict[str, Any] = dict(help=meta.pop("help"), dest=f.name, **meta)
+        if f.default is not dataclasses.MISSING:
+            options["default"] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            options["default"] = f.default_factory()
         else:
-            options["default"] = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            options["required"] = True
         kind = hints[f.name]
         if f.name in _SPECIAL:
             options.update(_SPECIAL[f.name])
@@ -61,7 +64,7 @@ def add_parser(sub) -> None:
 
 
 def config_from(args: argparse.Namespace) -> TrainConfig:
-    values = {}
+    values: dict[str, Any] = {}
     for f in dataclasses.fields(TrainConfig):
         if not hasattr(args, f.name):
             continue

@@ -83,27 +83,38 @@ def _in_place_ok(*tensors: Tensor | None) -> bool:
     return not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in tensors)
 
 
-def _autocast(*tensors: Tensor | None) -> tuple[Tensor | None, ...]:
+def _autocast(x: Tensor, weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
     """The operands as autocast would cast them for a convolution or a GEMM: the fused epilogue
     ops are not on autocast's lists, so under autocast (a training step's no-grad encodes) they
     would otherwise run in float32."""
-    device = next(t for t in tensors if t is not None).device.type
+    device = x.device.type
     if not torch.is_autocast_enabled(device):
-        return tensors
+        return x, weight, bias
     dtype = torch.get_autocast_dtype(device)
-    return tuple(t.to(dtype) if t is not None and t.is_floating_point() else t for t in tensors)
+
+    def cast(t: Tensor) -> Tensor:
+        return t.to(dtype) if t.is_floating_point() else t
+
+    return cast(x), cast(weight), None if bias is None else cast(bias)
+
+
+def bias_of(conv: nn.Conv2d) -> Tensor:
+    """The bias of a layer of these networks (all of them have one)."""
+    if conv.bias is None:
+        raise ValueError("the networks' convolutions have biases; this one has none")
+    return conv.bias
 
 
 def fold_input_affine(affine: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
     """conv(reflect_pad(affine(x))) == folded(reflect_pad(x)) for a 1x1 ``affine``."""
     a = affine.weight.detach()[:, :, 0, 0].double()        # (mid, in)
     w = conv.weight.detach().double()                       # (out, mid, k, k)
-    folded = nn.Conv2d(affine.in_channels, conv.out_channels, conv.kernel_size,
+    folded = nn.Conv2d(affine.in_channels, conv.out_channels, conv.kernel_size[0],
                        dtype=conv.weight.dtype, device=conv.weight.device)
     with torch.no_grad():
         folded.weight.copy_(torch.einsum("omhw,mi->oihw", w, a).to(conv.weight.dtype))
-        bias = conv.bias.detach().double() + torch.einsum("omhw,m->o", w, affine.bias.detach().double())
-        folded.bias.copy_(bias.to(conv.bias.dtype))
+        bias = bias_of(conv).detach().double() + torch.einsum("omhw,m->o", w, bias_of(affine).detach().double())
+        bias_of(folded).copy_(bias.to(conv.weight.dtype))
     return folded
 
 
@@ -117,7 +128,7 @@ def _border_taps_for(grid_h: int, grid_w: int, k: int, x: Tensor, reflect: bool)
     if taps is not None:
         _TAPS_CACHE.move_to_end(key)
         return taps
-    taps = _border_taps(grid_h, grid_w, k, *x.shape[-2:], reflect, x.device)
+    taps = _border_taps(grid_h, grid_w, k, x.shape[-2], x.shape[-1], reflect, x.device)
     # Tensors made inside a CUDA graph capture get their values only when the graph runs, so they
     # must not enter the cache (GraphCache's warm-up calls normally fill it beforehand).
     if not (x.is_cuda and torch.cuda.is_current_stream_capturing()):
@@ -178,8 +189,8 @@ def _linear(rows: Tensor, weight: Tensor, bias: Tensor | None, relu: bool, fuse:
     """rows @ weight.T + bias (then ReLU); on CUDA with ``fuse`` the bias and ReLU run in
     cuBLASLt's epilogue."""
     if relu and fuse and bias is not None and rows.is_cuda and _in_place_ok(rows, weight, bias):
-        bias, rows, weight = _autocast(bias, rows, weight)
-        return torch._addmm_activation(bias, rows, weight.t())
+        rows, weight, cast_bias = _autocast(rows, weight, bias)
+        return torch._addmm_activation(bias if cast_bias is None else cast_bias, rows, weight.t())
     out = F.linear(rows, weight, bias)
     return F.relu(out, inplace=_in_place_ok(rows, weight, bias)) if relu else out
 
@@ -205,6 +216,9 @@ class ReflectConv(nn.Module):
     GEMM over its im2col matrix (``FastOptions.im2col_first_layer``), which is cheap to build from
     so few channels and runs far better than a convolution whose reduction is only 27 long."""
 
+    taps: Tensor | None  # buffers: fixed copies of the rewritten weights (None with live weights)
+    im2col_taps: Tensor | None
+
     def __init__(self, conv: nn.Conv2d, relu: bool, options: FastOptions = FastOptions()) -> None:
         super().__init__()
         self.weight, self.bias, self.relu, self.options = conv.weight, conv.bias, relu, options
@@ -217,7 +231,7 @@ class ReflectConv(nn.Module):
         direct = (conv.in_channels, conv.out_channels) in feature_maps.DIRECT_CONV_CHANNELS
         self.host_weights = None
         if direct and options.layer_kernels and not options.live_weights:
-            self.host_weights = (conv.weight.detach().float().cpu(), conv.bias.detach().float().cpu())
+            self.host_weights = (conv.weight.detach().float().cpu(), bias_of(conv).detach().float().cpu())
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
@@ -231,9 +245,11 @@ class ReflectConv(nn.Module):
             return feature_maps.conv3x3_reflect(x, *self.host_weights, self.relu,
                                                 channels_last_out=self.weight.shape[0] > 3)
         if self.few_channels and self.options.im2col_first_layer and channels_last:
-            return self._im2col_forward(x, _im2col_taps(_taps(self.weight)) if live else self.im2col_taps)
+            im2col_taps = _im2col_taps(_taps(self.weight)) if live else self.im2col_taps
+            assert im2col_taps is not None  # few channels: the window fits the im2col width
+            return self._im2col_forward(x, im2col_taps)
         y = conv2d(x, self.weight, self.bias, 1, self.relu, fuse)
-        taps = _taps(self.weight) if live else self.taps
+        taps = _taps(self.weight) if live or self.taps is None else self.taps
         return _fix_border(y, x, taps, self.bias, self.relu, 3, reflect=True, fuse=fuse)
 
     def _im2col_forward(self, x: Tensor, im2col_taps: Tensor) -> Tensor:
@@ -281,18 +297,22 @@ class UpsampleConv(nn.Module):
     does), and one copy interleaves the phases (see forward).
     """
 
+    weight: Tensor  # buffers: the stacked phase kernels, their taps and the repeated bias
+    taps: Tensor
+    bias: Tensor
+
     def __init__(self, conv: nn.Conv2d, relu: bool, options: FastOptions = FastOptions()) -> None:
         super().__init__()
         self.options = options
         self.out_channels = conv.out_channels
         self.relu = relu
         if options.live_weights:  # the layer's own parameters, rewritten on every call
-            self.conv_weight, self.conv_bias = conv.weight, conv.bias
+            self.conv_weight, self.conv_bias = conv.weight, bias_of(conv)
             return
         weight = _phase_kernels(conv.weight.detach().double()).to(conv.weight.dtype)
         self.register_buffer("weight", weight)
         self.register_buffer("taps", _taps(weight))
-        self.register_buffer("bias", conv.bias.detach().repeat(4))
+        self.register_buffer("bias", bias_of(conv).detach().repeat(4))
 
     def forward(self, x: Tensor) -> Tensor:
         n, _, h, w = x.shape
@@ -342,6 +362,12 @@ def _phase_kernels(w: Tensor) -> Tensor:
     return torch.cat(kernels)
 
 
+def _conv(module: nn.Module) -> nn.Conv2d:
+    if not isinstance(module, nn.Conv2d):
+        raise TypeError(f"expected a Conv2d in the layer stack, found {type(module).__name__}")
+    return module
+
+
 def _channels_last(x: Tensor) -> bool:
     return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
@@ -351,17 +377,16 @@ _POOL_2X2 = {(k, st, p, True) for k in (2, (2, 2)) for st in (2, (2, 2)) for p i
 
 def _rewrite(layers: nn.Sequential, options: FastOptions, start: int = 0) -> nn.Sequential:
     """Walks a plain stack (ReflectionPad2d, Conv2d, ReLU, MaxPool2d, Upsample) into fast layers."""
-    mods, out, i = list(layers), [], start
+    mods, i = list(layers), start
+    out: list[nn.Module] = []
     while i < len(mods):
         m = mods[i]
         relu_after = lambda k: k < len(mods) and isinstance(mods[k], nn.ReLU)  # noqa: E731
         if isinstance(m, nn.Upsample) and isinstance(mods[i + 1], nn.ReflectionPad2d):
-            conv = mods[i + 2]
-            out.append(UpsampleConv(conv, relu_after(i + 3), options))
+            out.append(UpsampleConv(_conv(mods[i + 2]), relu_after(i + 3), options))
             i += 4 if relu_after(i + 3) else 3
         elif isinstance(m, nn.ReflectionPad2d):
-            conv = mods[i + 1]
-            out.append(ReflectConv(conv, relu_after(i + 2), options))
+            out.append(ReflectConv(_conv(mods[i + 1]), relu_after(i + 2), options))
             i += 3 if relu_after(i + 2) else 2
         elif isinstance(m, nn.MaxPool2d) and (m.kernel_size, m.stride, m.padding, m.ceil_mode) in _POOL_2X2:
             out.append(MaxPool2x2(options))
@@ -378,10 +403,11 @@ class FastEncoder(nn.Module):
     def __init__(self, encoder: Encoder, options: FastOptions = FastOptions()) -> None:
         super().__init__()
         net = encoder.net
-        folded = fold_input_affine(net[0], net[2])
+        folded = fold_input_affine(_conv(net[0]), _conv(net[2]))
         stack = nn.Sequential(net[1], folded, *list(net)[3:])  # pad, folded conv, relu, ...
         # relu1_1, relu2_1, relu3_1, relu4_1 end after plain modules 3, 10, 17, 30 (2, 9, 16, 29 here)
-        self.blocks = nn.ModuleList(_rewrite(stack[a:b], options) for a, b in ((0, 3), (3, 10), (10, 17), (17, 30)))
+        self.blocks = nn.ModuleList(_rewrite(nn.Sequential(*list(stack)[a:b]), options)
+                                    for a, b in ((0, 3), (3, 10), (10, 17), (17, 30)))
 
     def forward(self, x: Tensor) -> Tensor:
         for block in self.blocks:

@@ -21,11 +21,13 @@ __all__ = ["Decoder", "Encoder", "WeightsError", "build_decoder_layers", "build_
 
 # (in, out) channels of each 3x3 convolution; "M" a 2x2 max pool (ceil mode). The full
 # vgg_normalised file continues to relu5_4; the encoder stops after relu4_1 (module 30).
-_VGG_PLAN = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256),
+_VGG_PLAN: list[tuple[int, int] | str] = [
+    (3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256),
              (256, 256), "M", (256, 512), (512, 512), (512, 512), (512, 512), "M", (512, 512),
              (512, 512), (512, 512), (512, 512)]
 # "U" a nearest x2 upsampling; the last convolution has no ReLU.
-_DECODER_PLAN = [(512, 256), "U", (256, 256), (256, 256), (256, 256), (256, 128), "U", (128, 128),
+_DECODER_PLAN: list[tuple[int, int] | str] = [
+    (512, 256), "U", (256, 256), (256, 256), (256, 256), (256, 128), "U", (128, 128),
                  (128, 64), "U", (64, 64), (64, 3)]
 
 ENCODER_MODULES = 31  # modules 0..30, ending with relu4_1
@@ -45,10 +47,10 @@ def build_vgg_layers(full: bool = False) -> nn.Sequential:
     BGR VGG expects, then reflection-padded 3x3 convolutions with ReLU and ceil-mode pooling."""
     layers: list[nn.Module] = [nn.Conv2d(3, 3, 1)]
     for item in _VGG_PLAN:
-        if item == "M":
+        if isinstance(item, str):  # "M"
             layers.append(nn.MaxPool2d(2, 2, 0, ceil_mode=True))
         else:
-            layers += [nn.ReflectionPad2d(1), nn.Conv2d(*item, 3), nn.ReLU()]
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(item[0], item[1], 3), nn.ReLU()]
     assert len(layers) == FULL_VGG_MODULES
     return nn.Sequential(*(layers if full else layers[:ENCODER_MODULES]))
 
@@ -56,10 +58,10 @@ def build_vgg_layers(full: bool = False) -> nn.Sequential:
 def build_decoder_layers() -> nn.Sequential:
     layers: list[nn.Module] = []
     for item in _DECODER_PLAN:
-        if item == "U":
+        if isinstance(item, str):  # "U"
             layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
         else:
-            layers += [nn.ReflectionPad2d(1), nn.Conv2d(*item, 3), nn.ReLU()]
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(item[0], item[1], 3), nn.ReLU()]
     return nn.Sequential(*layers[:-1])  # no ReLU after the last convolution
 
 

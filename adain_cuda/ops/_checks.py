@@ -26,9 +26,8 @@ def feature_map(x: object, name: str) -> Tensor:
     return x
 
 
-def content_and_style(content: object, style: object) -> None:
-    feature_map(content, "content")
-    feature_map(style, "style")
+def content_and_style(content_arg: object, style_arg: object) -> None:
+    content, style = feature_map(content_arg, "content"), feature_map(style_arg, "style")
     if content.device != style.device:
         raise ValueError(f"content and style must be on the same device, got {content.device} "
                          f"and {style.device}")

@@ -87,6 +87,8 @@ def _caller_stacklevel() -> int:
     """The stack level of the first frame outside this package: the user's call."""
     level, frame = 1, sys._getframe(1)
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        if frame.f_back is None:
+            break
         frame, level = frame.f_back, level + 1
     return level
 

@@ -83,6 +83,8 @@ def style_loss(inputs, targets, *, eps: float = 1e-5, unbiased: bool = True, lay
         if layer_weights is not None:
             term = term * layer_weights[index]
         total = term if total is None else total + term
+    if total is None:
+        raise ValueError("inputs is empty: pass one feature map per layer")
     return total
 
 

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .._device import parse_device
 from ..images import imaging
@@ -77,12 +77,12 @@ class Stylizer:
         self.fast = on_cuda if fast is None else bool(fast)
         self.channels_last = on_cuda if channels_last is None else bool(channels_last)
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        encoder, decoder = encoder.eval(), decoder.eval()
+        nets: tuple[nn.Module, nn.Module] = (encoder.eval(), decoder.eval())
         if self.fast:  # rewritten from the weights as loaded (in float64), before any cast to bf16
             options = fast_options or FastOptions()
-            encoder, decoder = FastEncoder(encoder, options), FastDecoder(decoder, options)
-        self.encoder = encoder.requires_grad_(False).to(self.device, self.dtype, memory_format=self.memory_format)
-        self.decoder = decoder.requires_grad_(False).to(self.device, self.dtype, memory_format=self.memory_format)
+            nets = (FastEncoder(encoder, options), FastDecoder(decoder, options))
+        self.encoder, self.decoder = (_placed(net.requires_grad_(False), self.device, self.dtype, self.memory_format)
+                                      for net in nets)
         self.graphs = GraphCache() if (on_cuda if cuda_graphs is None else cuda_graphs) else None
         self.style_cache = StyleCache()
         self.style_encodes = 0  # how many times a style image went through the encoder
@@ -101,7 +101,7 @@ class Stylizer:
     def _prepare(self, source: ImageSource, size: int, crop: bool) -> Tensor:
         """Loads and resizes an image, refusing sizes the device cannot hold before resizing."""
         img = imaging.load_image(source)
-        height, width = imaging.resized_size(*img.shape[-2:], size)
+        height, width = imaging.resized_size(img.shape[-2], img.shape[-1], size)
         side = min(height, width)  # with crop: the central square of the shorter side (size 0 too)
         if crop:
             height, width = side, side
@@ -154,7 +154,7 @@ class Stylizer:
         ``content_size`` / ``style_size`` resize the shorter side (0 keeps the size), ``crop`` takes
         the central square. H x W is the content's size after that resize.
         """
-        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        styles = as_list(style)
         if not styles:
             raise ValueError("no style given")
         _check_alpha(alpha)
@@ -196,7 +196,7 @@ class Stylizer:
             if weights is not None:
                 raise ValueError("`weights` and `masks` cannot be combined: masks place each style, weights "
                                  "blend them")
-            region = load_masks(masks, len(stats), tuple(x.shape[-2:]))
+            region = load_masks(masks, len(stats), (x.shape[-2], x.shape[-1]))
             feat = self.encoder(x)
             region = masks_to_features(region.to(self.device), feat.shape[-2:])
             return self._decode(x.shape[-2:], torch.cat([masked_adain(f[None], stats, region, alpha=alpha)
@@ -220,7 +220,8 @@ class Stylizer:
         if mixing == (1.0,):
             target = adain_from_stats(feat, *pairs[0], alpha=alpha)
         else:
-            target = sum(w * adain_from_stats(feat, m, s, alpha=alpha) for w, (m, s) in zip(mixing, pairs))
+            target = torch.stack([w * adain_from_stats(feat, m, s, alpha=alpha)
+                                  for w, (m, s) in zip(mixing, pairs)]).sum(0)
         return self._decode(x.shape[-2:], target)
 
     def _decode(self, size: torch.Size, target: Tensor) -> Tensor:
@@ -249,6 +250,18 @@ def check_image_size(images: Tensor, what: str) -> None:
     if min(h, w) < MIN_SIDE:
         raise ImageError(f"the {what} image is {w}x{h} pixels; the networks need at least {MIN_SIDE} on each "
                          f"side (the encoder downsamples 8x): use a larger image or a larger size setting")
+
+
+def as_list(sources: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
+    """One image source or a list or tuple of them, as a list."""
+    if isinstance(sources, (list, tuple)):
+        return list(sources)
+    return [sources]  # type: ignore[list-item]  # a str is a Sequence, but one path here
+
+
+def _placed(net: nn.Module, device: torch.device, dtype: torch.dtype, memory_format: torch.memory_format) -> nn.Module:
+    # Module.to takes memory_format at run time; its type stubs do not list it.
+    return net.to(device, dtype, memory_format=memory_format)  # type: ignore[call-overload]
 
 
 def _check_alpha(alpha: float) -> None:

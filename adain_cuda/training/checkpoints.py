@@ -21,6 +21,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import torch
 
@@ -54,7 +55,7 @@ class RunFolder:
 
     def __init__(self, path: str | Path, *, main: bool = True) -> None:
         self.path, self.main = Path(path), main
-        self._lock_file = None
+        self._lock_file: IO[str] | None = None
 
     @property
     def checkpoint(self) -> Path:

@@ -53,7 +53,7 @@ class EndlessSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         position = self.start
-        epoch, perm = -1, None
+        epoch, perm = -1, torch.empty(0, dtype=torch.long)
         while True:
             # this rank's slice of the global batch starting at `position`
             for k in range(self.rank * self.local, (self.rank + 1) * self.local):
@@ -97,7 +97,7 @@ class ImageFolder(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, list[str]]:
         index, position = key
-        skipped = []
+        skipped: list[str] = []
         for attempt in range(len(self.files)):
             path = self.files[(index + attempt) % len(self.files)]
             try:

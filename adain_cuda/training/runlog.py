@@ -7,6 +7,7 @@ import csv
 import logging
 import math
 from pathlib import Path
+from typing import Any, TextIO
 
 from ..models import STYLE_LAYERS
 
@@ -29,7 +30,8 @@ class RunLog:
         self.bar = tqdm(total=total, initial=initial, desc="training", unit="it",
                         disable=not (main and progress), dynamic_ncols=True)
         self._writer = self._tensorboard() if main and tensorboard else None
-        self._file = self._csv = None
+        self._file: TextIO | None = None
+        self._csv: Any = None  # a csv writer (the csv module exports no type for it)
         self._path = folder / "log.csv"
         self._created = False
 
@@ -55,7 +57,8 @@ class RunLog:
         if self._file is None:  # opened at the first row, so a run that logs nothing leaves no file
             self._open_csv()
         self._csv.writerow([iteration, *(values[c] for c in LOG_COLUMNS[1:-1]), wall_time])
-        self._file.flush()
+        if self._file is not None:
+            self._file.flush()
         if self._writer is not None:
             for key in ("loss", "content", "style", *(f"style_{n}" for n in STYLE_LAYERS)):
                 tag = "loss/total" if key == "loss" else f"loss/{key}"
@@ -70,9 +73,9 @@ class RunLog:
 
     def _open_csv(self) -> None:
         new = not self._path.exists() or self._path.stat().st_size == 0
-        self._file = open(self._path, "a", newline="")
+        self._file = handle = open(self._path, "a", newline="")
         self._created = new
-        self._csv = csv.writer(self._file)
+        self._csv = csv.writer(handle)
         if new:
             self._csv.writerow(LOG_COLUMNS)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader
 
 from ..images import imaging
@@ -51,7 +52,8 @@ def _he_init(module: torch.nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            torch.nn.init.normal_(m.bias, std=0.05)
+            if m.bias is not None:
+                torch.nn.init.normal_(m.bias, std=0.05)
 
 
 class Trainer:
@@ -96,11 +98,14 @@ class Trainer:
                       "with the VGG weights.", warn=True)
         else:  # the given file, else the cached (or first downloaded) vgg_normalised.pth
             self.encoder.load_weights(weights.resolve("vgg", c.vgg))
-        self.encoder = self.encoder.to(self.device, memory_format=self.memory_format).eval().requires_grad_(False)
-        self.decoder = Decoder().to(self.device, memory_format=self.memory_format).train()
+        # Module.to takes memory_format at run time; its type stubs do not list it.
+        self.encoder.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
+        self.encoder.eval().requires_grad_(False)
+        self.decoder = Decoder()
+        self.decoder.to(self.device, memory_format=self.memory_format).train()  # type: ignore[call-overload]
         self.fast = fast
-        self.step_encoder = FastEncoder(self.encoder) if fast else self.encoder
-        self.model = FastDecoder(self.decoder, FastOptions(live_weights=True)) if fast else self.decoder
+        self.step_encoder: Encoder | FastEncoder = FastEncoder(self.encoder) if fast else self.encoder
+        self.model: nn.Module = FastDecoder(self.decoder, FastOptions(live_weights=True)) if fast else self.decoder
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -311,5 +316,5 @@ class Trainer:
         with torch.no_grad():  # per-layer style terms, only at log steps
             per_layer = [float(reference.style_loss([f.float()], [s.float()]))
                          for f, s in zip(out["feats"], out["style_feats"])]
-        return {"loss": loss, "content": content, "style": style, "lr": self.scheduler.get_last_lr()[0],
+        return {"loss": loss, "content": content, "style": style, "lr": float(self.scheduler.get_last_lr()[0]),
                 "images_per_s": images_per_s, **{f"style_{n}": v for n, v in zip(STYLE_LAYERS, per_layer)}}

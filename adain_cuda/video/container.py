@@ -283,12 +283,13 @@ class _Flicker:
     """Accumulates mean absolute differences of consecutive input and output frames."""
 
     def __init__(self) -> None:
-        self.prev_in = self.prev_out = None
+        self.prev_in: np.ndarray | None = None
+        self.prev_out: np.ndarray | None = None
         self.diff_in = self.diff_out = 0.0
 
     def add(self, frame_in: np.ndarray, frame_out: np.ndarray) -> None:
         a, b = frame_in.astype(np.float32), frame_out.astype(np.float32)
-        if self.prev_in is not None:
+        if self.prev_in is not None and self.prev_out is not None:
             self.diff_in += float(np.abs(a - self.prev_in).mean())
             self.diff_out += float(np.abs(b - self.prev_out).mean())
         self.prev_in, self.prev_out = a, b
@@ -438,7 +439,7 @@ class _Pipeline:
         finished = False
         try:
             while not finished and not self.errors:
-                batch = []
+                batch: list[tuple[np.ndarray, float]] = []
                 while len(batch) < batch_size:
                     item = frames_q.get()
                     if item is _DONE:

@@ -25,7 +25,7 @@ from torch import Tensor
 from ..images import imaging
 from ..images.imaging import ImageSource
 from ..stylize import normalise_weights
-from ..stylize.stylizer import MIN_SIDE, check_finite
+from ..stylize.stylizer import MIN_SIDE, as_list, check_finite
 from .container import VideoError, VideoReport, probe, process_video
 
 __all__ = ["stylize_video"]
@@ -40,7 +40,7 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
     the source size unless ``resize_back`` is False (then the output has the processed size).
     ``options`` go to :func:`process_video` (batch_size, codec, crf, preset, skip_bad_frames, progress,
     overwrite). The memory the batches need is checked before the first frame is decoded."""
-    styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    styles = as_list(styles)
     if not 0.0 <= temporal_smoothing < 1.0:
         raise VideoError(f"temporal_smoothing must be in [0, 1), got {temporal_smoothing}")
     if not 0.0 <= alpha <= 1.0:
@@ -81,18 +81,22 @@ class _StatSmoother:
     """Exponential moving average of per-frame relu4_1 content statistics (strength s)."""
 
     def __init__(self, strength: float) -> None:
-        self.strength, self.mean, self.std = strength, None, None
+        self.strength = strength
+        self.mean: Tensor | None = None
+        self.std: Tensor | None = None
 
     def __call__(self, mean: Tensor, std: Tensor) -> tuple[Tensor, Tensor]:
         if self.strength == 0.0:
             return mean, std
-        means, stds = [], []
+        means: list[Tensor] = []
+        stds: list[Tensor] = []
         for m, s in zip(mean, std):  # frames in order
-            if self.mean is None:
-                self.mean, self.std = m, s
+            if self.mean is None or self.std is None:
+                new_mean, new_std = m, s
             else:
-                self.mean = self.strength * self.mean + (1 - self.strength) * m
-                self.std = self.strength * self.std + (1 - self.strength) * s
-            means.append(self.mean)
-            stds.append(self.std)
+                new_mean = self.strength * self.mean + (1 - self.strength) * m
+                new_std = self.strength * self.std + (1 - self.strength) * s
+            self.mean, self.std = new_mean, new_std
+            means.append(new_mean)
+            stds.append(new_std)
         return torch.stack(means), torch.stack(stds)
