@@ -3,7 +3,7 @@
 #   make demo    the fused op against the reference, then a contact sheet and an index page in
 #                demo_output/ (stylizations with the pretrained weights; offline, colour transfer)
 #   make test    the test suite (CUDA cases skip without a GPU)
-#   make lint    ruff, the import-layer contract and the C++ formatting check
+#   make lint    ruff (lint and format), mypy, the import-layer contract and the C++ formatting check
 #   make bench   the benchmarks (pytest-benchmark), JSON in .benchmarks/
 #   make sass-check  the sm_90 machine code of the hot kernels (CUDA builds)
 # Torch: the CUDA build where an NVIDIA GPU is visible or FORCE_CUDA=1 asks for one, else the
@@ -67,6 +67,8 @@ sass-check: build
 
 lint: $(VENV)/.deps
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/clang-format --dry-run --Werror csrc/*.h csrc/*.cpp csrc/cpu/* csrc/cuda/*
 

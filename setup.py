@@ -34,11 +34,19 @@ def check_build_tools() -> None:
     import importlib.util
     import shutil
 
-    missing = [name for name, found in (("ninja", shutil.which("ninja") or importlib.util.find_spec("ninja")),
-                                        ("wheel", importlib.util.find_spec("wheel"))) if not found]
+    missing = [
+        name
+        for name, found in (
+            ("ninja", shutil.which("ninja") or importlib.util.find_spec("ninja")),
+            ("wheel", importlib.util.find_spec("wheel")),
+        )
+        if not found
+    ]
     if missing:
-        sys.exit(f"adain_cuda: building needs {' and '.join(missing)} installed first: "
-                 f"pip install setuptools wheel ninja, then pip install --no-build-isolation .")
+        sys.exit(
+            f"adain_cuda: building needs {' and '.join(missing)} installed first: "
+            f"pip install setuptools wheel ninja, then pip install --no-build-isolation ."
+        )
 
 
 def log(msg: str) -> None:
@@ -53,8 +61,9 @@ def want_cuda() -> bool:
 
 
 def nvcc_version(cuda_home: str) -> str:
-    out = subprocess.run([os.path.join(cuda_home, "bin", "nvcc"), "--version"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [os.path.join(cuda_home, "bin", "nvcc"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
     match = re.search(r"release (\d+\.\d+)", out)
     if not match:
         sys.exit(f"adain_cuda: could not read the CUDA version from nvcc --version:\n{out}")
@@ -64,18 +73,24 @@ def nvcc_version(cuda_home: str) -> str:
 def check_cuda_toolchain() -> str:
     """Stops with a clear message unless nvcc exists and matches torch's CUDA major version."""
     if torch.version.cuda is None:
-        sys.exit("adain_cuda: a CUDA build was requested (FORCE_CUDA / TORCH_CUDA_ARCH_LIST / a "
-                 f"visible GPU) but torch {torch.__version__} is a CPU-only build. Install a CUDA "
-                 "build of torch, or set FORCE_CUDA=0 for a CPU-only build.")
+        sys.exit(
+            "adain_cuda: a CUDA build was requested (FORCE_CUDA / TORCH_CUDA_ARCH_LIST / a "
+            f"visible GPU) but torch {torch.__version__} is a CPU-only build. Install a CUDA "
+            "build of torch, or set FORCE_CUDA=0 for a CPU-only build."
+        )
     cuda_home = cpp_extension.CUDA_HOME
     if not cuda_home or not os.path.exists(os.path.join(cuda_home, "bin", "nvcc")):
-        sys.exit("adain_cuda: a CUDA build was requested but nvcc was not found. Set CUDA_HOME "
-                 "to the CUDA toolkit (e.g. CUDA_HOME=/usr/local/cuda), or FORCE_CUDA=0.")
+        sys.exit(
+            "adain_cuda: a CUDA build was requested but nvcc was not found. Set CUDA_HOME "
+            "to the CUDA toolkit (e.g. CUDA_HOME=/usr/local/cuda), or FORCE_CUDA=0."
+        )
     nvcc = nvcc_version(cuda_home)
     if nvcc.split(".")[0] != torch.version.cuda.split(".")[0]:
-        sys.exit(f"adain_cuda: nvcc in {cuda_home} is CUDA {nvcc} but torch {torch.__version__} "
-                 f"was built with CUDA {torch.version.cuda}; the major versions must match. Point "
-                 "CUDA_HOME at a matching toolkit or install the matching torch build.")
+        sys.exit(
+            f"adain_cuda: nvcc in {cuda_home} is CUDA {nvcc} but torch {torch.__version__} "
+            f"was built with CUDA {torch.version.cuda}; the major versions must match. Point "
+            "CUDA_HOME at a matching toolkit or install the matching torch build."
+        )
     return nvcc
 
 
@@ -105,8 +120,9 @@ def shared_cxx_runtime_args() -> list[str]:
     """
     cxx = os.environ.get("CXX", "c++")
     try:
-        dev_link = subprocess.run([cxx, "-print-file-name=libstdc++.so"], capture_output=True, text=True,
-                                  check=True).stdout.strip()
+        dev_link = subprocess.run(
+            [cxx, "-print-file-name=libstdc++.so"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return []
     flags = " ".join(os.environ.get(k, "") for k in ("LDFLAGS", "CXXFLAGS", "CFLAGS"))
@@ -136,8 +152,12 @@ def extension():
         log(f"building CPU kernels only ({description})")
         gen = write_build_info(description)
         return cpp_extension.CppExtension(
-            "adain_cuda._C", sources, include_dirs=[str(gen)],
-            extra_compile_args={"cxx": cxx_flags}, extra_link_args=["-fopenmp", *shared_cxx_runtime_args()])
+            "adain_cuda._C",
+            sources,
+            include_dirs=[str(gen)],
+            extra_compile_args={"cxx": cxx_flags},
+            extra_link_args=["-fopenmp", *shared_cxx_runtime_args()],
+        )
 
     nvcc = check_cuda_toolchain()
     if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
@@ -148,10 +168,13 @@ def extension():
     gen = write_build_info(description)
     sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / "cuda").glob("*.cu"))]
     return cpp_extension.CUDAExtension(
-        "adain_cuda._C", sources, include_dirs=[str(gen), *pip_cuda_includes(cpp_extension.CUDA_HOME)],
+        "adain_cuda._C",
+        sources,
+        include_dirs=[str(gen), *pip_cuda_includes(cpp_extension.CUDA_HOME)],
         define_macros=[("ADAIN_WITH_CUDA", "1")],
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
-        extra_link_args=["-fopenmp", *shared_cxx_runtime_args()])
+        extra_link_args=["-fopenmp", *shared_cxx_runtime_args()],
+    )
 
 
 def ext_modules() -> list:

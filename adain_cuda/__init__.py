@@ -28,8 +28,19 @@ from .ops import (
 )
 
 __all__ = [
-    "AdaIN", "ContentLoss", "StyleLoss", "Stylizer", "__version__", "adain", "adain_from_stats",
-    "build_info", "channel_stats", "content_loss", "reference", "style_content_loss", "style_loss",
+    "AdaIN",
+    "ContentLoss",
+    "StyleLoss",
+    "Stylizer",
+    "__version__",
+    "adain",
+    "adain_from_stats",
+    "build_info",
+    "channel_stats",
+    "content_loss",
+    "reference",
+    "style_content_loss",
+    "style_loss",
 ]
 
 

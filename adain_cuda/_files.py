@@ -17,8 +17,15 @@ import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["FileExists", "atomic_path", "atomic_write", "check_writable_folder", "fits_name_limit", "name_limit",
-           "temporary_name"]
+__all__ = [
+    "FileExists",
+    "atomic_path",
+    "atomic_write",
+    "check_writable_folder",
+    "fits_name_limit",
+    "name_limit",
+    "temporary_name",
+]
 
 # Short and independent of the final name, so a final name at the file system's length limit
 # still has a temporary name that fits.
@@ -107,8 +114,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], *, overwrite
     except FileExists:
         raise
     except (OSError, RuntimeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc).strip().splitlines()
-                                                                                 or [type(exc).__name__])[0]
+        reason = (
+            exc.strerror
+            if isinstance(exc, OSError) and exc.strerror
+            else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        )
         kept = "; the previous file is kept" if path.exists() else ""
         raise OSError(f"could not write {path}: {reason}{kept}") from exc
     return path

@@ -34,8 +34,16 @@ class StylizerModule(nn.Module):
     it takes the content alone; without them it takes ``(content, style)``. ``fused=False`` runs
     the pure-PyTorch AdaIN (standard ONNX operators)."""
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, *, style_mean: Tensor | None = None,
-                 style_std: Tensor | None = None, alpha: float = 1.0, fused: bool = True) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        *,
+        style_mean: Tensor | None = None,
+        style_std: Tensor | None = None,
+        alpha: float = 1.0,
+        fused: bool = True,
+    ) -> None:
         super().__init__()
         self.encoder, self.decoder, self.alpha, self.fused = encoder, decoder, float(alpha), fused
         if (style_mean is None) != (style_std is None):
@@ -58,23 +66,32 @@ class StylizerModule(nn.Module):
             mean, std = self._stats(self.encoder(style))
         adain = adain_from_stats if self.fused else reference.adain_from_stats
         out = self.decoder(adain(feat, mean, std, alpha=self.alpha))
-        return out[:, :, :content.shape[2], :content.shape[3]].clamp(0.0, 1.0)
+        return out[:, :, : content.shape[2], : content.shape[3]].clamp(0.0, 1.0)
 
 
-def stylizer_module(stylizer: Stylizer, style: ImageSource | None = None, *, alpha: float = 1.0,
-                    style_size: int = 512, fused: bool = True) -> StylizerModule:
+def stylizer_module(
+    stylizer: Stylizer,
+    style: ImageSource | None = None,
+    *,
+    alpha: float = 1.0,
+    style_size: int = 512,
+    fused: bool = True,
+) -> StylizerModule:
     """The Stylizer's networks as a :class:`StylizerModule` (float32, eval mode), with the style's
     statistics baked in when ``style`` is given."""
     if stylizer.fast or stylizer.dtype != torch.float32:
-        raise ValueError("export the plain float32 networks: build the Stylizer with fast=False, "
-                         "channels_last=False, cuda_graphs=False, precision='fp32'")
+        raise ValueError(
+            "export the plain float32 networks: build the Stylizer with fast=False, "
+            "channels_last=False, cuda_graphs=False, precision='fp32'"
+        )
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     mean = std = None
     if style is not None:
         mean, std = stylizer.style_stats(style, size=style_size)
-    return StylizerModule(stylizer.encoder, stylizer.decoder, style_mean=mean, style_std=std, alpha=alpha,
-                          fused=fused).eval()
+    return StylizerModule(
+        stylizer.encoder, stylizer.decoder, style_mean=mean, style_std=std, alpha=alpha, fused=fused
+    ).eval()
 
 
 def _examples(module: StylizerModule, size: Sequence[int], device) -> tuple[Tensor, ...]:
@@ -88,6 +105,7 @@ def _examples(module: StylizerModule, size: Sequence[int], device) -> tuple[Tens
 def _dynamic_shapes(module: StylizerModule):
     """Any height and width that are multiples of 8 (ceil-mode pooling would otherwise make the
     graph depend on each size's remainder); the batch size as exported."""
+
     def side(name: str):
         return 8 * torch.export.Dim(name, min=2, max=1024)
 
@@ -97,9 +115,17 @@ def _dynamic_shapes(module: StylizerModule):
     return shapes
 
 
-def export_onnx(stylizer: Stylizer, path: str | Path, *, style: ImageSource | None = None, alpha: float = 1.0,
-                style_size: int = 512, example_size: Sequence[int] = (256, 256), dynamic: bool = True,
-                overwrite: bool = True) -> Path:
+def export_onnx(
+    stylizer: Stylizer,
+    path: str | Path,
+    *,
+    style: ImageSource | None = None,
+    alpha: float = 1.0,
+    style_size: int = 512,
+    example_size: Sequence[int] = (256, 256),
+    dynamic: bool = True,
+    overwrite: bool = True,
+) -> Path:
     """Writes an ONNX model of the stylizer (standard operators only; see the module docs).
     ``dynamic``: any height and width that are multiples of 8 (else fixed at ``example_size``, which
     must then be the size the model is run at); the batch size is that of the example (1).
@@ -110,16 +136,31 @@ def export_onnx(stylizer: Stylizer, path: str | Path, *, style: ImageSource | No
     args = _examples(module, example_size, stylizer.device)
     names = ["content"] if module.has_style else ["content", "style"]
     with torch.no_grad():
-        program = torch.onnx.export(module, args, dynamo=True, input_names=names, output_names=["stylized"],
-                                    dynamic_shapes=_dynamic_shapes(module) if dynamic else None, verbose=False)
+        program = torch.onnx.export(
+            module,
+            args,
+            dynamo=True,
+            input_names=names,
+            output_names=["stylized"],
+            dynamic_shapes=_dynamic_shapes(module) if dynamic else None,
+            verbose=False,
+        )
     if program is None:
         raise RuntimeError("torch.onnx.export returned no program")
     return atomic_write(path, lambda tmp: program.save(str(tmp), external_data=False), overwrite=overwrite)
 
 
-def export_program(stylizer: Stylizer, path: str | Path, *, style: ImageSource | None = None, alpha: float = 1.0,
-                   style_size: int = 512, example_size: Sequence[int] = (256, 256), dynamic: bool = True,
-                   overwrite: bool = True) -> Path:
+def export_program(
+    stylizer: Stylizer,
+    path: str | Path,
+    *,
+    style: ImageSource | None = None,
+    alpha: float = 1.0,
+    style_size: int = 512,
+    example_size: Sequence[int] = (256, 256),
+    dynamic: bool = True,
+    overwrite: bool = True,
+) -> Path:
     """Writes a ``torch.export`` program (``.pt2``) of the stylizer with the fused op; the
     destination and failures as for :func:`export_onnx`."""
     path = check_destination(path, overwrite)

@@ -88,8 +88,9 @@ def device_name(device: str) -> str:
     return f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
-def record(benchmark, *, bytes_moved: int | None = None, images: int | None = None,
-           kernel_ms: float | None = None, **info):
+def record(
+    benchmark, *, bytes_moved: int | None = None, images: int | None = None, kernel_ms: float | None = None, **info
+):
     """Adds shape/dtype/provider info and, from the median, the effective bandwidth (bytes) or
     the throughput (images) to the JSON; ``kernel_ms`` (kernel_time_ms) the device time alone."""
     benchmark.extra_info.update({k: str(v) for k, v in info.items()})

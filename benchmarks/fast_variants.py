@@ -39,8 +39,12 @@ VARIANTS = {
     "default (Stylizer's own choice)": dict(),
     "default + cudnn.benchmark": dict(bench=True),
 }
-SWITCHES = {"fuse": "fuse_relu", "im2col": "im2col_first_layer", "pool": "pool_as_reduction",
-            "kernels": "layer_kernels"}
+SWITCHES = {
+    "fuse": "fuse_relu",
+    "im2col": "im2col_first_layer",
+    "pool": "pool_as_reduction",
+    "kernels": "layer_kernels",
+}
 
 
 def timed(fn, iters: int) -> tuple[float, float]:
@@ -70,8 +74,9 @@ def main() -> None:
     h, w = (int(v) for v in args.size.split("x"))
     content = torch.rand(args.batch, 3, h, w, device="cuda")
     style = torch.rand(1, 3, 512, 512, device="cuda")
-    print(f"== {torch.cuda.get_device_name()}, {args.batch}x{w}x{h} content, {args.precision}, "
-          f"torch {torch.__version__}")
+    print(
+        f"== {torch.cuda.get_device_name()}, {args.batch}x{w}x{h} content, {args.precision}, torch {torch.__version__}"
+    )
 
     def stylizer(**opts):
         return random_stylizer(precision=args.precision, **opts)
@@ -87,8 +92,10 @@ def main() -> None:
         del s
     torch.backends.cudnn.benchmark = False
     if args.compile:
-        for name, opts in {"plain, torch.compile": dict(fast=False, channels_last=False, cuda_graphs=False),
-                           "fast channels_last, torch.compile": dict(cuda_graphs=False)}.items():
+        for name, opts in {
+            "plain, torch.compile": dict(fast=False, channels_last=False, cuda_graphs=False),
+            "fast channels_last, torch.compile": dict(cuda_graphs=False),
+        }.items():
             torch._dynamo.reset()
             s = stylizer(**opts)
             stats = s.encode_style(style)

@@ -41,8 +41,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=25)
     args = parser.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
-    stylizer = random_stylizer(precision=args.precision, cuda_graphs=args.graphs,
-                               **(dict(fast=False, channels_last=False) if args.plain else {}))
+    stylizer = random_stylizer(
+        precision=args.precision,
+        cuda_graphs=args.graphs,
+        **(dict(fast=False, channels_last=False) if args.plain else {}),
+    )
     label_modules(stylizer.encoder, "encoder")
     label_modules(stylizer.decoder, "decoder")
     content = torch.rand(1, 3, h, w, device=device)

@@ -1,6 +1,6 @@
 """Turn a pytest-benchmark JSON file into the Markdown tables of benchmarks/RESULTS.md.
 
-    python benchmarks/summarize.py .benchmarks/*/0001_*.json
+python benchmarks/summarize.py .benchmarks/*/0001_*.json
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ def main(path: str) -> None:
     for bench in data["benchmarks"]:
         groups[bench["group"]][bench["extra_info"].get("provider", bench["name"])] = bench
     peaks = any("peak_gib" in b["extra_info"] for b in data["benchmarks"])
-    print("| case | provider | median ms | GB/s or images/s | vs eager baseline | vs compiled baseline |"
-          + (" peak GiB |" if peaks else ""))
+    print(
+        "| case | provider | median ms | GB/s or images/s | vs eager baseline | vs compiled baseline |"
+        + (" peak GiB |" if peaks else "")
+    )
     print("|---|---|---:|---:|---:|---:|" + ("---:|" if peaks else ""))
     for group in sorted(groups):
         by_provider = groups[group]

@@ -42,9 +42,11 @@ def provider_fn(provider):
     if provider == "adain_cuda":
         return adain_cuda.adain
     if provider.startswith("adain_cuda:"):
+
         def forced(*args, **kwargs):
             with forced_kernel_path(provider.split(":")[1]):
                 return adain_cuda.adain(*args, **kwargs)
+
         return forced
     if provider == "reference":
         return reference.adain
@@ -66,19 +68,24 @@ def test_adain(benchmark, provider, mode, dtype, shape):
     bwd_bytes = (3 * content.numel() + 2 * style.numel()) * element
 
     if mode == "forward":
+
         def run():
             with torch.no_grad():
                 return fn(content, style, alpha=0.9)
+
         moved = fwd_bytes
     elif mode == "backward":
         out = fn(content, style, alpha=0.9)
 
         def run():
             return torch.autograd.grad(out, (content, style), grad, retain_graph=True)
+
         moved = bwd_bytes
     else:
+
         def run():
             return torch.autograd.grad(fn(content, style, alpha=0.9), (content, style), grad)
+
         moved = fwd_bytes + bwd_bytes
 
     kernel_ms = kernel_time_ms(run)
@@ -88,8 +95,17 @@ def test_adain(benchmark, provider, mode, dtype, shape):
     path = provider.split(":")[1] if ":" in provider else "auto"
     with forced_kernel_path(path):
         taken = kernel_path(content, backward=mode == "backward")
-    record(benchmark, bytes_moved=moved, kernel_ms=kernel_ms, provider=provider, mode=mode, dtype=dtype,
-           shape=shape, style_shape=style_shape(shape), kernel_path=taken)
+    record(
+        benchmark,
+        bytes_moved=moved,
+        kernel_ms=kernel_ms,
+        provider=provider,
+        mode=mode,
+        dtype=dtype,
+        shape=shape,
+        style_shape=style_shape(shape),
+        kernel_path=taken,
+    )
 
 
 def test_copy_bandwidth(benchmark):

@@ -33,16 +33,20 @@ def test_host_cost(benchmark, provider, mode):
     content = torch.randn(SHAPE, generator=g).requires_grad_(mode != "forward")
     style = torch.randn(SHAPE, generator=g)
     if mode == "forward_backward":
+
         def run():
             out = forward(provider, content, style)
             return torch.autograd.grad(out.sum(), content)
     elif mode == "forward":
+
         def run():
             with torch.no_grad():
                 return forward(provider, content, style)
     else:
+
         def run():
             return forward(provider, content, style)
+
     run()
     benchmark.pedantic(run, rounds=200, iterations=20, warmup_rounds=20)
     record(benchmark, provider=provider, mode=mode, shape=SHAPE, dtype="float32")

@@ -50,9 +50,11 @@ def test_pool(benchmark, provider, shape):
     c, h, w = shape
     benchmark.group = f"2x2 max pool (1, {c}, {h}, {w}) bf16 channels_last"
     x = nhwc(1, c, h, w)
-    fns = {"adain_cuda": lambda: feature_maps.max_pool2x2(x),
-           "amax_view": lambda: x.permute(0, 2, 3, 1).reshape(1, h // 2, 2, w // 2, 2, c).amax(dim=(2, 4)),
-           "max_pool2d": lambda: F.max_pool2d(x, 2, 2)}
+    fns = {
+        "adain_cuda": lambda: feature_maps.max_pool2x2(x),
+        "amax_view": lambda: x.permute(0, 2, 3, 1).reshape(1, h // 2, 2, w // 2, 2, c).amax(dim=(2, 4)),
+        "max_pool2d": lambda: F.max_pool2d(x, 2, 2),
+    }
     timed(benchmark, fns[provider], x.numel() * x.element_size() * 5 // 4, provider=provider, shape=shape)
 
 

@@ -50,13 +50,17 @@ def test_style_loss(benchmark, provider, mode, dtype):
     targets = [features(s, dtype, seed=10 + i) for i, s in enumerate(LAYERS)]
     side = sum(x.numel() for x in inputs) * inputs[0].element_size()
     if mode == "forward":
+
         def run():
             with torch.no_grad():
                 return fn(inputs, targets)
+
         moved = 2 * side
     else:
+
         def run():
             return torch.autograd.grad(fn(inputs, targets) * 10.0, inputs)
+
         moved = 4 * side
     timed(benchmark, run, moved, provider=provider, mode=mode, dtype=dtype, layers=LAYERS)
 
@@ -72,5 +76,12 @@ def test_content_loss(benchmark, provider, dtype):
     def run():
         return torch.autograd.grad(fn(x, t), x)
 
-    timed(benchmark, run, 4 * x.numel() * x.element_size(), provider=provider, mode="forward_backward",
-          dtype=dtype, shape=LAYERS[-1])
+    timed(
+        benchmark,
+        run,
+        4 * x.numel() * x.element_size(),
+        provider=provider,
+        mode="forward_backward",
+        dtype=dtype,
+        shape=LAYERS[-1],
+    )

@@ -30,11 +30,17 @@ STYLE = (512, 512) if CUDA else (256, 256)
 if SMOKE:
     SIZES, STYLE = [(1, 32, 48)], (32, 32)
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-PROVIDERS = ["adain_cuda", "adain_cuda_cached", "adain_cuda_plain_cached" if CUDA else "adain_cuda_fast_cached",
-             "plain_eager"] + (["plain_compiled", "plain_compiled_max_autotune"] if CUDA else [])
+PROVIDERS = [
+    "adain_cuda",
+    "adain_cuda_cached",
+    "adain_cuda_plain_cached" if CUDA else "adain_cuda_fast_cached",
+    "plain_eager",
+] + (["plain_compiled", "plain_compiled_max_autotune"] if CUDA else [])
 COMPILE_MODES = {"plain_compiled": "default", "plain_compiled_max_autotune": "max-autotune"}
-OPTIONS = {"adain_cuda_plain_cached": dict(fast=False, channels_last=False, cuda_graphs=False),
-           "adain_cuda_fast_cached": dict(fast=True)}
+OPTIONS = {
+    "adain_cuda_plain_cached": dict(fast=False, channels_last=False, cuda_graphs=False),
+    "adain_cuda_fast_cached": dict(fast=True),
+}
 
 
 def plain_runner(dtype, compile_mode=None):
@@ -81,5 +87,13 @@ def test_stylize(benchmark, provider, precision, size):
     run()
     benchmark.pedantic(run, rounds=20 if CUDA else 3, iterations=1, warmup_rounds=2 if CUDA else 1)
     peak = torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")
-    record(benchmark, images=batch, provider=provider, precision=precision, batch=batch,
-           content=f"{width}x{height}", style=f"{STYLE[1]}x{STYLE[0]}", peak_gib=round(peak, 2))
+    record(
+        benchmark,
+        images=batch,
+        provider=provider,
+        precision=precision,
+        batch=batch,
+        content=f"{width}x{height}",
+        style=f"{STYLE[1]}x{STYLE[0]}",
+        peak_gib=round(peak, 2),
+    )

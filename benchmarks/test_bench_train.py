@@ -51,10 +51,24 @@ def folders(tmp_path_factory):
 
 
 def make_trainer(folders, out, **kw):
-    cfg = TrainConfig(content_dir=str(folders / "content"), style_dir=str(folders / "style"),
-                      output_dir=str(out), batch_size=BATCH, crop_size=CROP, image_size=max(CROP, 512 if CUDA else 96),
-                      max_iter=STEPS, log_every=50, save_every=10**9, sample_every=0, tensorboard=False,
-                      progress=False, device=DEVICE, random_encoder=True, overwrite=True, **kw)
+    cfg = TrainConfig(
+        content_dir=str(folders / "content"),
+        style_dir=str(folders / "style"),
+        output_dir=str(out),
+        batch_size=BATCH,
+        crop_size=CROP,
+        image_size=max(CROP, 512 if CUDA else 96),
+        max_iter=STEPS,
+        log_every=50,
+        save_every=10**9,
+        sample_every=0,
+        tensorboard=False,
+        progress=False,
+        device=DEVICE,
+        random_encoder=True,
+        overwrite=True,
+        **kw,
+    )
     return Trainer(cfg)
 
 
@@ -87,16 +101,28 @@ def plain_step(trainer, compiled: bool):
 
 # adain_cuda_reference_losses: the package's trainer with its losses in plain PyTorch
 # (--losses reference), to show what the fused losses buy in the same step.
-@pytest.mark.parametrize("provider", ["adain_cuda", "adain_cuda_plain_networks", "adain_cuda_reference_losses",
-                                      "plain_fp32_eager", "plain_bf16_compiled"])
+@pytest.mark.parametrize(
+    "provider",
+    [
+        "adain_cuda",
+        "adain_cuda_plain_networks",
+        "adain_cuda_reference_losses",
+        "plain_fp32_eager",
+        "plain_bf16_compiled",
+    ],
+)
 def test_train_step(benchmark, folders, tmp_path, provider):
     benchmark.group = f"train step batch {BATCH} {CROP}x{CROP}"
     fmt = torch.channels_last if (CUDA and provider != "plain_fp32_eager") else torch.contiguous_format
     package = provider.startswith("adain_cuda")
-    trainer = make_trainer(folders, tmp_path, precision="auto" if package else "fp32",
-                           channels_last=fmt == torch.channels_last,
-                           losses="reference" if provider == "adain_cuda_reference_losses" else "fused",
-                           fast=False if provider == "adain_cuda_plain_networks" else None)
+    trainer = make_trainer(
+        folders,
+        tmp_path,
+        precision="auto" if package else "fp32",
+        channels_last=fmt == torch.channels_last,
+        losses="reference" if provider == "adain_cuda_reference_losses" else "fused",
+        fast=False if provider == "adain_cuda_plain_networks" else None,
+    )
     g = torch.Generator().manual_seed(0)
     content = torch.rand(BATCH, 3, CROP, CROP, generator=g).to(DEVICE).contiguous(memory_format=fmt)
     style = torch.rand(BATCH, 3, CROP, CROP, generator=g).to(DEVICE).contiguous(memory_format=fmt)

@@ -40,7 +40,7 @@ def clip(tmp_path_factory) -> Path:
                     break
     else:
         base = torch.rand(3, 64, 64 + FRAMES)
-        frames = [(base[:, :, i:i + 64] * 255).to(torch.uint8) for i in range(FRAMES)]
+        frames = [(base[:, :, i : i + 64] * 255).to(torch.uint8) for i in range(FRAMES)]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
@@ -67,20 +67,34 @@ def test_video(benchmark, clip, tmp_path, mode, precision):
     stylizer = make_stylizer(precision)
     style = torch.rand(1, 3, STYLE, STYLE, generator=torch.Generator().manual_seed(0))
     with av.open(str(clip)) as src:
-        frames = torch.stack([torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1)
-                              for f in src.decode(video=0)]).float().div_(255)
+        frames = (
+            torch.stack([torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1) for f in src.decode(video=0)])
+            .float()
+            .div_(255)
+        )
     if mode == "end_to_end":
+
         def run():
-            return stylize_video(stylizer, clip, tmp_path / "out.mp4", style[0], style_size=0, batch_size=8,
-                                 progress=False, preset="veryfast")
+            return stylize_video(
+                stylizer,
+                clip,
+                tmp_path / "out.mp4",
+                style[0],
+                style_size=0,
+                batch_size=8,
+                progress=False,
+                preset="veryfast",
+            )
     elif mode == "stylize_only":
         stats = stylizer.encode_style(style)
 
         def run():
-            return [stylizer.transfer(frames[i:i + 8], [stats]).cpu() for i in range(0, len(frames), 8)]
+            return [stylizer.transfer(frames[i : i + 8], [stats]).cpu() for i in range(0, len(frames), 8)]
     else:
+
         def run():
             return [stylizer.transfer(f[None], [stylizer.encode_style(style)]).cpu() for f in frames]
+
     run = synchronized(run)
     run()
     benchmark.pedantic(run, rounds=3 if CUDA else 1, iterations=1, warmup_rounds=0)

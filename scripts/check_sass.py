@@ -38,10 +38,16 @@ TYPES = {"float": (4, "STG.E"), "c10::Half": (8, "STG.E.U16"), "c10::BFloat16": 
 # block (64 registers fill the register file with one block), their warp-per-plane form 256
 # (WARP_REGISTER_BUDGET keeps two such blocks resident); the pointwise kernels run 256 threads and
 # should keep at least four blocks per multiprocessor resident.
-REGISTER_BUDGET = {"adain_fused_forward_kernel": 64, "adain_fused_backward_kernel": 64,
-                   "apply_kernel": 64, "loss_apply_kernel": 64,
-                   "chunk_moments_kernel": 64, "loss_forward_kernel": 64,
-                   "max_pool2x2_kernel": 64, "subpixel_interleave_kernel": 64}
+REGISTER_BUDGET = {
+    "adain_fused_forward_kernel": 64,
+    "adain_fused_backward_kernel": 64,
+    "apply_kernel": 64,
+    "loss_apply_kernel": 64,
+    "chunk_moments_kernel": 64,
+    "loss_forward_kernel": 64,
+    "max_pool2x2_kernel": 64,
+    "subpixel_interleave_kernel": 64,
+}
 # 128-bit loads per output vector where it is not one per input map: a pooling window's four.
 LOADS_PER_VECTOR = {"max_pool2x2_kernel": 4}
 # The direct layers (layer_kernels.cu), template <T, Index, RELU>: a thread per output pixel, with
@@ -79,8 +85,10 @@ def find_cuobjdump() -> str:
         candidates.append(str(Path(triton.__file__).parent / "backends/nvidia/bin/cuobjdump"))
     except ImportError:
         pass
-    candidates += [os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin/cuobjdump"),
-                   shutil.which("cuobjdump") or ""]
+    candidates += [
+        os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin/cuobjdump"),
+        shutil.which("cuobjdump") or "",
+    ]
     for c in candidates:
         if c and os.access(c, os.X_OK):
             return c
@@ -105,18 +113,17 @@ def read_kernels(binary: str) -> list[Kernel]:
     sequences: dict[str, list[str]] = {}
     sequence = None
     for line in sass.splitlines():
-        if (m := re.search(r"Function : (\S+)", line)):
+        if m := re.search(r"Function : (\S+)", line):
             sequence = sequences.setdefault(m.group(1), [])
         elif sequence is not None and (m := re.search(r"\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", line)):
             sequence.append(m.group(1))
-    registers = {m.group(1): int(m.group(2))
-                 for m in re.finditer(r"Function (\S+):\s*\n?\s*REG:(\d+)", usage)}
+    registers = {m.group(1): int(m.group(2)) for m in re.finditer(r"Function (\S+):\s*\n?\s*REG:(\d+)", usage)}
     names = demangle(list(sequences))
     return [Kernel(names[k], registers.get(k, 0), v) for k, v in sequences.items()]
 
 
 def template_args(name: str) -> list[str]:
-    inner = name[name.index("<") + 1:name.index(">(")]
+    inner = name[name.index("<") + 1 : name.index(">(")]
     return [a.strip() for a in inner.split(",")]
 
 
@@ -200,7 +207,7 @@ def check_cluster(sequence: list[str]) -> list[str]:
         problems.append(f"{len(arrives)} cluster barrier arrivals, want 2 (one exchange, one early arrive)")
     elif loads and max(loads) > arrives[0]:
         problems.append("plane loads after the cluster exchange")
-    if stores and any(op.startswith("MEMBAR") for op in sequence[stores[0]:]):
+    if stores and any(op.startswith("MEMBAR") for op in sequence[stores[0] :]):
         problems.append("a memory fence after the output stores")
     return problems
 
@@ -221,7 +228,7 @@ def main() -> int:
         checked += 1
         problems = check(kernel, *info)
         failed += bool(problems)
-        short = kernel.name[:kernel.name.index(">(") + 1].replace("void ", "")
+        short = kernel.name[: kernel.name.index(">(") + 1].replace("void ", "")
         short = short.replace("adain::(anonymous namespace)::", "")
         if (group := group_of(info[2])) is not None:
             short = short.replace(info[2][-1], group)

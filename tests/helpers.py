@@ -6,8 +6,10 @@ import torch
 CUDA = torch.cuda.is_available()
 
 # Every test runs on the CPU, and on CUDA where a GPU is present (skipped, not dropped, without).
-DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda,
-                                              pytest.mark.skipif(not CUDA, reason="needs a CUDA device")])]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not CUDA, reason="needs a CUDA device")]),
+]
 
 
 def features(shape, device, dtype=torch.float32, *, seed=None, channels_last=False):
@@ -30,7 +32,8 @@ def assert_as_accurate_as_pytorch(got, exact, pytorch, what="result"):
     torch_err = (pytorch.double() - exact).abs().max().item()
     floor = torch.finfo(got.dtype).eps * exact.abs().max().item()
     assert err <= max(2 * torch_err, floor), (
-        f"{what}: error {err:.3g} against float64, PyTorch's own in {got.dtype} {torch_err:.3g}")
+        f"{what}: error {err:.3g} against float64, PyTorch's own in {got.dtype} {torch_err:.3g}"
+    )
 
 
 def assert_one_rounding_from(got, fp32_result, what="result"):

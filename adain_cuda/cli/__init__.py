@@ -1,12 +1,12 @@
 """``adain-cuda``: the command line, a thin layer over the library (one module per command).
 
-    adain-cuda stylize --content c.jpg --style s.jpg [--alpha 0.8] [-o output]
-    adain-cuda stylize --content-dir photos --style-dir paintings --grid
-    adain-cuda grid --content-dir photos --style-dir paintings --results output -o sheet.png
-    adain-cuda video clip.mp4 --style s.jpg -o out.mp4 [--temporal-smoothing 0.9]
-    adain-cuda train --content-dir coco --style-dir wikiart --vgg vgg_normalised.pth
-    adain-cuda weights download | list | path
-    adain-cuda info | demo
+adain-cuda stylize --content c.jpg --style s.jpg [--alpha 0.8] [-o output]
+adain-cuda stylize --content-dir photos --style-dir paintings --grid
+adain-cuda grid --content-dir photos --style-dir paintings --results output -o sheet.png
+adain-cuda video clip.mp4 --style s.jpg -o out.mp4 [--temporal-smoothing 0.9]
+adain-cuda train --content-dir coco --style-dir wikiart --vgg vgg_normalised.pth
+adain-cuda weights download | list | path
+adain-cuda info | demo
 """
 
 from __future__ import annotations

@@ -36,8 +36,10 @@ def input_names(paths: Sequence[Path]) -> list[str]:
     where those still collide, a number."""
     stems = [p.stem for p in paths]
     folded = [s.casefold() for s in stems]
-    names = [stem if folded.count(stem.casefold()) == 1 else f"{stem}_{p.suffix.lstrip('.').lower()}"
-             for stem, p in zip(stems, paths)]
+    names = [
+        stem if folded.count(stem.casefold()) == 1 else f"{stem}_{p.suffix.lstrip('.').lower()}"
+        for stem, p in zip(stems, paths)
+    ]
     return _numbered(names)
 
 
@@ -78,16 +80,19 @@ def plan(folder: Path, stems: Sequence[str], suffix: str, inputs: Iterable[Path]
     fitted = [_fit(stem, suffix, limit) for stem in stems]
     # An input already in the folder under a planned name keeps its name; the result gets another.
     here = real(folder)
-    taken = [Path(p).name[: -len(suffix)] for p in inputs
-             if os.path.dirname(real(p)) == here and Path(p).name.casefold().endswith(suffix.casefold())]
+    taken = [
+        Path(p).name[: -len(suffix)]
+        for p in inputs
+        if os.path.dirname(real(p)) == here and Path(p).name.casefold().endswith(suffix.casefold())
+    ]
     return [folder / f"{stem}{suffix}" for stem in _numbered(fitted, taken)]
 
 
 @dataclass
 class Job:
-    label: str           # what the user reads: "photo.jpg x painting.jpg"
+    label: str  # what the user reads: "photo.jpg x painting.jpg"
     output: Path
-    data: Any = None     # whatever the command needs to do the job
+    data: Any = None  # whatever the command needs to do the job
 
 
 @dataclass
@@ -95,7 +100,7 @@ class Report:
     done: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    present: list[Job] = field(default_factory=list)   # jobs whose result exists now (written or kept)
+    present: list[Job] = field(default_factory=list)  # jobs whose result exists now (written or kept)
 
     def summary(self, folder: Path | str) -> int:
         """Prints the one-line summary and each failure; returns the exit code."""
@@ -113,8 +118,9 @@ class Batch:
     """Runs planned jobs: ``write(job)`` writes ``job.output`` (created exclusively unless
     ``overwrite``; it receives the flag to pass on). Inputs are never written over."""
 
-    def __init__(self, jobs: Sequence[Job], *, inputs: Iterable[Path], overwrite: bool, desc: str,
-                 unit: str = "image") -> None:
+    def __init__(
+        self, jobs: Sequence[Job], *, inputs: Iterable[Path], overwrite: bool, desc: str, unit: str = "image"
+    ) -> None:
         self.jobs, self.overwrite, self.desc, self.unit = list(jobs), overwrite, desc, unit
         self.inputs = {real(p) for p in inputs}
 

@@ -52,8 +52,7 @@ def median_ms(fn, device: str, repeats: int) -> float:
 
 def op_check(device: str, repeats: int) -> list[tuple[str, float, float, float]]:
     """Prints and returns (case, max error, fused ms, reference ms) per shape and dtype."""
-    print(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}; "
-          f"binary: {_library.build_info()}")
+    print(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}; binary: {_library.build_info()}")
     shapes = [(1, 512, 64, 64), (8, 512, 32, 32)]
     if device == "cuda":
         shapes.append((1, 512, 135, 240))
@@ -72,8 +71,10 @@ def op_check(device: str, repeats: int) -> list[tuple[str, float, float, float]]
                 ref = median_ms(lambda: reference.adain(content, style, alpha=0.8), device, repeats)
             name = f"{tuple(shape)} {str(dtype).replace('torch.', '')}"
             rows.append((name, err, fused, ref))
-            print(f"{str(tuple(shape)):<22}{str(dtype).replace('torch.', ''):<10}{err:>11.2e}"
-                  f"{fused:>10.3f}{ref:>9.3f}{ref / fused:>9.1f}x")
+            print(
+                f"{str(tuple(shape)):<22}{str(dtype).replace('torch.', ''):<10}{err:>11.2e}"
+                f"{fused:>10.3f}{ref:>9.3f}{ref / fused:>9.1f}x"
+            )
     return rows
 
 
@@ -137,8 +138,12 @@ def sample_images() -> tuple[list[torch.Tensor], list[str], list[torch.Tensor], 
     bands = 0.5 + 0.5 * np.sin(40 * t + 6 * np.sin(np.linspace(0, 6, 256))[None, :])
     sunset = torch.from_numpy(colormaps["inferno"](0.15 + 0.8 * t * (0.7 + 0.3 * bands))[..., :3])
     sunset = sunset.permute(2, 0, 1).float()
-    return ([photo, present, relief.clamp(0, 1)], ["portrait", "present", "relief map"],
-            [twilight, mosaic, sunset], ["twilight terrain", "mosaic", "banded sunset"])
+    return (
+        [photo, present, relief.clamp(0, 1)],
+        ["portrait", "present", "relief map"],
+        [twilight, mosaic, sunset],
+        ["twilight terrain", "mosaic", "banded sunset"],
+    )
 
 
 # -------------------------------------------------------------------------- sheets ----
@@ -190,25 +195,58 @@ def stylization_sheet(stylizer, contents, content_names, styles, style_names, we
     """Contents x styles, then an alpha ramp, an interpolation, colour preservation and a mask."""
     size = dict(content_size=384, style_size=384)
     rows = [("styles", [("", None)] + [(n, s) for s, n in zip(styles, style_names)])]
-    rows += [(name, [("content", c)] + [(f"x {s_name}", stylizer.stylize(c, s, **size))
-                                        for s, s_name in zip(styles, style_names)])
-             for c, name in zip(contents, content_names)]
+    rows += [
+        (
+            name,
+            [("content", c)]
+            + [(f"x {s_name}", stylizer.stylize(c, s, **size)) for s, s_name in zip(styles, style_names)],
+        )
+        for c, name in zip(contents, content_names)
+    ]
     portrait, first, second = contents[0], styles[0], styles[1]
-    rows.append(("alpha", [(f"alpha {a:g}", stylizer.stylize(portrait, first, alpha=a, **size))
-                           for a in (0.0, 0.25, 0.5, 0.75, 1.0)]))
-    rows.append((f"{style_names[0]} to {style_names[1]}",
-                 [(f"weights {1 - w:g}:{w:g}", stylizer.stylize(portrait, [first, second], weights=[1 - w, w], **size))
-                  for w in (0.0, 0.25, 0.5, 0.75, 1.0)]))
-    rows.append(("preserve colour", [(f"x {n}", stylizer.stylize(portrait, s, preserve_color=True, **size))
-                                     for s, n in zip(styles, style_names)]))
+    rows.append(
+        (
+            "alpha",
+            [(f"alpha {a:g}", stylizer.stylize(portrait, first, alpha=a, **size)) for a in (0.0, 0.25, 0.5, 0.75, 1.0)],
+        )
+    )
+    rows.append(
+        (
+            f"{style_names[0]} to {style_names[1]}",
+            [
+                (f"weights {1 - w:g}:{w:g}", stylizer.stylize(portrait, [first, second], weights=[1 - w, w], **size))
+                for w in (0.0, 0.25, 0.5, 0.75, 1.0)
+            ],
+        )
+    )
+    rows.append(
+        (
+            "preserve colour",
+            [
+                (f"x {n}", stylizer.stylize(portrait, s, preserve_color=True, **size))
+                for s, n in zip(styles, style_names)
+            ],
+        )
+    )
     h, w = portrait.shape[-2:]
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
     mask = ((xx / 0.55) ** 2 + ((yy + 0.15) / 0.75) ** 2 < 1).float()  # an oval around the sitter
-    rows.append(("mask", [("mask (white: style 1)", mask.expand(3, -1, -1)),
-                          (f"{style_names[0]} / {style_names[2]}",
-                           stylizer.stylize(portrait, [first, styles[2]], masks=mask, **size)),
-                          (f"{style_names[2]} / {style_names[0]}",
-                           stylizer.stylize(portrait, [styles[2], first], masks=mask, **size))]))
+    rows.append(
+        (
+            "mask",
+            [
+                ("mask (white: style 1)", mask.expand(3, -1, -1)),
+                (
+                    f"{style_names[0]} / {style_names[2]}",
+                    stylizer.stylize(portrait, [first, styles[2]], masks=mask, **size),
+                ),
+                (
+                    f"{style_names[2]} / {style_names[0]}",
+                    stylizer.stylize(portrait, [styles[2], first], masks=mask, **size),
+                ),
+            ],
+        )
+    )
     return labelled_sheet(f"AdaIN style transfer ({weights_used})", rows)
 
 
@@ -217,23 +255,35 @@ def colour_transfer_sheet(contents, content_names, styles, style_names):
     from ..stylize.recolor import recolor
 
     rows = [("styles", [("", None)] + [(n, s) for s, n in zip(styles, style_names)])]
-    for method, label in (("lab", "decorrelated colours:\nmean, std (fused AdaIN)"),
-                          ("covariance", "RGB colours:\nmean, covariance")):
+    for method, label in (
+        ("lab", "decorrelated colours:\nmean, std (fused AdaIN)"),
+        ("covariance", "RGB colours:\nmean, covariance"),
+    ):
         for c, name in zip(contents, content_names):
-            rows.append((f"{name}\n{label}", [("content", c)] + [(f"x {n}", recolor(c, s, method=method))
-                                                                 for s, n in zip(styles, style_names)]))
-    return labelled_sheet("Colour transfer: AdaIN on pixel statistics (no network; the pretrained weights "
-                          "were not available)", rows)
+            rows.append(
+                (
+                    f"{name}\n{label}",
+                    [("content", c)] + [(f"x {n}", recolor(c, s, method=method)) for s, n in zip(styles, style_names)],
+                )
+            )
+    return labelled_sheet(
+        "Colour transfer: AdaIN on pixel statistics (no network; the pretrained weights were not available)", rows
+    )
 
 
 def write_index(out_dir: Path, items: list[tuple[str, str]], notes: list[str]) -> Path:
     """index.html: each picture with its caption."""
     body = "".join(f"<p>{html.escape(n)}</p>\n" for n in notes)
-    body += "".join(f'<figure><img src="{html.escape(name)}" style="max-width:100%">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>\n" for name, caption in items)
-    page = (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>adain_cuda demo</title></head>"
-            f"<body style='font-family:sans-serif;max-width:1200px;margin:auto'>\n<h1>adain_cuda demo</h1>\n"
-            f"{body}</body></html>\n")
+    body += "".join(
+        f'<figure><img src="{html.escape(name)}" style="max-width:100%">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>\n"
+        for name, caption in items
+    )
+    page = (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>adain_cuda demo</title></head>"
+        f"<body style='font-family:sans-serif;max-width:1200px;margin:auto'>\n<h1>adain_cuda demo</h1>\n"
+        f"{body}</body></html>\n"
+    )
     path = out_dir / "index.html"
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
@@ -249,44 +299,67 @@ def run_demo(args: argparse.Namespace) -> list[tuple[str, str]]:
     items, notes = [], []
     rows = op_check(args.device, args.repeats)
     if plot_speed(rows, args.device, out_dir / "op_speed.png") is not None:
-        items.append(("op_speed.png", "The fused AdaIN op against the PyTorch reference on this machine "
-                                      "(largest error against float64: " + ", ".join(f"{r[1]:.1e}" for r in rows)
-                      + ")."))
+        items.append(
+            (
+                "op_speed.png",
+                "The fused AdaIN op against the PyTorch reference on this machine "
+                "(largest error against float64: " + ", ".join(f"{r[1]:.1e}" for r in rows) + ").",
+            )
+        )
     try:
         contents, content_names, styles, style_names = sample_images()
     except ImportError:
         notes.append("The sample images come with matplotlib: pip install 'adain_cuda[demo]'.")
         return _finish(out_dir, items, notes)
     try:
-        stylizer = Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
-                                            device=args.device)
+        stylizer = Stylizer.from_pretrained(
+            args.vgg, args.decoder, allow_download=not args.no_download, device=args.device
+        )
     except WeightsError as exc:
-        print(f"\nNo stylization: the pretrained weights are not available.\n  {exc}\n  Get them with "
-              "`adain-cuda weights download` (or pass --vgg/--decoder), then run the demo again.\n"
-              "Meanwhile: colour transfer (AdaIN on pixel statistics), which needs no weights.")
-        notes.append(f"The pretrained weights were not available ({exc}). Instead of the output of untrained "
-                     "networks, this page shows colour transfer: each content recoloured to each style's "
-                     "colour statistics, AdaIN applied to pixels. Get the weights with `adain-cuda weights "
-                     "download` and run the demo again for stylizations.")
-        imaging.save_pil(colour_transfer_sheet(contents, content_names, styles, style_names),
-                         out_dir / "colour_transfer.png")
-        items.append(("colour_transfer.png", "Colour transfer (adain-cuda recolor): rows 2-4 match each "
-                      "channel's mean and standard deviation in the decorrelated lαβ colour space with the fused "
-                      "AdaIN op; rows 5-7 match the mean and colour covariance in RGB."))
+        print(
+            f"\nNo stylization: the pretrained weights are not available.\n  {exc}\n  Get them with "
+            "`adain-cuda weights download` (or pass --vgg/--decoder), then run the demo again.\n"
+            "Meanwhile: colour transfer (AdaIN on pixel statistics), which needs no weights."
+        )
+        notes.append(
+            f"The pretrained weights were not available ({exc}). Instead of the output of untrained "
+            "networks, this page shows colour transfer: each content recoloured to each style's "
+            "colour statistics, AdaIN applied to pixels. Get the weights with `adain-cuda weights "
+            "download` and run the demo again for stylizations."
+        )
+        imaging.save_pil(
+            colour_transfer_sheet(contents, content_names, styles, style_names), out_dir / "colour_transfer.png"
+        )
+        items.append(
+            (
+                "colour_transfer.png",
+                "Colour transfer (adain-cuda recolor): rows 2-4 match each "
+                "channel's mean and standard deviation in the decorrelated lαβ colour space with the fused "
+                "AdaIN op; rows 5-7 match the mean and colour covariance in RGB.",
+            )
+        )
         return _finish(out_dir, items, notes)
-    used = ("the published weights" if args.vgg is None and args.decoder is None
-            else f"weights {Path(args.vgg or 'vgg_normalised.pth').name}, {Path(args.decoder or 'decoder.pth').name}")
-    imaging.save_pil(stylization_sheet(stylizer, contents, content_names, styles, style_names, used),
-                     out_dir / "stylization.png")
-    items.append(("stylization.png", "Each content in each style; an alpha ramp (0 keeps the content); a "
-                  "style interpolation; colour preservation; spatial control with a mask."))
+    used = (
+        "the published weights"
+        if args.vgg is None and args.decoder is None
+        else f"weights {Path(args.vgg or 'vgg_normalised.pth').name}, {Path(args.decoder or 'decoder.pth').name}"
+    )
+    imaging.save_pil(
+        stylization_sheet(stylizer, contents, content_names, styles, style_names, used), out_dir / "stylization.png"
+    )
+    items.append(
+        (
+            "stylization.png",
+            "Each content in each style; an alpha ramp (0 keeps the content); a "
+            "style interpolation; colour preservation; spatial control with a mask.",
+        )
+    )
     return _finish(out_dir, items, notes)
 
 
 def _finish(out_dir: Path, items, notes):
     index = write_index(out_dir, items, notes)
-    print(f"\nWrote {', '.join(name for name, _ in items)} and {index.name} to {out_dir}/ "
-          f"(open {index})")
+    print(f"\nWrote {', '.join(name for name, _ in items)} and {index.name} to {out_dir}/ (open {index})")
     return items
 
 
@@ -294,8 +367,11 @@ def add_parser(sub) -> None:
     from .options import command, positive_int
 
     p = command(sub, "demo", HELP, EXAMPLES)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu or cuda (default: cuda when available)")
+    p.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cpu or cuda (default: cuda when available)",
+    )
     p.add_argument("--repeats", type=positive_int, default=20, help="timed calls per case (median)")
     p.add_argument("--output", default="demo_output", help="folder for the pictures")
     p.add_argument("--vgg", help="VGG weights (default: the cached download)")

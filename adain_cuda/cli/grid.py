@@ -55,10 +55,13 @@ def run(args: argparse.Namespace) -> int:
     results = find_results(Path(args.results), contents, styles)
     missing = len(contents) * len(styles) - len(results)
     inputs = [*contents, *styles, *results.values()]
-    report = Batch([Job(f"contact sheet {out}", out)], inputs=inputs, overwrite=args.overwrite,
-                   desc="contact sheet").run(
-        lambda job, overwrite: imaging.save_pil(contact_sheet(contents, styles, results, cell=args.cell),
-                                                job.output, overwrite=overwrite))
+    report = Batch(
+        [Job(f"contact sheet {out}", out)], inputs=inputs, overwrite=args.overwrite, desc="contact sheet"
+    ).run(
+        lambda job, overwrite: imaging.save_pil(
+            contact_sheet(contents, styles, results, cell=args.cell), job.output, overwrite=overwrite
+        )
+    )
     if report.failed or report.skipped:
         return fail(report.failed[0] if report.failed else report.skipped[0])
     print(f"contact sheet: {out} ({len(results)} results, {missing} missing shown grey)")

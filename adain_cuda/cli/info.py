@@ -27,8 +27,9 @@ def describe() -> str:
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
-            lines.append(f"gpu {i}      {props.name} (sm_{props.major}{props.minor}, "
-                         f"{props.total_memory / 2**30:.0f} GiB)")
+            lines.append(
+                f"gpu {i}      {props.name} (sm_{props.major}{props.minor}, {props.total_memory / 2**30:.0f} GiB)"
+            )
     else:
         lines.append("gpu        none visible")
     return "\n".join(lines)

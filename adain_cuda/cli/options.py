@@ -27,8 +27,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 def command(sub, name: str, help: str, examples: str) -> argparse.ArgumentParser:
     """A subcommand whose --help shows every default and ends with examples."""
-    return sub.add_parser(name, help=help, description=help, epilog="examples:\n" + examples,
-                          formatter_class=HelpFormatter)
+    return sub.add_parser(
+        name, help=help, description=help, epilog="examples:\n" + examples, formatter_class=HelpFormatter
+    )
 
 
 def csv_list(text: str) -> list[str]:
@@ -87,12 +88,18 @@ def save_ext(text: str) -> str:
 def add_inputs(p: argparse.ArgumentParser) -> None:
     """--content / --content-dir and --style / --style-dir, one of each required."""
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--content", type=csv_list, nargs="+", action="extend",
-                     help="content image(s): several, comma- or space-separated (shell globs work)")
+    src.add_argument(
+        "--content",
+        type=csv_list,
+        nargs="+",
+        action="extend",
+        help="content image(s): several, comma- or space-separated (shell globs work)",
+    )
     src.add_argument("--content-dir", "--content_dir", help="folder of content images")
     sty = p.add_mutually_exclusive_group(required=True)
-    sty.add_argument("--style", type=csv_list, nargs="+", action="extend",
-                     help="style image(s): several, comma- or space-separated")
+    sty.add_argument(
+        "--style", type=csv_list, nargs="+", action="extend", help="style image(s): several, comma- or space-separated"
+    )
     sty.add_argument("--style-dir", "--style_dir", help="folder of style images")
 
 
@@ -107,17 +114,27 @@ def gather(files: list | None, folder: str | None) -> list[Path]:
 
 def add_network_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vgg", help="VGG weights (vgg_normalised.pth); default: the cached download")
-    p.add_argument("--decoder", help="decoder weights (decoder.pth or one the trainer saved); default: "
-                                     "the cached download")
+    p.add_argument(
+        "--decoder", help="decoder weights (decoder.pth or one the trainer saved); default: the cached download"
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="network precision")
     onoff = argparse.BooleanOptionalAction
-    p.add_argument("--fast", action=onoff, default=None,
-                   help="exact rewrites of the networks (same results; docs/fast-path.md); default: on for CUDA")
-    p.add_argument("--channels-last", action=onoff, default=None,
-                   help="run the networks in channels_last; default: on for CUDA")
-    p.add_argument("--cuda-graphs", action=onoff, default=None,
-                   help="replay a CUDA graph for content sizes seen before (video frames); default: on for CUDA")
+    p.add_argument(
+        "--fast",
+        action=onoff,
+        default=None,
+        help="exact rewrites of the networks (same results; docs/fast-path.md); default: on for CUDA",
+    )
+    p.add_argument(
+        "--channels-last", action=onoff, default=None, help="run the networks in channels_last; default: on for CUDA"
+    )
+    p.add_argument(
+        "--cuda-graphs",
+        action=onoff,
+        default=None,
+        help="replay a CUDA graph for content sizes seen before (video frames); default: on for CUDA",
+    )
     p.add_argument("--no-download", action="store_true", help="never download missing weights")
 
 
@@ -125,6 +142,13 @@ def stylizer_from(args: argparse.Namespace):
     """The Stylizer the network options describe."""
     from ..stylize import Stylizer
 
-    return Stylizer.from_pretrained(args.vgg, args.decoder, allow_download=not args.no_download,
-                                    device=args.device, precision=args.precision, fast=args.fast,
-                                    channels_last=args.channels_last, cuda_graphs=args.cuda_graphs)
+    return Stylizer.from_pretrained(
+        args.vgg,
+        args.decoder,
+        allow_download=not args.no_download,
+        device=args.device,
+        precision=args.precision,
+        fast=args.fast,
+        channels_last=args.channels_last,
+        cuda_graphs=args.cuda_graphs,
+    )

@@ -20,9 +20,13 @@ EXAMPLES = """  adain-cuda recolor --content photo.jpg --style sunset.jpg
 def add_parser(sub) -> None:
     p = command(sub, "recolor", HELP, EXAMPLES)
     add_inputs(p)
-    p.add_argument("--method", choices=METHODS, default="lab",
-                   help="lab: per-channel mean and std in the decorrelated lαβ space, on the fused AdaIN op; "
-                        "covariance: mean and colour covariance in RGB")
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="lab",
+        help="lab: per-channel mean and std in the decorrelated lαβ space, on the fused AdaIN op; "
+        "covariance: mean and colour covariance in RGB",
+    )
     p.add_argument("--strength", type=unit_float, default=1.0, help="0 keeps the content, 1 is full transfer")
     p.add_argument("-o", "--output", default="output", help="output folder (created)")
     p.add_argument("--save-ext", "--save_ext", type=save_ext, default="png", help="png, jpg, ...")
@@ -38,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc)
     pairs = [(c, s) for c in range(len(contents)) for s in range(len(styles))]
     c_names, s_names = input_names(contents), input_names(styles)
-    outputs = plan(Path(args.output), [f"{c_names[c]}_recolored_{s_names[s]}" for c, s in pairs],
-                   f".{args.save_ext}", [*contents, *styles])
+    outputs = plan(
+        Path(args.output),
+        [f"{c_names[c]}_recolored_{s_names[s]}" for c, s in pairs],
+        f".{args.save_ext}",
+        [*contents, *styles],
+    )
     jobs = [Job(f"{contents[c].name} x {styles[s].name}", out, (c, s)) for (c, s), out in zip(pairs, outputs)]
 
     def write(job: Job, overwrite: bool) -> None:

@@ -13,7 +13,7 @@ from ..models import WeightsError
 
 EXIT_OK = 0
 EXIT_FAILED_ITEMS = 1  # some items of a batch failed; the rest is done
-EXIT_USAGE = 2         # nothing was done: bad options or inputs
+EXIT_USAGE = 2  # nothing was done: bad options or inputs
 EXIT_INTERRUPTED = 130
 
 # The errors a command reports as one line: bad inputs, weight files, options, files.
@@ -22,8 +22,11 @@ USER_ERRORS = (ImageError, WeightsError, ValueError, OSError)
 # The library names its parameters in backticks (`content_size`); on the command line each is the
 # option spelled --content-size, except these.
 _FLAGS = {
-    "weights": "--style-interpolation-weights", "masks": "--mask", "allow_download": "--no-download",
-    "output_dir": "-o/--output", "temporal_smoothing": "--temporal-smoothing",
+    "weights": "--style-interpolation-weights",
+    "masks": "--mask",
+    "allow_download": "--no-download",
+    "output_dir": "-o/--output",
+    "temporal_smoothing": "--temporal-smoothing",
 }
 _PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
 
@@ -60,8 +63,9 @@ class _ConsoleHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         from tqdm.auto import tqdm
 
-        tqdm.write(in_cli_words(record.getMessage()),
-                   file=sys.stderr if record.levelno >= logging.WARNING else sys.stdout)
+        tqdm.write(
+            in_cli_words(record.getMessage()), file=sys.stderr if record.levelno >= logging.WARNING else sys.stdout
+        )
 
 
 def show_library_messages() -> None:

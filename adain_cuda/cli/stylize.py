@@ -34,13 +34,21 @@ def add_parser(sub) -> None:
     st = command(sub, "stylize", HELP, EXAMPLES)
     add_inputs(st)
     st.add_argument("--alpha", type=unit_float, default=1.0, help="content-style trade-off in [0, 1]")
-    st.add_argument("--style-interpolation-weights", "--style_interpolation_weights", type=csv_floats,
-                    help="blend all styles into one result with these weights (one per style; floats)")
+    st.add_argument(
+        "--style-interpolation-weights",
+        "--style_interpolation_weights",
+        type=csv_floats,
+        help="blend all styles into one result with these weights (one per style; floats)",
+    )
     st.add_argument("--preserve-color", "--preserve_color", action="store_true", help="keep the content's colors")
-    st.add_argument("--mask", type=csv_list, help="spatial control: one mask for two styles (foreground, "
-                                                  "background) or one mask per style")
-    st.add_argument("--content-size", "--content_size", type=size, default=512,
-                    help="shorter side of the content (0: keep)")
+    st.add_argument(
+        "--mask",
+        type=csv_list,
+        help="spatial control: one mask for two styles (foreground, background) or one mask per style",
+    )
+    st.add_argument(
+        "--content-size", "--content_size", type=size, default=512, help="shorter side of the content (0: keep)"
+    )
     st.add_argument("--style-size", "--style_size", type=size, default=512, help="shorter side of the styles (0: keep)")
     st.add_argument("--crop", action="store_true", help="center-crop contents and styles to squares")
     st.add_argument("-o", "--output", default="output", help="output folder (created)")
@@ -60,8 +68,9 @@ def pair_stems(contents: list[Path], styles: list[Path]) -> list[str]:
     return [f"{c}_stylized_{s}" for c in input_names(contents) for s in style_names]
 
 
-def plan_jobs(args: argparse.Namespace, contents: list[Path], styles: list[Path],
-              inputs: list[Path]) -> tuple[list[Job], Path]:
+def plan_jobs(
+    args: argparse.Namespace, contents: list[Path], styles: list[Path], inputs: list[Path]
+) -> tuple[list[Job], Path]:
     """One job per content x style pair (or per content for a blend), and the contact sheet's
     path, all named by the batch plan: no two share a file, none is an input."""
     combined = args.style_interpolation_weights is not None or args.mask is not None
@@ -100,9 +109,16 @@ def run(args: argparse.Namespace) -> int:
     def write(job: Job, overwrite: bool) -> None:
         i, js = job.data
         image = stylizer.stylize(
-            contents[i], [styles[j] for j in js], alpha=args.alpha, weights=args.style_interpolation_weights,
-            preserve_color=args.preserve_color, masks=masks, content_size=args.content_size,
-            style_size=args.style_size, crop=args.crop)
+            contents[i],
+            [styles[j] for j in js],
+            alpha=args.alpha,
+            weights=args.style_interpolation_weights,
+            preserve_color=args.preserve_color,
+            masks=masks,
+            content_size=args.content_size,
+            style_size=args.style_size,
+            crop=args.crop,
+        )
         imaging.save_image(image, job.output, overwrite=overwrite)
 
     report = Batch(jobs, inputs=inputs, overwrite=args.overwrite, desc="stylizing").run(write)
@@ -113,8 +129,10 @@ def run(args: argparse.Namespace) -> int:
         shown_styles = styles if len(jobs) == len(contents) * len(styles) else styles[:1]
         sheet = Job(f"contact sheet {sheet_path.name}", sheet_path)
         sheet_report = Batch([sheet], inputs=inputs, overwrite=args.overwrite, desc="contact sheet").run(
-            lambda job, overwrite: imaging.save_pil(contact_sheet(contents, shown_styles, results), job.output,
-                                                    overwrite=overwrite))
+            lambda job, overwrite: imaging.save_pil(
+                contact_sheet(contents, shown_styles, results), job.output, overwrite=overwrite
+            )
+        )
         if sheet_report.done:
             print(f"contact sheet: {sheet_path}")
         report.skipped += sheet_report.skipped

@@ -33,12 +33,16 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         for spec in weights.REGISTRY.values():
             path = weights.cache_dir() / spec.filename
-            state = {"verified": "present", "missing": "missing",
-                     "wrong": "WRONG FILE (not the published one: delete it, or run weights download)"}[
-                weights.cached_state(spec)]
+            state = {
+                "verified": "present",
+                "missing": "missing",
+                "wrong": "WRONG FILE (not the published one: delete it, or run weights download)",
+            }[weights.cached_state(spec)]
             size = f"{spec.size:,} bytes; " if spec.size else ""
-            print(f"{spec.key:<8} {spec.filename:<20} {state} {path}\n         {spec.description}; {size}"
-                  f"sha256 {spec.sha256}\n         {spec.url}")
+            print(
+                f"{spec.key:<8} {spec.filename:<20} {state} {path}\n         {spec.description}; {size}"
+                f"sha256 {spec.sha256}\n         {spec.url}"
+            )
         return EXIT_OK
     keys = list(weights.REGISTRY) if args.which == "all" else [args.which]
     status = EXIT_OK

@@ -19,9 +19,22 @@ from torch import Tensor
 
 from .._files import FileExists, atomic_path
 
-__all__ = ["ImageError", "ImageSource", "IMAGE_EXTENSIONS", "center_crop", "image_format", "image_tensor",
-           "list_images", "load_image", "load_mask", "resize_shorter", "resized_size", "save_image", "save_pil",
-           "to_pil"]
+__all__ = [
+    "ImageError",
+    "ImageSource",
+    "IMAGE_EXTENSIONS",
+    "center_crop",
+    "image_format",
+    "image_tensor",
+    "list_images",
+    "load_image",
+    "load_mask",
+    "resize_shorter",
+    "resized_size",
+    "save_image",
+    "save_pil",
+    "to_pil",
+]
 
 ImageSource = Union[str, Path, Image.Image, Tensor]
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -189,7 +202,7 @@ def center_crop(img: Tensor, size: int) -> Tensor:
     rounds them (``int(round((h - size) / 2))``, halves to even)."""
     h, w = img.shape[-2:]
     top, left = max(0, int(round((h - size) / 2.0))), max(0, int(round((w - size) / 2.0)))
-    return img[..., top:top + size, left:left + size]
+    return img[..., top : top + size, left : left + size]
 
 
 def to_pil(img: Tensor) -> Image.Image:
@@ -204,8 +217,9 @@ def save_image(img: Tensor, path: str | Path, *, overwrite: bool = True, quality
     a truncated file under ``path``; with ``overwrite=False`` an existing file is never replaced
     (:class:`~adain_cuda._files.FileExists`). NaN or infinite values are refused, not written."""
     if not torch.isfinite(img).all():
-        raise ValueError(f"not writing {path}: the image has NaN or infinite values (a diverged "
-                         "decoder or non-finite inputs?)")
+        raise ValueError(
+            f"not writing {path}: the image has NaN or infinite values (a diverged decoder or non-finite inputs?)"
+        )
     return save_pil(to_pil(img), path, overwrite=overwrite, quality=quality)
 
 

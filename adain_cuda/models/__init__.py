@@ -6,5 +6,14 @@ from . import weights
 from .fast import FastDecoder, FastEncoder, FastOptions
 from .networks import STYLE_LAYERS, Decoder, Encoder, WeightsError, load_state_dict_file
 
-__all__ = ["STYLE_LAYERS", "Decoder", "Encoder", "FastDecoder", "FastEncoder", "FastOptions", "WeightsError",
-           "load_state_dict_file", "weights"]
+__all__ = [
+    "STYLE_LAYERS",
+    "Decoder",
+    "Encoder",
+    "FastDecoder",
+    "FastEncoder",
+    "FastOptions",
+    "WeightsError",
+    "load_state_dict_file",
+    "weights",
+]

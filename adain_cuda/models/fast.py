@@ -39,8 +39,16 @@ from torch import Tensor, nn
 from ..ops import feature_maps
 from .networks import Decoder, Encoder, run_blocks
 
-__all__ = ["FastDecoder", "FastEncoder", "FastOptions", "MaxPool2x2", "ReflectConv", "UpsampleConv", "conv2d",
-           "fold_input_affine"]
+__all__ = [
+    "FastDecoder",
+    "FastEncoder",
+    "FastOptions",
+    "MaxPool2x2",
+    "ReflectConv",
+    "UpsampleConv",
+    "conv2d",
+    "fold_input_affine",
+]
 
 IM2COL_WIDTH = 32  # im2col columns (9 * channels, zero-padded to a GEMM-friendly width)
 _CUDNN_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -52,9 +60,9 @@ class FastOptions:
     switch exists so that one benchmark run can compare it, benchmarks/fast_variants.py).
     Every setting computes the same function."""
 
-    fuse_relu: bool = True          # bias and ReLU in cuDNN's / cuBLASLt's epilogue on CUDA
+    fuse_relu: bool = True  # bias and ReLU in cuDNN's / cuBLASLt's epilogue on CUDA
     im2col_first_layer: bool = True  # a channels_last 3-channel layer as one im2col GEMM
-    pool_as_reduction: bool = True   # 2x2 pooling of even channels_last maps as one max-reduction
+    pool_as_reduction: bool = True  # 2x2 pooling of even channels_last maps as one max-reduction
     # adain_cuda's own kernels where they serve (ops.feature_maps; channels_last, not under
     # autograd): pooling and the sub-pixel interleave in one vectorized pass each, and on CUDA the
     # first (3 -> 64) and last (64 -> 3) layers as direct convolutions
@@ -107,10 +115,11 @@ def bias_of(conv: nn.Conv2d) -> Tensor:
 
 def fold_input_affine(affine: nn.Conv2d, conv: nn.Conv2d) -> nn.Conv2d:
     """conv(reflect_pad(affine(x))) == folded(reflect_pad(x)) for a 1x1 ``affine``."""
-    a = affine.weight.detach()[:, :, 0, 0].double()        # (mid, in)
-    w = conv.weight.detach().double()                       # (out, mid, k, k)
-    folded = nn.Conv2d(affine.in_channels, conv.out_channels, conv.kernel_size[0],
-                       dtype=conv.weight.dtype, device=conv.weight.device)
+    a = affine.weight.detach()[:, :, 0, 0].double()  # (mid, in)
+    w = conv.weight.detach().double()  # (out, mid, k, k)
+    folded = nn.Conv2d(
+        affine.in_channels, conv.out_channels, conv.kernel_size[0], dtype=conv.weight.dtype, device=conv.weight.device
+    )
     with torch.no_grad():
         folded.weight.copy_(torch.einsum("omhw,mi->oihw", w, a).to(conv.weight.dtype))
         bias = bias_of(conv).detach().double() + torch.einsum("omhw,m->o", w, bias_of(affine).detach().double())
@@ -138,44 +147,56 @@ def _border_taps_for(grid_h: int, grid_w: int, k: int, x: Tensor, reflect: bool)
     return taps
 
 
-def _border_taps(grid_h: int, grid_w: int, k: int, src_h: int, src_w: int, reflect: bool,
-                 device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _border_taps(
+    grid_h: int, grid_w: int, k: int, src_h: int, src_w: int, reflect: bool, device: torch.device
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Where the one-pixel border of a (grid_h, grid_w) output grid reads its k x k window from
     a (src_h, src_w) input whose padding by 1 is reflected (``reflect``) or edge-replicated.
 
     Returns the border's output rows and columns, (P,), and the input rows and columns of each
     of their k*k taps, (P, k*k) in row-major tap order. Built with device arithmetic (no
     host-to-device copy, so a first call inside a CUDA graph capture works)."""
+
     def index(n: int) -> Tensor:
         return torch.arange(n, device=device)
 
     # the grid's border: top and bottom rows whole, then the left and right columns between them
     inner = index(grid_h - 2) + 1
-    rows = torch.cat([torch.zeros(grid_w, dtype=torch.long, device=device), inner,
-                      torch.full((grid_w,), grid_h - 1, device=device), inner])
-    cols = torch.cat([index(grid_w), torch.zeros_like(inner), index(grid_w),
-                      torch.full_like(inner, grid_w - 1)])
+    rows = torch.cat(
+        [
+            torch.zeros(grid_w, dtype=torch.long, device=device),
+            inner,
+            torch.full((grid_w,), grid_h - 1, device=device),
+            inner,
+        ]
+    )
+    cols = torch.cat([index(grid_w), torch.zeros_like(inner), index(grid_w), torch.full_like(inner, grid_w - 1)])
 
     def source(pos: Tensor, size: int) -> Tensor:
-        src = pos[:, None] + index(k)[None, :] - 1          # (P, k): the padded window, shifted back
-        if reflect:                                         # -1 -> 1, size -> size - 2
+        src = pos[:, None] + index(k)[None, :] - 1  # (P, k): the padded window, shifted back
+        if reflect:  # -1 -> 1, size -> size - 2
             return torch.where(src < 0, -src, torch.where(src >= size, 2 * (size - 1) - src, src))
         return src.clamp(0, size - 1)
 
     src_rows, src_cols = source(rows, src_h), source(cols, src_w)
-    return rows, cols, (src_rows[:, :, None].expand(-1, k, k)).reshape(-1, k * k), \
-        (src_cols[:, None, :].expand(-1, k, k)).reshape(-1, k * k)
+    return (
+        rows,
+        cols,
+        (src_rows[:, :, None].expand(-1, k, k)).reshape(-1, k * k),
+        (src_cols[:, None, :].expand(-1, k, k)).reshape(-1, k * k),
+    )
 
 
-def _fix_border(y: Tensor, x: Tensor, taps: Tensor, bias: Tensor | None, relu: bool, k: int, reflect: bool,
-                fuse: bool) -> Tensor:
+def _fix_border(
+    y: Tensor, x: Tensor, taps: Tensor, bias: Tensor | None, relu: bool, k: int, reflect: bool, fuse: bool
+) -> Tensor:
     """Overwrites the one-pixel output border of ``y`` (a convolution of zero-padded ``x``) with
     the convolution of the reflected / edge-replicated padding instead: the border's k x k
     windows gathered from ``x`` (im2col of the border only) times the kernel, as one GEMM.
     ``taps`` is the kernel as (out, k*k*in) in (row, column, channel) order."""
     n, c = x.shape[:2]
     rows, cols, src_rows, src_cols = _border_taps_for(y.shape[2], y.shape[3], k, x, reflect)
-    windows = x.permute(0, 2, 3, 1)[:, src_rows, src_cols]          # (n, P, k*k, c)
+    windows = x.permute(0, 2, 3, 1)[:, src_rows, src_cols]  # (n, P, k*k, c)
     windows = windows.reshape(-1, k * k * c)
     out = _linear(windows, taps, bias, relu, fuse).view(n, -1, taps.shape[0])
     if _in_place_ok(y, x, taps, bias):
@@ -239,11 +260,11 @@ class ReflectConv(nn.Module):
         if h < 2 or w < 2:  # reflection padding needs two pixels; let F.pad say so
             return conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias, 0, self.relu, fuse)
         live, channels_last = self.options.live_weights, _channels_last(x)
-        if self.host_weights is not None and channels_last and \
-                feature_maps.serves_direct_conv(x, self.weight.shape[0]):
+        if self.host_weights is not None and channels_last and feature_maps.serves_direct_conv(x, self.weight.shape[0]):
             # channels_last after the first layer (the networks' layout), an NCHW image after the last
-            return feature_maps.conv3x3_reflect(x, *self.host_weights, self.relu,
-                                                channels_last_out=self.weight.shape[0] > 3)
+            return feature_maps.conv3x3_reflect(
+                x, *self.host_weights, self.relu, channels_last_out=self.weight.shape[0] > 3
+            )
         if self.few_channels and self.options.im2col_first_layer and channels_last:
             im2col_taps = _im2col_taps(_taps(self.weight)) if live else self.im2col_taps
             assert im2col_taps is not None  # few channels: the window fits the im2col width
@@ -254,13 +275,13 @@ class ReflectConv(nn.Module):
 
     def _im2col_forward(self, x: Tensor, im2col_taps: Tensor) -> Tensor:
         n, c, h, w = x.shape
-        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")      # c channels: a small copy
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")  # c channels: a small copy
         # every pixel's 3x3 window as one (3, 3, c) row: a view of the padded map (unfold, which
         # torch.compile traces, unlike a strided view built from the storage offset)
         windows = padded.unfold(2, 3, 1).unfold(3, 3, 1).permute(0, 2, 3, 4, 5, 1)
         cols = x.new_empty(n * h * w, IM2COL_WIDTH)
-        cols[:, 9 * c:].zero_()
-        cols[:, :9 * c].view(n, h, w, 3, 3, c).copy_(windows)
+        cols[:, 9 * c :].zero_()
+        cols[:, : 9 * c].view(n, h, w, 3, 3, c).copy_(windows)
         y = _linear(cols, im2col_taps, self.bias, self.relu, self.options.fuse_relu)  # (n*h*w, out): NHWC
         return y.view(n, h, w, -1).permute(0, 3, 1, 2)
 
@@ -281,7 +302,7 @@ class MaxPool2x2(nn.Module):
         if self.options.layer_kernels and even_nhwc and feature_maps.serves(x):
             return feature_maps.max_pool2x2(x)
         if self.options.pool_as_reduction and even_nhwc:
-            pixels = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c)   # a view: no copy
+            pixels = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c)  # a view: no copy
             return pixels.amax(dim=(2, 4)).permute(0, 3, 1, 2)
         return F.max_pool2d(x, 2, 2, 0, ceil_mode=True)
 
@@ -342,7 +363,7 @@ class UpsampleConv(nn.Module):
         for a in (0, 1):
             for b in (0, 1):
                 phase = 2 * a + b
-                out[:, :, a, :, b] = src[:, a:a + h, b:b + w, phase * o:(phase + 1) * o]
+                out[:, :, a, :, b] = src[:, a : a + h, b : b + w, phase * o : (phase + 1) * o]
         if channels_last:
             return out.view(n, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
         return out.permute(0, 5, 1, 2, 3, 4).reshape(n, o, 2 * h, 2 * w)
@@ -351,14 +372,16 @@ class UpsampleConv(nn.Module):
 def _phase_kernels(w: Tensor) -> Tensor:
     """The four 2x2 sub-pixel kernels (4 out, in, 2, 2) of a 3x3 kernel w (out, in, 3, 3) after a
     nearest x2 upsampling (UpsampleConv): sums of its taps, a linear map of w."""
-    rows = [torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),   # phase 0: (out, in, 2, 3)
-            torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2)]   # phase 1
+    rows = [
+        torch.stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], 2),  # phase 0: (out, in, 2, 3)
+        torch.stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], 2),
+    ]  # phase 1
     kernels = []
     for r in rows:
         for b in range(2):
             c = r[..., 0], r[..., 1], r[..., 2]
             cols = (c[0], c[1] + c[2]) if b == 0 else (c[0] + c[1], c[2])
-            kernels.append(torch.stack(cols, -1))                    # (out, in, 2, 2)
+            kernels.append(torch.stack(cols, -1))  # (out, in, 2, 2)
     return torch.cat(kernels)
 
 
@@ -406,8 +429,9 @@ class FastEncoder(nn.Module):
         folded = fold_input_affine(_conv(net[0]), _conv(net[2]))
         stack = nn.Sequential(net[1], folded, *list(net)[3:])  # pad, folded conv, relu, ...
         # relu1_1, relu2_1, relu3_1, relu4_1 end after plain modules 3, 10, 17, 30 (2, 9, 16, 29 here)
-        self.blocks = nn.ModuleList(_rewrite(nn.Sequential(*list(stack)[a:b]), options)
-                                    for a, b in ((0, 3), (3, 10), (10, 17), (17, 30)))
+        self.blocks = nn.ModuleList(
+            _rewrite(nn.Sequential(*list(stack)[a:b]), options) for a, b in ((0, 3), (3, 10), (10, 17), (17, 30))
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         for block in self.blocks:

@@ -16,19 +16,47 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Decoder", "Encoder", "WeightsError", "build_decoder_layers", "build_vgg_layers",
-           "load_state_dict_file"]
+__all__ = ["Decoder", "Encoder", "WeightsError", "build_decoder_layers", "build_vgg_layers", "load_state_dict_file"]
 
 # (in, out) channels of each 3x3 convolution; "M" a 2x2 max pool (ceil mode). The full
 # vgg_normalised file continues to relu5_4; the encoder stops after relu4_1 (module 30).
 _VGG_PLAN: list[tuple[int, int] | str] = [
-    (3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256),
-             (256, 256), "M", (256, 512), (512, 512), (512, 512), (512, 512), "M", (512, 512),
-             (512, 512), (512, 512), (512, 512)]
+    (3, 64),
+    (64, 64),
+    "M",
+    (64, 128),
+    (128, 128),
+    "M",
+    (128, 256),
+    (256, 256),
+    (256, 256),
+    (256, 256),
+    "M",
+    (256, 512),
+    (512, 512),
+    (512, 512),
+    (512, 512),
+    "M",
+    (512, 512),
+    (512, 512),
+    (512, 512),
+    (512, 512),
+]
 # "U" a nearest x2 upsampling; the last convolution has no ReLU.
 _DECODER_PLAN: list[tuple[int, int] | str] = [
-    (512, 256), "U", (256, 256), (256, 256), (256, 256), (256, 128), "U", (128, 128),
-                 (128, 64), "U", (64, 64), (64, 3)]
+    (512, 256),
+    "U",
+    (256, 256),
+    (256, 256),
+    (256, 256),
+    (256, 128),
+    "U",
+    (128, 128),
+    (128, 64),
+    "U",
+    (64, 64),
+    (64, 3),
+]
 
 ENCODER_MODULES = 31  # modules 0..30, ending with relu4_1
 FULL_VGG_MODULES = 53
@@ -110,23 +138,30 @@ def load_state_dict_file(path: str | Path, what: str) -> dict[str, Tensor]:
     if kind == "empty":
         raise WeightsError(f"{what} weights at {path}: the file is empty; delete it and download it again")
     if kind == "text":
-        raise WeightsError(f"{what} weights at {path}: a text file, not a weight file (an error page saved "
-                           "instead of the download?)")
+        raise WeightsError(
+            f"{what} weights at {path}: a text file, not a weight file (an error page saved instead of the download?)"
+        )
     if kind == "safetensors":
         return unwrap_state_dict(_read_safetensors(path, what), f"{what} weights at {path}", what)
     if kind == "unknown":
-        raise WeightsError(f"{what} weights at {path} are truncated or corrupt, or not a weight file (neither "
-                           "torch.save nor safetensors); delete the file and download it again")
+        raise WeightsError(
+            f"{what} weights at {path} are truncated or corrupt, or not a weight file (neither "
+            "torch.save nor safetensors); delete the file and download it again"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WeightsError(f"{what} weights at {path} are truncated or corrupt, or not a weight file "
-                           f"({type(exc).__name__}: {first}); delete the file and download it again") from exc
+        raise WeightsError(
+            f"{what} weights at {path} are truncated or corrupt, or not a weight file "
+            f"({type(exc).__name__}: {first}); delete the file and download it again"
+        ) from exc
     except Exception as exc:  # unpickling a non-tensor object is refused with weights_only=True
         named = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line or "Unsupported" in line]
-        raise WeightsError(f"{what} weights at {path} are not a plain state dict: they hold Python objects, "
-                           f"which are never loaded, for safety{f' ({named[0]})' if named else ''}") from exc
+        raise WeightsError(
+            f"{what} weights at {path} are not a plain state dict: they hold Python objects, "
+            f"which are never loaded, for safety{f' ({named[0]})' if named else ''}"
+        ) from exc
     return unwrap_state_dict(obj, f"{what} weights at {path}", what)
 
 
@@ -139,7 +174,7 @@ def _strip_prefix(state: dict[str, object]) -> dict[str, object]:
     in the community layout's form."""
     for prefix in ("module.", "net."):
         if state and all(isinstance(k, str) and k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -149,8 +184,9 @@ def unwrap_state_dict(obj: object, source: str, what: str) -> dict[str, Tensor]:
     that says what the file holds instead."""
     if isinstance(obj, Mapping) and _CHECKPOINT_KEYS <= set(obj):
         if what != "decoder":
-            raise WeightsError(f"{source} are an adain_cuda training checkpoint (iteration {obj.get('iteration')}), "
-                               f"not {what} weights")
+            raise WeightsError(
+                f"{source} are an adain_cuda training checkpoint (iteration {obj.get('iteration')}), not {what} weights"
+            )
         logger.info(f"{source}: a training checkpoint; using its decoder (iteration {obj.get('iteration')})")
         obj = obj["decoder"]
     elif isinstance(obj, Mapping) and not all(isinstance(v, Tensor) for v in obj.values()):
@@ -159,13 +195,17 @@ def unwrap_state_dict(obj: object, source: str, what: str) -> dict[str, Tensor]:
             obj = obj[nested[0]]
     if not isinstance(obj, Mapping):
         got = f"a single tensor of shape {tuple(obj.shape)}" if isinstance(obj, Tensor) else type(obj).__name__
-        raise WeightsError(f"{source} are not a state dict (the file holds {got}); expected the community "
-                           f"layout, e.g. {'vgg_normalised.pth' if what == 'VGG' else 'decoder.pth'}")
+        raise WeightsError(
+            f"{source} are not a state dict (the file holds {got}); expected the community "
+            f"layout, e.g. {'vgg_normalised.pth' if what == 'VGG' else 'decoder.pth'}"
+        )
     state = _strip_prefix(dict(obj))
     odd = [f"{k!r} ({type(v).__name__})" for k, v in state.items() if not isinstance(v, Tensor)]
     if odd:
-        raise WeightsError(f"{source} are not a state dict of tensors: {', '.join(odd[:4])}"
-                           f"{' and more' if len(odd) > 4 else ''} (keys {sorted(map(str, state))[:6]})")
+        raise WeightsError(
+            f"{source} are not a state dict of tensors: {', '.join(odd[:4])}"
+            f"{' and more' if len(odd) > 4 else ''} (keys {sorted(map(str, state))[:6]})"
+        )
     return state  # type: ignore[return-value]
 
 
@@ -185,8 +225,11 @@ def _tensor_problem(t: Tensor) -> str | None:
 def _check_state_dict(state: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: str) -> None:
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k}: file {tuple(state[k].shape)}, expected {tuple(v.shape)}"
-             for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     problems = []
     if missing:
         problems.append(f"missing keys {missing}")
@@ -198,13 +241,17 @@ def _check_state_dict(state: Mapping[str, Tensor], expected: Mapping[str, Tensor
         raise WeightsError(f"{source} does not match the expected layout: " + ", ".join(problems))
     kinds = [f"{k}: {why}" for k in expected if (why := _tensor_problem(state[k])) is not None]
     if kinds:
-        raise WeightsError(f"{source} holds tensors no network weight can be: {'; '.join(kinds[:4])}"
-                           f"{' and more' if len(kinds) > 4 else ''}")
+        raise WeightsError(
+            f"{source} holds tensors no network weight can be: {'; '.join(kinds[:4])}"
+            f"{' and more' if len(kinds) > 4 else ''}"
+        )
     broken = [k for k in expected if state[k].is_floating_point() and not torch.isfinite(state[k]).all()]
     if broken:
-        raise WeightsError(f"{source} has NaN or infinite values in {', '.join(broken[:6])}"
-                           f"{' and more' if len(broken) > 6 else ''}: the file is damaged or comes from a "
-                           "training run that diverged; use an earlier checkpoint's decoder")
+        raise WeightsError(
+            f"{source} has NaN or infinite values in {', '.join(broken[:6])}"
+            f"{' and more' if len(broken) > 6 else ''}: the file is damaged or comes from a "
+            "training run that diverged; use an earlier checkpoint's decoder"
+        )
 
 
 def run_blocks(blocks, x: Tensor) -> list[Tensor]:
@@ -235,8 +282,11 @@ class Encoder(nn.Module):
     def load_weights(self, source: str | Path | Mapping[str, Tensor]) -> Encoder:
         """Loads vgg_normalised weights: the full 53-module file or its first 31 modules."""
         name = str(source) if not isinstance(source, Mapping) else "the given state dict"
-        state = load_state_dict_file(source, "VGG") if not isinstance(source, Mapping) else \
-            unwrap_state_dict(source, "the given VGG state dict", "VGG")
+        state = (
+            load_state_dict_file(source, "VGG")
+            if not isinstance(source, Mapping)
+            else unwrap_state_dict(source, "the given VGG state dict", "VGG")
+        )
         full = build_vgg_layers(full=True).state_dict()
         encoder_keys = self.net.state_dict()
         if any(k not in encoder_keys for k in state):
@@ -259,8 +309,11 @@ class Decoder(nn.Module):
 
     def load_weights(self, source: str | Path | Mapping[str, Tensor]) -> Decoder:
         name = str(source) if not isinstance(source, Mapping) else "the given state dict"
-        state = load_state_dict_file(source, "decoder") if not isinstance(source, Mapping) else \
-            unwrap_state_dict(source, "the given decoder state dict", "decoder")
+        state = (
+            load_state_dict_file(source, "decoder")
+            if not isinstance(source, Mapping)
+            else unwrap_state_dict(source, "the given decoder state dict", "decoder")
+        )
         _check_state_dict(state, self.net.state_dict(), f"decoder weights {name}")
         self.net.load_state_dict(state)
         return self

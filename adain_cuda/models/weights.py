@@ -23,8 +23,17 @@ from pathlib import Path
 from .._files import atomic_path
 from .networks import WeightsError
 
-__all__ = ["REGISTRY", "WeightFile", "cache_dir", "cached_state", "download", "offline_mode", "resolve", "sha256_of",
-           "verified_sha256"]
+__all__ = [
+    "REGISTRY",
+    "WeightFile",
+    "cache_dir",
+    "cached_state",
+    "download",
+    "offline_mode",
+    "resolve",
+    "sha256_of",
+    "verified_sha256",
+]
 
 _CHUNK = 1 << 20
 
@@ -43,15 +52,22 @@ class WeightFile:
 # Published by the community PyTorch port (naoto0804/pytorch-AdaIN, release v0.0.0).
 REGISTRY = {
     "vgg": WeightFile(
-        "vgg", "vgg_normalised.pth",
+        "vgg",
+        "vgg_normalised.pth",
         "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
         "804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a",
-        "VGG-19 encoder, normalised (Torch7 conversion)", "vgg", 80_102_481),
+        "VGG-19 encoder, normalised (Torch7 conversion)",
+        "vgg",
+        80_102_481,
+    ),
     "decoder": WeightFile(
-        "decoder", "decoder.pth",
+        "decoder",
+        "decoder.pth",
         "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
         "379ca41d59f3a37eed3599bbbc2560c19da5c458870a5ffd3a9dd41aa88f9472",
-        "AdaIN decoder trained on MS-COCO and WikiArt", "decoder"),
+        "AdaIN decoder trained on MS-COCO and WikiArt",
+        "decoder",
+    ),
 }
 
 
@@ -71,8 +87,10 @@ def sha256_of(path: str | Path) -> str:
 
 
 def _how_to_fix(spec: WeightFile, dest: Path) -> str:
-    return (f"Download {spec.url} by hand and save it as {dest} (or set ADAIN_CUDA_HOME to the "
-            f"folder that holds it), or pass the path of a local copy as `{spec.parameter}`.")
+    return (
+        f"Download {spec.url} by hand and save it as {dest} (or set ADAIN_CUDA_HOME to the "
+        f"folder that holds it), or pass the path of a local copy as `{spec.parameter}`."
+    )
 
 
 def offline_mode() -> bool:
@@ -80,20 +98,22 @@ def offline_mode() -> bool:
     return os.environ.get("ADAIN_CUDA_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def download(spec: WeightFile, *, directory: Path | None = None, progress: bool = True,
-             timeout: float = 60.0) -> Path:
+def download(spec: WeightFile, *, directory: Path | None = None, progress: bool = True, timeout: float = 60.0) -> Path:
     """Fetches ``spec`` into the cache, verified; returns its path. Raises WeightsError, also
     (before any connection) when ``ADAIN_CUDA_OFFLINE`` forbids downloads."""
     directory = Path(directory) if directory is not None else cache_dir()
     dest = directory / spec.filename
     if offline_mode():
-        raise WeightsError(f"not downloading {spec.filename}: ADAIN_CUDA_OFFLINE is set (unset it to download). "
-                           f"{_how_to_fix(spec, dest)}")
+        raise WeightsError(
+            f"not downloading {spec.filename}: ADAIN_CUDA_OFFLINE is set (unset it to download). "
+            f"{_how_to_fix(spec, dest)}"
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WeightsError(f"cannot create the weights folder {directory}: {exc}. Set ADAIN_CUDA_HOME "
-                           "to a writable folder.") from exc
+        raise WeightsError(
+            f"cannot create the weights folder {directory}: {exc}. Set ADAIN_CUDA_HOME to a writable folder."
+        ) from exc
     try:
         with atomic_path(dest) as tmp:
             _fetch(spec, tmp, progress, timeout, dest)
@@ -101,8 +121,9 @@ def download(spec: WeightFile, *, directory: Path | None = None, progress: bool 
         return dest
     except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise WeightsError(f"could not download {spec.filename} from {spec.url} ({reason}). "
-                           f"{_how_to_fix(spec, dest)}") from exc
+        raise WeightsError(
+            f"could not download {spec.filename} from {spec.url} ({reason}). {_how_to_fix(spec, dest)}"
+        ) from exc
 
 
 def _fetch(spec: WeightFile, tmp: Path, progress: bool, timeout: float, dest: Path) -> None:
@@ -127,12 +148,16 @@ def _fetch(spec: WeightFile, tmp: Path, progress: bool, timeout: float, dest: Pa
             if bar is not None:
                 bar.close()
     if expected is not None and received != expected:
-        raise WeightsError(f"download of {spec.filename} from {spec.url} was cut short: got "
-                           f"{received} of {expected} bytes. Try again. {_how_to_fix(spec, dest)}")
+        raise WeightsError(
+            f"download of {spec.filename} from {spec.url} was cut short: got "
+            f"{received} of {expected} bytes. Try again. {_how_to_fix(spec, dest)}"
+        )
     if digest.hexdigest() != spec.sha256:
-        raise WeightsError(f"{spec.filename} from {spec.url} failed verification: sha256 "
-                           f"{digest.hexdigest()}, expected {spec.sha256}. The file was discarded. "
-                           f"{_how_to_fix(spec, dest)}")
+        raise WeightsError(
+            f"{spec.filename} from {spec.url} failed verification: sha256 "
+            f"{digest.hexdigest()}, expected {spec.sha256}. The file was discarded. "
+            f"{_how_to_fix(spec, dest)}"
+        )
 
 
 class _Stall:
@@ -191,8 +216,9 @@ def _progress_bar(name: str, total: int | None):
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"downloading {name}")
 
 
-def resolve(key: str, explicit: str | Path | None = None, *, allow_download: bool = True,
-            progress: bool = True) -> Path:
+def resolve(
+    key: str, explicit: str | Path | None = None, *, allow_download: bool = True, progress: bool = True
+) -> Path:
     """The path of a weight file: ``explicit`` if given, else the cached copy, downloading it on
     first use. Raises WeightsError saying which file, where to put it and how to point at it."""
     spec = REGISTRY[key]
@@ -207,10 +233,14 @@ def resolve(key: str, explicit: str | Path | None = None, *, allow_download: boo
         return cached
     offline = not allow_download or offline_mode()
     if state == "wrong" and offline:
-        raise WeightsError(f"the cached {cached} is not the published {spec.filename} (its size or sha256 "
-                           f"differs from {spec.sha256}); delete it and run `adain-cuda weights download "
-                           f"{spec.key}`, or pass the path of a file of your own as `{spec.parameter}`")
+        raise WeightsError(
+            f"the cached {cached} is not the published {spec.filename} (its size or sha256 "
+            f"differs from {spec.sha256}); delete it and run `adain-cuda weights download "
+            f"{spec.key}`, or pass the path of a file of your own as `{spec.parameter}`"
+        )
     if offline:
-        raise WeightsError(f"{spec.filename} ({spec.description}) is not in the cache {cache_dir()} and "
-                           f"downloads are off. {_how_to_fix(spec, cached)}")
+        raise WeightsError(
+            f"{spec.filename} ({spec.description}) is not in the cache {cache_dir()} and "
+            f"downloads are off. {_how_to_fix(spec, cached)}"
+        )
     return download(spec, progress=progress)  # replaces a wrong file only once the new one is verified

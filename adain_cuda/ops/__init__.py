@@ -15,6 +15,17 @@ from .losses import ContentLoss, StyleLoss, content_loss, style_content_loss, st
 from .modules import AdaIN
 
 __all__ = [
-    "AdaIN", "ContentLoss", "StyleLoss", "adain", "adain_from_stats", "build_info", "channel_stats",
-    "content_loss", "feature_maps", "kernel_paths", "reference", "style_content_loss", "style_loss",
+    "AdaIN",
+    "ContentLoss",
+    "StyleLoss",
+    "adain",
+    "adain_from_stats",
+    "build_info",
+    "channel_stats",
+    "content_loss",
+    "feature_maps",
+    "kernel_paths",
+    "reference",
+    "style_content_loss",
+    "style_loss",
 ]

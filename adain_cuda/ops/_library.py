@@ -17,8 +17,10 @@ import warnings
 
 import torch
 
-_BUILD_HELP = ("build it with `pip install --no-build-isolation .` (setuptools, wheel and ninja installed "
-               "first) or `make build` in a clone")
+_BUILD_HELP = (
+    "build it with `pip install --no-build-isolation .` (setuptools, wheel and ninja installed "
+    "first) or `make build` in a clone"
+)
 
 
 def _load() -> str | None:
@@ -29,12 +31,16 @@ def _load() -> str | None:
     except ModuleNotFoundError:
         return f"the compiled extension adain_cuda._C is not built; {_BUILD_HELP}"
     except (ImportError, OSError) as exc:
-        return (f"the compiled extension adain_cuda._C cannot be loaded ({type(exc).__name__}: {exc}); "
-                f"rebuild it against this torch ({torch.__version__}): {_BUILD_HELP}")
+        return (
+            f"the compiled extension adain_cuda._C cannot be loaded ({type(exc).__name__}: {exc}); "
+            f"rebuild it against this torch ({torch.__version__}): {_BUILD_HELP}"
+        )
     built = re.search(r"torch (\S+)", torch.ops.adain_cuda.build_info())
     if built and built.group(1) != torch.__version__:
-        return (f"the compiled extension was built against torch {built.group(1)} but torch "
-                f"{torch.__version__} is running; rebuild it: {_BUILD_HELP}")
+        return (
+            f"the compiled extension was built against torch {built.group(1)} but torch "
+            f"{torch.__version__} is running; rebuild it: {_BUILD_HELP}"
+        )
     return None
 
 
@@ -75,8 +81,7 @@ def fallback_reason(device_type: str) -> str | None:
     if not loaded():
         return LOAD_ERROR
     if not has_kernels_for(device_type):
-        return (f"the compiled extension has no kernels for '{device_type}' tensors "
-                f"(built as: {build_info()})")
+        return f"the compiled extension has no kernels for '{device_type}' tensors (built as: {build_info()})"
     return None
 
 
@@ -97,5 +102,8 @@ def warn_fallback(reason: str) -> None:
     if reason in _warned:
         return
     _warned.add(reason)
-    warnings.warn(f"adain_cuda is using its pure-PyTorch reference because {reason}.", RuntimeWarning,
-                  stacklevel=_caller_stacklevel())
+    warnings.warn(
+        f"adain_cuda is using its pure-PyTorch reference because {reason}.",
+        RuntimeWarning,
+        stacklevel=_caller_stacklevel(),
+    )

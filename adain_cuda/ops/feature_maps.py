@@ -19,8 +19,14 @@ from torch import Tensor
 
 from . import _library
 
-__all__ = ["DIRECT_CONV_CHANNELS", "conv3x3_reflect", "max_pool2x2", "serves", "serves_direct_conv",
-           "subpixel_interleave"]
+__all__ = [
+    "DIRECT_CONV_CHANNELS",
+    "conv3x3_reflect",
+    "max_pool2x2",
+    "serves",
+    "serves_direct_conv",
+    "subpixel_interleave",
+]
 
 # (in, out) channels of the layers the CUDA direct convolution computes: the first and the last.
 DIRECT_CONV_CHANNELS = ((3, 64), (64, 3))
@@ -29,17 +35,27 @@ DIRECT_CONV_CHANNELS = ((3, 64), (64, 3))
 def serves(x: Tensor) -> bool:
     """Whether the kernels can take ``x``: built for its device, channels_last, and not
     recorded by autograd (they have no derivative)."""
-    return (x.device.type in _library.KERNEL_DEVICE_TYPES and x.dim() == 4
-            and x.is_contiguous(memory_format=torch.channels_last)
-            and not (x.requires_grad and torch.is_grad_enabled()))
+    return (
+        x.device.type in _library.KERNEL_DEVICE_TYPES
+        and x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and not (x.requires_grad and torch.is_grad_enabled())
+    )
 
 
 def serves_direct_conv(x: Tensor, out_channels: int) -> bool:
     """Whether :func:`conv3x3_reflect` runs on CUDA for ``x``: a channels_last float32 / float16 /
     bfloat16 map of at least 2x2 pixels (16-byte aligned), a layer of DIRECT_CONV_CHANNELS, not
     recorded by autograd."""
-    return (serves(x) and x.is_cuda and x.dtype != torch.float64 and x.shape[-2] >= 2 and x.shape[-1] >= 2
-            and (x.shape[1], out_channels) in DIRECT_CONV_CHANNELS and x.data_ptr() % 16 == 0)
+    return (
+        serves(x)
+        and x.is_cuda
+        and x.dtype != torch.float64
+        and x.shape[-2] >= 2
+        and x.shape[-1] >= 2
+        and (x.shape[1], out_channels) in DIRECT_CONV_CHANNELS
+        and x.data_ptr() % 16 == 0
+    )
 
 
 def conv3x3_reflect(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool, channels_last_out: bool) -> Tensor:
@@ -84,15 +100,18 @@ def _register_fakes() -> None:
     def _(y, out_channels):
         check_map(y, "subpixel_interleave")
         n, c, hp, wp = y.shape
-        torch._check(c == 4 * out_channels and out_channels > 0,
-                     lambda: f"subpixel_interleave: the map must hold 4 * {out_channels} channels, got {c}")
+        torch._check(
+            c == 4 * out_channels and out_channels > 0,
+            lambda: f"subpixel_interleave: the map must hold 4 * {out_channels} channels, got {c}",
+        )
         return nhwc_empty(y, (n, out_channels, 2 * (hp - 1), 2 * (wp - 1)))
-
 
     @torch.library.register_fake("adain_cuda::conv3x3_reflect")
     def _(x, weight, bias, relu, channels_last_out):
-        torch._check(x.dim() == 4 and weight.dim() == 4 and weight.shape[1] == x.shape[1],
-                     lambda: f"conv3x3_reflect: weight {tuple(weight.shape)} does not fit x {tuple(x.shape)}")
+        torch._check(
+            x.dim() == 4 and weight.dim() == 4 and weight.shape[1] == x.shape[1],
+            lambda: f"conv3x3_reflect: weight {tuple(weight.shape)} does not fit x {tuple(x.shape)}",
+        )
         n, _, h, w = x.shape
         out = x.new_empty((n, weight.shape[0], h, w))
         return out.contiguous(memory_format=torch.channels_last) if channels_last_out else out

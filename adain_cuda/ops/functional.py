@@ -36,8 +36,7 @@ def _register_fakes() -> None:
     def _(content, style, alpha, eps, unbiased):
         _check_adain_args(content, style, alpha, eps)
         n, c, ns = content.shape[0], content.shape[1], style.shape[0]
-        return kernel_output_like(content), content.new_empty((2 * (n + ns) * c,),
-                                                              dtype=stats_dtype(content.dtype))
+        return kernel_output_like(content), content.new_empty((2 * (n + ns) * c,), dtype=stats_dtype(content.dtype))
 
     @torch.library.register_fake(lib + "adain_from_stats")
     def _(content, style_mean, style_std, alpha, eps, unbiased):
@@ -80,8 +79,7 @@ def channel_stats(x: Tensor, *, eps: float = 1e-5, unbiased: bool = True) -> tup
     return reference.channel_stats(x.to(stats_dtype(x.dtype)), eps=eps, unbiased=unbiased)
 
 
-def adain(content: Tensor, style: Tensor, *, alpha: float = 1.0, eps: float = 1e-5,
-          unbiased: bool = True) -> Tensor:
+def adain(content: Tensor, style: Tensor, *, alpha: float = 1.0, eps: float = 1e-5, unbiased: bool = True) -> Tensor:
     """Adaptive instance normalization: give ``content`` the per-channel mean and std of ``style``.
 
     ``content`` is (N, C, H, W); ``style`` is (N, C, Hs, Ws) or (1, C, Hs, Ws), shared by the whole
@@ -100,8 +98,15 @@ def adain(content: Tensor, style: Tensor, *, alpha: float = 1.0, eps: float = 1e
     return reference.adain(content, style, alpha=alpha, eps=eps, unbiased=unbiased)
 
 
-def adain_from_stats(content: Tensor, style_mean: Tensor, style_std: Tensor, *, alpha: float = 1.0,
-                     eps: float = 1e-5, unbiased: bool = True) -> Tensor:
+def adain_from_stats(
+    content: Tensor,
+    style_mean: Tensor,
+    style_std: Tensor,
+    *,
+    alpha: float = 1.0,
+    eps: float = 1e-5,
+    unbiased: bool = True,
+) -> Tensor:
     """AdaIN towards precomputed style statistics (e.g. from :func:`channel_stats`).
 
     ``style_mean`` and ``style_std`` have shape (N, C), (1, C) or (C,). Computing a style's
@@ -112,8 +117,9 @@ def adain_from_stats(content: Tensor, style_mean: Tensor, style_std: Tensor, *, 
     try:
         if content.device.type in _library.KERNEL_DEVICE_TYPES:
             dtype = stats_dtype(content.dtype)
-            return _ADAIN_FROM_STATS(content, _stats_rows(style_mean, dtype), _stats_rows(style_std, dtype),
-                                     alpha, eps, bool(unbiased))[0]
+            return _ADAIN_FROM_STATS(
+                content, _stats_rows(style_mean, dtype), _stats_rows(style_std, dtype), alpha, eps, bool(unbiased)
+            )[0]
     except Exception:
         _check_from_stats(content, style_mean, style_std, alpha, eps)
         raise
@@ -145,6 +151,8 @@ def _check_from_stats(content, style_mean, style_std, alpha, eps) -> tuple[Tenso
     style_mean = _checks.style_stats(content, style_mean, "style_mean")
     style_std = _checks.style_stats(content, style_std, "style_std")
     if style_mean.shape != style_std.shape:
-        raise ValueError(f"style_mean and style_std must have the same shape, got "
-                         f"{tuple(style_mean.shape)} and {tuple(style_std.shape)}")
+        raise ValueError(
+            f"style_mean and style_std must have the same shape, got "
+            f"{tuple(style_mean.shape)} and {tuple(style_std.shape)}"
+        )
     return (style_mean, style_std, *_checks.scalars(alpha, eps))

@@ -29,20 +29,18 @@ def _layer_target(x: Tensor, target, index: int) -> Tensor:
     if isinstance(target, Tensor):
         _checks.feature_map(target, f"{where} target")
         if target.shape != x.shape:
-            raise ValueError(f"{where}: target shape {tuple(target.shape)} differs from the input's "
-                             f"{tuple(x.shape)}")
+            raise ValueError(f"{where}: target shape {tuple(target.shape)} differs from the input's {tuple(x.shape)}")
         if target.dtype != x.dtype or target.device != x.device:
-            raise ValueError(f"{where}: target is {target.dtype} on {target.device} but the input is "
-                             f"{x.dtype} on {x.device}")
+            raise ValueError(
+                f"{where}: target is {target.dtype} on {target.device} but the input is {x.dtype} on {x.device}"
+            )
         return target
     if not (isinstance(target, (tuple, list)) and len(target) == 2):
-        raise TypeError(f"{where}: a target must be a feature map or a (mean, std) pair, got "
-                        f"{type(target).__name__}")
+        raise TypeError(f"{where}: a target must be a feature map or a (mean, std) pair, got {type(target).__name__}")
     mean = _checks.style_stats(x, target[0], f"{where} target mean")
     std = _checks.style_stats(x, target[1], f"{where} target std")
     if mean.shape != std.shape:
-        raise ValueError(f"{where}: target mean and std shapes differ: {tuple(mean.shape)} and "
-                         f"{tuple(std.shape)}")
+        raise ValueError(f"{where}: target mean and std shapes differ: {tuple(mean.shape)} and {tuple(std.shape)}")
     return torch.stack([mean, std]).to(stats_dtype(x.dtype))
 
 
@@ -55,8 +53,10 @@ def _check_layers(inputs: Sequence[Tensor], targets: Sequence | None, layer_weig
         if first is None:
             first = x
         elif x.dtype != first.dtype or x.device != first.device:
-            raise ValueError(f"layer {index}: input is {x.dtype} on {x.device} but layer 0 is "
-                             f"{first.dtype} on {first.device}; all layers must match")
+            raise ValueError(
+                f"layer {index}: input is {x.dtype} on {x.device} but layer 0 is "
+                f"{first.dtype} on {first.device}; all layers must match"
+            )
     if targets is None:
         return []
     if not isinstance(targets, (list, tuple)) or len(targets) != len(inputs):
@@ -71,12 +71,17 @@ def _check_layers(inputs: Sequence[Tensor], targets: Sequence | None, layer_weig
 
 
 def _losses(inputs, targets, content_target, weights, eps, unbiased):
-    return torch.ops.adain_cuda.losses.default(list(inputs), list(targets), content_target, weights, eps,
-                                               unbiased)
+    return torch.ops.adain_cuda.losses.default(list(inputs), list(targets), content_target, weights, eps, unbiased)
 
 
-def style_loss(inputs: Sequence[Tensor], targets: Sequence, *, eps: float = 1e-5, unbiased: bool = True,
-               layer_weights: Sequence[float] | None = None) -> Tensor:
+def style_loss(
+    inputs: Sequence[Tensor],
+    targets: Sequence,
+    *,
+    eps: float = 1e-5,
+    unbiased: bool = True,
+    layer_weights: Sequence[float] | None = None,
+) -> Tensor:
     """``sum_l w_l * (MSE(mu_l(input), mu_l(target)) + MSE(sigma_l(input), sigma_l(target)))``.
 
     ``inputs``: one (N, C, H, W) map per layer (sizes may differ between layers). ``targets``: per
@@ -97,17 +102,25 @@ def content_loss(input: Tensor, target: Tensor) -> Tensor:
     _checks.feature_map(input, "input")
     _checks.feature_map(target, "target")
     if input.shape != target.shape or input.dtype != target.dtype or input.device != target.device:
-        raise ValueError(f"input and target must match in shape, dtype and device, got "
-                         f"{tuple(input.shape)} {input.dtype} {input.device} and "
-                         f"{tuple(target.shape)} {target.dtype} {target.device}")
+        raise ValueError(
+            f"input and target must match in shape, dtype and device, got "
+            f"{tuple(input.shape)} {input.dtype} {input.device} and "
+            f"{tuple(target.shape)} {target.dtype} {target.device}"
+        )
     if use_reference(input):
         return reference.content_loss(input, target)
     return _losses([input], [], target, [], 1e-5, True)[1]
 
 
-def style_content_loss(inputs: Sequence[Tensor], targets: Sequence, content_target: Tensor, *,
-                       eps: float = 1e-5, unbiased: bool = True,
-                       layer_weights: Sequence[float] | None = None) -> tuple[Tensor, Tensor]:
+def style_content_loss(
+    inputs: Sequence[Tensor],
+    targets: Sequence,
+    content_target: Tensor,
+    *,
+    eps: float = 1e-5,
+    unbiased: bool = True,
+    layer_weights: Sequence[float] | None = None,
+) -> tuple[Tensor, Tensor]:
     """``(content_loss(inputs[-1], content_target), style_loss(inputs, targets))`` in one pass.
 
     The AdaIN training objective: ``inputs`` are the VGG features of the decoded image (relu1_1 ..
@@ -117,14 +130,17 @@ def style_content_loss(inputs: Sequence[Tensor], targets: Sequence, content_targ
     _, eps = _checks.scalars(1.0, eps)
     last = inputs[-1]
     _checks.feature_map(content_target, "content_target")
-    if (content_target.shape != last.shape or content_target.dtype != last.dtype
-            or content_target.device != last.device):
-        raise ValueError(f"content_target must match the last input ({tuple(last.shape)}, {last.dtype}, "
-                         f"{last.device}), got {tuple(content_target.shape)}, {content_target.dtype}, "
-                         f"{content_target.device}")
+    if content_target.shape != last.shape or content_target.dtype != last.dtype or content_target.device != last.device:
+        raise ValueError(
+            f"content_target must match the last input ({tuple(last.shape)}, {last.dtype}, "
+            f"{last.device}), got {tuple(content_target.shape)}, {content_target.dtype}, "
+            f"{content_target.device}"
+        )
     if use_reference(last):
-        return (reference.content_loss(last, content_target),
-                reference.style_loss(inputs, targets, eps=eps, unbiased=unbiased, layer_weights=weights))
+        return (
+            reference.content_loss(last, content_target),
+            reference.style_loss(inputs, targets, eps=eps, unbiased=unbiased, layer_weights=weights),
+        )
     packed = [_layer_target(x, t, i) for i, (x, t) in enumerate(zip(inputs, targets))]
     style, content, _ = _losses(inputs, packed, content_target, weights, eps, bool(unbiased))
     return content, style
@@ -133,15 +149,13 @@ def style_content_loss(inputs: Sequence[Tensor], targets: Sequence, content_targ
 class StyleLoss(nn.Module):
     """Module form of :func:`style_loss`: ``StyleLoss(layer_weights=...)(inputs, targets)``."""
 
-    def __init__(self, eps: float = 1e-5, unbiased: bool = True,
-                 layer_weights: Sequence[float] | None = None) -> None:
+    def __init__(self, eps: float = 1e-5, unbiased: bool = True, layer_weights: Sequence[float] | None = None) -> None:
         super().__init__()
         self.eps, self.unbiased = eps, unbiased
         self.layer_weights = None if layer_weights is None else [float(w) for w in layer_weights]
 
     def forward(self, inputs: Sequence[Tensor], targets: Sequence) -> Tensor:
-        return style_loss(inputs, targets, eps=self.eps, unbiased=self.unbiased,
-                          layer_weights=self.layer_weights)
+        return style_loss(inputs, targets, eps=self.eps, unbiased=self.unbiased, layer_weights=self.layer_weights)
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}, unbiased={self.unbiased}, layer_weights={self.layer_weights}"

@@ -78,8 +78,9 @@ def style_loss(inputs, targets, *, eps: float = 1e-5, unbiased: bool = True, lay
             t_mean, t_std = channel_stats(target, eps=eps, unbiased=unbiased)
         else:
             t_mean, t_std = (t.to(mean.dtype).reshape(-1, mean.shape[1]) for t in target)
-        term = (torch.nn.functional.mse_loss(mean, t_mean.expand_as(mean))
-                + torch.nn.functional.mse_loss(std, t_std.expand_as(std)))
+        term = torch.nn.functional.mse_loss(mean, t_mean.expand_as(mean)) + torch.nn.functional.mse_loss(
+            std, t_std.expand_as(std)
+        )
         if layer_weights is not None:
             term = term * layer_weights[index]
         total = term if total is None else total + term

@@ -8,5 +8,14 @@ from ..images.imaging import ImageError, ImageSource, load_image, save_image
 from .inputs import normalise_weights
 from .stylizer import PRECISIONS, ContentStatsHook, Stylizer
 
-__all__ = ["PRECISIONS", "ContentStatsHook", "ImageError", "ImageSource", "Stylizer", "load_image",
-           "normalise_weights", "parse_device", "save_image"]
+__all__ = [
+    "PRECISIONS",
+    "ContentStatsHook",
+    "ImageError",
+    "ImageSource",
+    "Stylizer",
+    "load_image",
+    "normalise_weights",
+    "parse_device",
+    "save_image",
+]

@@ -38,8 +38,9 @@ def normalise_weights(weights: Sequence[float] | None, count: int) -> list[float
         raise ValueError(f"`weights`: interpolation weights must not be negative, got {values}")
     largest = max(values, default=0.0)
     if largest == 0.0:
-        raise ValueError(f"`weights`: interpolation weights {values} are all zero; give at least one style "
-                         "a positive weight")
+        raise ValueError(
+            f"`weights`: interpolation weights {values} are all zero; give at least one style a positive weight"
+        )
     scaled = [w / largest for w in values]
     total = math.fsum(scaled)
     return [w / total for w in scaled]
@@ -63,8 +64,9 @@ def _mask_tensor(m: Tensor, index: int) -> Tensor:
     if not torch.isfinite(m).all():
         raise ImageError(f"mask {index} has NaN or infinite values")
     if float(m.min()) < 0.0 or float(m.max()) > 1.0:
-        raise ImageError(f"mask {index} has values from {float(m.min()):g} to {float(m.max()):g}; masks are "
-                         "weights in [0, 1]")
+        raise ImageError(
+            f"mask {index} has values from {float(m.min()):g} to {float(m.max()):g}; masks are weights in [0, 1]"
+        )
     return m
 
 
@@ -82,15 +84,19 @@ def load_masks(masks, count: int, size: tuple[int, int]) -> Tensor:
     if len(loaded) == 1 and count == 2:
         loaded = [loaded[0], 1.0 - loaded[0]]
     if len(loaded) != count:
-        raise ValueError(f"{len(items)} mask(s) for {count} styles: give one mask for two styles "
-                         f"(foreground, background) or one mask per style")
+        raise ValueError(
+            f"{len(items)} mask(s) for {count} styles: give one mask for two styles "
+            f"(foreground, background) or one mask per style"
+        )
     height, width = size
     out = []
     for index, m in enumerate(loaded):
         mh, mw = m.shape
         if abs(mw / mh - width / height) > 0.02 * (width / height):
-            raise ImageError(f"mask {index} is {mw}x{mh} but the content is {width}x{height}: the "
-                             "aspect ratios differ, so the mask does not match this content")
+            raise ImageError(
+                f"mask {index} is {mw}x{mh} but the content is {width}x{height}: the "
+                "aspect ratios differ, so the mask does not match this content"
+            )
         if (mh, mw) != (height, width):
             m = F.interpolate(m[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
         out.append(m.clamp(0, 1))

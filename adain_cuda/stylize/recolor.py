@@ -24,11 +24,12 @@ __all__ = ["METHODS", "recolor", "rgb_to_lab", "lab_to_rgb"]
 
 METHODS = ("lab", "covariance")
 
-_RGB_TO_LMS = torch.tensor([[0.3811, 0.5783, 0.0402], [0.1967, 0.7244, 0.0782], [0.0241, 0.1288, 0.8444]],
-                           dtype=torch.float64)
-_LOG_LMS_TO_LAB = torch.diag(torch.tensor([1 / math.sqrt(3), 1 / math.sqrt(6), 1 / math.sqrt(2)],
-                                          dtype=torch.float64)) @ torch.tensor(
-    [[1.0, 1.0, 1.0], [1.0, 1.0, -2.0], [1.0, -1.0, 0.0]], dtype=torch.float64)
+_RGB_TO_LMS = torch.tensor(
+    [[0.3811, 0.5783, 0.0402], [0.1967, 0.7244, 0.0782], [0.0241, 0.1288, 0.8444]], dtype=torch.float64
+)
+_LOG_LMS_TO_LAB = torch.diag(
+    torch.tensor([1 / math.sqrt(3), 1 / math.sqrt(6), 1 / math.sqrt(2)], dtype=torch.float64)
+) @ torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, -2.0], [1.0, -1.0, 0.0]], dtype=torch.float64)
 _FLOOR = 1e-4  # LMS responses are floored before the logarithm: black pixels stay finite
 
 

@@ -19,8 +19,15 @@ def masks_to_features(masks: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(masks.unsqueeze(0).float(), size=size, mode="area")[0].clamp(0, 1)
 
 
-def masked_adain(content: Tensor, style_stats: list[tuple[Tensor, Tensor]], masks: Tensor, *,
-                 alpha: float = 1.0, eps: float = 1e-5, unbiased: bool = True) -> Tensor:
+def masked_adain(
+    content: Tensor,
+    style_stats: list[tuple[Tensor, Tensor]],
+    masks: Tensor,
+    *,
+    alpha: float = 1.0,
+    eps: float = 1e-5,
+    unbiased: bool = True,
+) -> Tensor:
     """AdaIN per region. ``content`` (1, C, h, w); ``style_stats`` K pairs of (mean, std), each
     (1, C); ``masks`` (K, h, w) non-negative weights. Where the masks overlap they are normalised
     to sum to 1; where every mask is 0 the content features are kept unchanged."""

@@ -35,8 +35,14 @@ __all__ = ["MIN_SIDE", "PRECISIONS", "ContentStatsHook", "Stylizer", "check_fini
 # Maps the (N, C) relu4_1 content mean and std of a batch to the statistics AdaIN should use.
 ContentStatsHook = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
-PRECISIONS = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
-              "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+PRECISIONS = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
 
 
 def _available_memory(device: torch.device) -> int | None:
@@ -62,9 +68,18 @@ class Stylizer:
     Each defaults to on for CUDA and off for the CPU (None); False selects the plain path.
     ``fast_options`` switches single rewrites off (for comparisons; the results are the same)."""
 
-    def __init__(self, encoder: Encoder, decoder: Decoder, *, device: str | torch.device | None = "auto",
-                 precision: str = "fp32", channels_last: bool | None = None, fast: bool | None = None,
-                 cuda_graphs: bool | None = None, fast_options: FastOptions | None = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        decoder: Decoder,
+        *,
+        device: str | torch.device | None = "auto",
+        precision: str = "fp32",
+        channels_last: bool | None = None,
+        fast: bool | None = None,
+        cuda_graphs: bool | None = None,
+        fast_options: FastOptions | None = None,
+    ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}: use one of fp32, bf16, fp16")
         self.device = parse_device(device)
@@ -81,20 +96,29 @@ class Stylizer:
         if self.fast:  # rewritten from the weights as loaded (in float64), before any cast to bf16
             options = fast_options or FastOptions()
             nets = (FastEncoder(encoder, options), FastDecoder(decoder, options))
-        self.encoder, self.decoder = (_placed(net.requires_grad_(False), self.device, self.dtype, self.memory_format)
-                                      for net in nets)
+        self.encoder, self.decoder = (
+            _placed(net.requires_grad_(False), self.device, self.dtype, self.memory_format) for net in nets
+        )
         self.graphs = GraphCache() if (on_cuda if cuda_graphs is None else cuda_graphs) else None
         self.style_cache = StyleCache()
         self.style_encodes = 0  # how many times a style image went through the encoder
 
     @classmethod
-    def from_pretrained(cls, vgg: str | Path | None = None, decoder: str | Path | None = None, *,
-                        allow_download: bool = True, progress: bool = True, **kwargs) -> Stylizer:
+    def from_pretrained(
+        cls,
+        vgg: str | Path | None = None,
+        decoder: str | Path | None = None,
+        *,
+        allow_download: bool = True,
+        progress: bool = True,
+        **kwargs,
+    ) -> Stylizer:
         """Loads the community weights (or the given files; a decoder the trainer saved loads
         the same way), downloading missing ones into the cache on first use."""
         enc = Encoder().load_weights(weights.resolve("vgg", vgg, allow_download=allow_download, progress=progress))
-        dec = Decoder().load_weights(weights.resolve("decoder", decoder, allow_download=allow_download,
-                                                     progress=progress))
+        dec = Decoder().load_weights(
+            weights.resolve("decoder", decoder, allow_download=allow_download, progress=progress)
+        )
         return cls(enc, dec, **kwargs)
 
     # ------------------------------------------------------------------ helpers ----
@@ -122,13 +146,16 @@ class Stylizer:
             raise ImageError(
                 f"{what} about {needed / 2**30:.1f} GiB on {self.device} in {self.dtype}, but only "
                 f"{available / 2**30:.1f} GiB is free; lower `content_size` (e.g. 1024)"
-                f"{', `batch_size`' if batch > 1 else ''} or use `precision` bf16")
+                f"{', `batch_size`' if batch > 1 else ''} or use `precision` bf16"
+            )
 
     @torch.no_grad()
-    def style_stats(self, style: ImageSource, *, size: int = 512, crop: bool = False,
-                    recolor_to: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def style_stats(
+        self, style: ImageSource, *, size: int = 512, crop: bool = False, recolor_to: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """relu4_1 mean and std of a style image, (1, C) float32, cached per image and setting
         (not when the style is recolored to a content's colors, which depends on the content)."""
+
         def compute() -> tuple[Tensor, Tensor]:
             img = self._prepare(style, size, crop)
             if recolor_to is not None:
@@ -139,10 +166,20 @@ class Stylizer:
 
     # ------------------------------------------------------------------- stylize ----
     @torch.no_grad()
-    def stylize(self, content: ImageSource, style: ImageSource | Sequence[ImageSource], *,
-                alpha: float = 1.0, weights: Sequence[float] | None = None, preserve_color: bool = False,
-                masks: ImageSource | Sequence[ImageSource] | Tensor | None = None,
-                content_size: int = 512, style_size: int = 512, crop: bool = False, clamp: bool = False) -> Tensor:
+    def stylize(
+        self,
+        content: ImageSource,
+        style: ImageSource | Sequence[ImageSource],
+        *,
+        alpha: float = 1.0,
+        weights: Sequence[float] | None = None,
+        preserve_color: bool = False,
+        masks: ImageSource | Sequence[ImageSource] | Tensor | None = None,
+        content_size: int = 512,
+        style_size: int = 512,
+        crop: bool = False,
+        clamp: bool = False,
+    ) -> Tensor:
         """Stylizes one content image; returns a (3, H, W) float32 CPU tensor.
 
         The decoder's output is not bounded (values slightly outside [0, 1], e.g. -0.2..1.2, are
@@ -173,9 +210,16 @@ class Stylizer:
         return out.clamp(0.0, 1.0) if clamp else out
 
     @torch.no_grad()
-    def transfer(self, content: Tensor, stats: Sequence[tuple[Tensor, Tensor]], *, alpha: float = 1.0,
-                 weights: Sequence[float] | None = None, masks: Tensor | None = None,
-                 content_stats: ContentStatsHook | None = None) -> Tensor:
+    def transfer(
+        self,
+        content: Tensor,
+        stats: Sequence[tuple[Tensor, Tensor]],
+        *,
+        alpha: float = 1.0,
+        weights: Sequence[float] | None = None,
+        masks: Tensor | None = None,
+        content_stats: ContentStatsHook | None = None,
+    ) -> Tensor:
         """The tensor-level pipeline: ``content`` (N, 3, H, W) images (float in [0, 1] or uint8,
         any device; checked as :func:`~adain_cuda.images.imaging.image_tensor` checks every image),
         ``stats`` from :meth:`style_stats` or :meth:`encode_style`; returns (N, 3, H, W) float32 on
@@ -191,16 +235,17 @@ class Stylizer:
         x = content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
         if masks is not None:
             if content_stats is not None:
-                raise ValueError("`content_stats` and `masks` cannot be combined: masked AdaIN takes each "
-                                 "region's own statistics")
+                raise ValueError(
+                    "`content_stats` and `masks` cannot be combined: masked AdaIN takes each region's own statistics"
+                )
             if weights is not None:
-                raise ValueError("`weights` and `masks` cannot be combined: masks place each style, weights "
-                                 "blend them")
+                raise ValueError("`weights` and `masks` cannot be combined: masks place each style, weights blend them")
             region = load_masks(masks, len(stats), (x.shape[-2], x.shape[-1]))
             feat = self.encoder(x)
             region = masks_to_features(region.to(self.device), feat.shape[-2:])
-            return self._decode(x.shape[-2:], torch.cat([masked_adain(f[None], stats, region, alpha=alpha)
-                                                         for f in feat]))
+            return self._decode(
+                x.shape[-2:], torch.cat([masked_adain(f[None], stats, region, alpha=alpha) for f in feat])
+            )
         mixing = tuple(normalise_weights(weights, len(stats)))
         flat = [t for pair in stats for t in pair]
         if content_stats is not None:  # a stateful hook cannot be replayed from a graph
@@ -209,8 +254,14 @@ class Stylizer:
             return self.graphs(partial(self._pipeline, alpha=alpha, mixing=mixing), (alpha, mixing), x, *flat)
         return self._pipeline(x, *flat, alpha=alpha, mixing=mixing)
 
-    def _pipeline(self, x: Tensor, *flat_stats: Tensor, alpha: float, mixing: tuple[float, ...],
-                  content_stats: ContentStatsHook | None = None) -> Tensor:
+    def _pipeline(
+        self,
+        x: Tensor,
+        *flat_stats: Tensor,
+        alpha: float,
+        mixing: tuple[float, ...],
+        content_stats: ContentStatsHook | None = None,
+    ) -> Tensor:
         """encode -> AdaIN (mixed over the styles) -> decode, all on the device: what a CUDA graph captures."""
         feat = self.encoder(x)
         pairs = list(zip(flat_stats[::2], flat_stats[1::2]))
@@ -220,21 +271,23 @@ class Stylizer:
         if mixing == (1.0,):
             target = adain_from_stats(feat, *pairs[0], alpha=alpha)
         else:
-            target = torch.stack([w * adain_from_stats(feat, m, s, alpha=alpha)
-                                  for w, (m, s) in zip(mixing, pairs)]).sum(0)
+            target = torch.stack(
+                [w * adain_from_stats(feat, m, s, alpha=alpha) for w, (m, s) in zip(mixing, pairs)]
+            ).sum(0)
         return self._decode(x.shape[-2:], target)
 
     def _decode(self, size: torch.Size, target: Tensor) -> Tensor:
         out = self.decoder(target.to(self.dtype))
-        return out[:, :, :size[0], :size[1]].float()
+        return out[:, :, : size[0], : size[1]].float()
 
     @torch.no_grad()
     def encode_style(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """relu4_1 statistics of a (1, 3, H, W) style image in [0, 1], uncached."""
         check_image_size(style, "style")
         self.style_encodes += 1
-        return channel_stats(self.encoder(style.to(self.device, self.dtype).contiguous(
-            memory_format=self.memory_format)))
+        return channel_stats(
+            self.encoder(style.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
+        )
 
 
 # The encoder halves an image three times and pads every convolution by reflection, which needs
@@ -248,8 +301,10 @@ def check_image_size(images: Tensor, what: str) -> None:
         raise ImageError(f"{what} images must be (N, 3, H, W) tensors, got {tuple(images.shape)}")
     h, w = images.shape[-2:]
     if min(h, w) < MIN_SIDE:
-        raise ImageError(f"the {what} image is {w}x{h} pixels; the networks need at least {MIN_SIDE} on each "
-                         f"side (the encoder downsamples 8x): use a larger image or a larger size setting")
+        raise ImageError(
+            f"the {what} image is {w}x{h} pixels; the networks need at least {MIN_SIDE} on each "
+            f"side (the encoder downsamples 8x): use a larger image or a larger size setting"
+        )
 
 
 def as_list(sources: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
@@ -280,8 +335,10 @@ def _checked_stats(stats: Sequence[tuple[Tensor, Tensor]]) -> list[tuple[Tensor,
             raise ValueError(f"style statistics {index} must be a (mean, std) pair of tensors")
         mean, std = pair
         if mean.shape != std.shape or mean.shape[-1] != pairs[0][0].shape[-1] or not mean.is_floating_point():
-            raise ValueError(f"style statistics {index}: mean {tuple(mean.shape)} and std {tuple(std.shape)} must "
-                             "be float tensors of one shape, (1, C), like the other styles'")
+            raise ValueError(
+                f"style statistics {index}: mean {tuple(mean.shape)} and std {tuple(std.shape)} must "
+                "be float tensors of one shape, (1, C), like the other styles'"
+            )
         if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
             raise ValueError(f"style statistics {index} have NaN or infinite values")
     return [(m, s) for m, s in pairs]
@@ -290,12 +347,15 @@ def _checked_stats(stats: Sequence[tuple[Tensor, Tensor]]) -> list[tuple[Tensor,
 def check_finite(result: Tensor, what: str) -> None:
     """Refuses results with NaN or infinite values, naming the likely causes."""
     if not torch.isfinite(result).all():
-        raise ValueError(f"{what} has NaN or infinite values: the decoder weights or the inputs (style "
-                         "weights, masks, images) are not finite")
+        raise ValueError(
+            f"{what} has NaN or infinite values: the decoder weights or the inputs (style "
+            "weights, masks, images) are not finite"
+        )
 
 
-def _retarget(mean: Tensor, std: Tensor, used_mean: Tensor, used_std: Tensor, style_mean: Tensor,
-              style_std: Tensor) -> tuple[Tensor, Tensor]:
+def _retarget(
+    mean: Tensor, std: Tensor, used_mean: Tensor, used_std: Tensor, style_mean: Tensor, style_std: Tensor
+) -> tuple[Tensor, Tensor]:
     """Style statistics that make AdaIN with the content's own statistics ``(mean, std)`` give
     AdaIN with ``(used_mean, used_std)`` instead:
     ``s_std * (x - used_mean) / used_std + s_mean == t_std * (x - mean) / std + t_mean`` with

@@ -27,8 +27,16 @@ import torch
 
 from .._files import atomic_write
 
-__all__ = ["CHECKPOINT", "CheckpointError", "Diverged", "RunFolder", "RunFolderBusy", "deferred_interrupts",
-           "read_checkpoint", "write_checkpoint"]
+__all__ = [
+    "CHECKPOINT",
+    "CheckpointError",
+    "Diverged",
+    "RunFolder",
+    "RunFolderBusy",
+    "deferred_interrupts",
+    "read_checkpoint",
+    "write_checkpoint",
+]
 
 CHECKPOINT = "checkpoint.pt"
 LOCK = "run.lock"
@@ -72,14 +80,18 @@ class RunFolder:
         found = self.existing_run_files()
         if resume is None:
             if found and not overwrite:
-                raise ValueError(f"{self.path} already holds a training run ({', '.join(found)}): use `resume` to "
-                                 f"continue it, `overwrite` to start over there, or another `output_dir`")
+                raise ValueError(
+                    f"{self.path} already holds a training run ({', '.join(found)}): use `resume` to "
+                    f"continue it, `overwrite` to start over there, or another `output_dir`"
+                )
             return
         path = self.resume_path(resume)
         if not path.is_file():
             held = f" (it holds {', '.join(found)}, but no checkpoint)" if found else ""
-            raise CheckpointError(f"cannot resume: no checkpoint at {path}{held}. Start a new run without "
-                                  f"`resume`{' and with `overwrite`' if found else ''}, or name a checkpoint")
+            raise CheckpointError(
+                f"cannot resume: no checkpoint at {path}{held}. Start a new run without "
+                f"`resume`{' and with `overwrite`' if found else ''}, or name a checkpoint"
+            )
 
     def resume_path(self, resume: str) -> Path:
         return self.checkpoint if resume == "auto" else Path(resume)
@@ -102,8 +114,10 @@ class RunFolder:
             owner = handle.read().strip() or "another process"
             handle.close()
             if exc.errno in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
-                raise RunFolderBusy(f"{self.path} is in use by another trainer ({owner}); wait for it to finish "
-                                    "or choose another `output_dir`") from exc
+                raise RunFolderBusy(
+                    f"{self.path} is in use by another trainer ({owner}); wait for it to finish "
+                    "or choose another `output_dir`"
+                ) from exc
             raise
         handle.seek(0)
         handle.truncate()
@@ -134,9 +148,11 @@ def check_finite_weights(decoder_state: dict[str, torch.Tensor], iteration: int)
     """Raises :class:`Diverged` when any weight is NaN or infinite."""
     bad = _non_finite(decoder_state)
     if bad:
-        raise Diverged(f"training diverged: the decoder's weights are not finite at iteration {iteration} "
-                       f"({', '.join(bad[:4])}{' and more' if len(bad) > 4 else ''}); nothing was saved over the "
-                       "last checkpoint. Resume from it with a lower `lr`")
+        raise Diverged(
+            f"training diverged: the decoder's weights are not finite at iteration {iteration} "
+            f"({', '.join(bad[:4])}{' and more' if len(bad) > 4 else ''}); nothing was saved over the "
+            "last checkpoint. Resume from it with a lower `lr`"
+        )
 
 
 def save(obj: object, path: Path) -> None:
@@ -164,12 +180,16 @@ def read_checkpoint(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - every way a file can be broken or unsafe
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"`resume` {path}: not a readable adain_cuda checkpoint ({type(exc).__name__}: "
-                              f"{first}); resume from another checkpoint or start over with `overwrite`") from exc
+        raise CheckpointError(
+            f"`resume` {path}: not a readable adain_cuda checkpoint ({type(exc).__name__}: "
+            f"{first}); resume from another checkpoint or start over with `overwrite`"
+        ) from exc
     if not isinstance(state, dict) or not _CHECKPOINT_KEYS <= set(state):
         got = sorted(state)[:8] if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(f"`resume` {path}: not an adain_cuda training checkpoint (expected the keys "
-                              f"{sorted(_CHECKPOINT_KEYS)}, got {got}); a decoder.pth is loaded with `decoder`")
+        raise CheckpointError(
+            f"`resume` {path}: not an adain_cuda training checkpoint (expected the keys "
+            f"{sorted(_CHECKPOINT_KEYS)}, got {got}); a decoder.pth is loaded with `decoder`"
+        )
     if isinstance(state["decoder"], dict) and _non_finite(state["decoder"]):
         raise CheckpointError(f"`resume` {path}: the checkpoint's weights are not finite; resume from an earlier one")
     return state

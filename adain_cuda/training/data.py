@@ -31,8 +31,9 @@ def find_images(folder: str | Path) -> list[Path]:
         raise ImageError(f"{root}: not a folder")
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in imaging.IMAGE_EXTENSIONS)
     if not files:
-        raise ImageError(f"{root}: no images found (searched recursively for "
-                         f"{', '.join(sorted(imaging.IMAGE_EXTENSIONS))})")
+        raise ImageError(
+            f"{root}: no images found (searched recursively for {', '.join(sorted(imaging.IMAGE_EXTENSIONS))})"
+        )
     return files
 
 
@@ -93,7 +94,7 @@ class ImageFolder(Dataset):
         g = torch.Generator().manual_seed(self.seed * 7_919 + position)  # same crop on any rank/worker
         top = int(torch.randint(0, h - self.crop + 1, (1,), generator=g))
         left = int(torch.randint(0, w - self.crop + 1, (1,), generator=g))
-        return img[:, top:top + self.crop, left:left + self.crop].contiguous()
+        return img[:, top : top + self.crop, left : left + self.crop].contiguous()
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, list[str]]:
         index, position = key

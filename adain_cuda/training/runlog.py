@@ -15,20 +15,43 @@ __all__ = ["LOG_COLUMNS", "RunLog"]
 
 logger = logging.getLogger(__name__)
 
-LOG_COLUMNS = ["iteration", "loss", "content", "style", *[f"style_{n}" for n in STYLE_LAYERS], "lr",
-               "images_per_s", "time"]
+LOG_COLUMNS = [
+    "iteration",
+    "loss",
+    "content",
+    "style",
+    *[f"style_{n}" for n in STYLE_LAYERS],
+    "lr",
+    "images_per_s",
+    "time",
+]
 
 
 class RunLog:
-    def __init__(self, folder: Path, *, main: bool, tensorboard: bool, progress: bool, total: int,
-                 initial: int, tensorboard_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        main: bool,
+        tensorboard: bool,
+        progress: bool,
+        total: int,
+        initial: int,
+        tensorboard_dir: Path | None = None,
+    ) -> None:
         from tqdm.auto import tqdm
 
         self.folder, self.main = folder, main
         self.tensorboard_dir = tensorboard_dir or folder / "tensorboard"
         self.bad_files: set[str] = set()
-        self.bar = tqdm(total=total, initial=initial, desc="training", unit="it",
-                        disable=not (main and progress), dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total,
+            initial=initial,
+            desc="training",
+            unit="it",
+            disable=not (main and progress),
+            dynamic_ncols=True,
+        )
         self._writer = self._tensorboard() if main and tensorboard else None
         self._file: TextIO | None = None
         self._csv: Any = None  # a csv writer (the csv module exports no type for it)
@@ -52,8 +75,9 @@ class RunLog:
             return
         if not all(math.isfinite(values[k]) for k in ("loss", "content", "style")):
             logger.warning(f"non-finite loss at iteration {iteration}")
-        self.bar.set_postfix(content=f"{values['content']:.3f}", style=f"{values['style']:.3f}",
-                             img_s=f"{values['images_per_s']:.1f}")
+        self.bar.set_postfix(
+            content=f"{values['content']:.3f}", style=f"{values['style']:.3f}", img_s=f"{values['images_per_s']:.1f}"
+        )
         if self._file is None:  # opened at the first row, so a run that logs nothing leaves no file
             self._open_csv()
         self._csv.writerow([iteration, *(values[c] for c in LOG_COLUMNS[1:-1]), wall_time])

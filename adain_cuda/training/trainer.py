@@ -71,14 +71,16 @@ class Trainer:
         self.content_files, self.style_files = find_images(c.content_dir), find_images(c.style_dir)
         cuda = self.device.type == "cuda"
         self.amp = cuda and torch.cuda.is_bf16_supported() if c.precision == "auto" else c.precision == "bf16"
-        self.memory_format = torch.channels_last if (c.channels_last if c.channels_last is not None else cuda) \
+        self.memory_format = (
+            torch.channels_last
+            if (c.channels_last if c.channels_last is not None else cuda)
             else torch.contiguous_format
+        )
         self.log: RunLog | None = None  # the run log of train() (kept after it for bad_files)
         torch.manual_seed(c.seed)
         self._build_networks(fast=cuda if c.fast is None else c.fast)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=c.lr)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda i: 1.0 / (1.0 + c.lr_decay * i))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda i: 1.0 / (1.0 + c.lr_decay * i))
         self.iteration = 0
         self.folder.acquire().release()  # a folder another trainer owns is an error now, not later
         if c.resume is not None:
@@ -93,9 +95,12 @@ class Trainer:
         self.encoder = Encoder()
         if c.random_encoder:
             _he_init(self.encoder)
-            self._say("WARNING: `random_encoder`: the encoder is RANDOM. Losses, samples and the trained "
-                      "decoder are MEANINGLESS; use this only to test the machinery. Leave it out to train "
-                      "with the VGG weights.", warn=True)
+            self._say(
+                "WARNING: `random_encoder`: the encoder is RANDOM. Losses, samples and the trained "
+                "decoder are MEANINGLESS; use this only to test the machinery. Leave it out to train "
+                "with the VGG weights.",
+                warn=True,
+            )
         else:  # the given file, else the cached (or first downloaded) vgg_normalised.pth
             self.encoder.load_weights(weights.resolve("vgg", c.vgg))
         # Module.to takes memory_format at run time; its type stubs do not list it.
@@ -108,7 +113,8 @@ class Trainer:
         self.model: nn.Module = FastDecoder(self.decoder, FastOptions(live_weights=True)) if fast else self.decoder
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
 
     @property
     def bad_files(self) -> set[str]:
@@ -123,12 +129,25 @@ class Trainer:
 
     def _loader(self, files: list, seed: int) -> DataLoader:
         c = self.config
-        sampler = EndlessSampler(len(files), batch=c.batch_size, seed=seed, start=self.iteration * c.batch_size,
-                                 rank=self.rank, world=self.world)
+        sampler = EndlessSampler(
+            len(files),
+            batch=c.batch_size,
+            seed=seed,
+            start=self.iteration * c.batch_size,
+            rank=self.rank,
+            world=self.world,
+        )
         dataset = ImageFolder(files, size=c.image_size, crop=c.crop_size, seed=seed)
-        return DataLoader(dataset, batch_size=c.batch_size // self.world, sampler=sampler,
-                          num_workers=c.workers, collate_fn=collate, pin_memory=self.device.type == "cuda",
-                          persistent_workers=c.workers > 0, prefetch_factor=4 if c.workers > 0 else None)
+        return DataLoader(
+            dataset,
+            batch_size=c.batch_size // self.world,
+            sampler=sampler,
+            num_workers=c.workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=c.workers > 0,
+            prefetch_factor=4 if c.workers > 0 else None,
+        )
 
     def _losses(self, content: torch.Tensor, style: torch.Tensor):
         c = self.config
@@ -160,11 +179,18 @@ class Trainer:
 
     # --------------------------------------------------------------- checkpoints ----
     def state(self) -> dict:
-        return {"decoder": self.decoder.community_state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "iteration": self.iteration,
-                "rng": {"torch": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-                "config": dataclasses.asdict(self.config), "world_size": self.world}
+        return {
+            "decoder": self.decoder.community_state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "iteration": self.iteration,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+            "config": dataclasses.asdict(self.config),
+            "world_size": self.world,
+        }
 
     def save_checkpoint(self) -> Path | None:
         """Full state to checkpoint.pt and the decoder alone (community decoder.pth layout) to
@@ -187,8 +213,21 @@ class Trainer:
         if state["rng"].get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         old = state.get("config", {})
-        changed = [k for k in ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "crop_size",
-                               "image_size", "seed", "layer_weights") if k in old and old[k] != getattr(self.config, k)]
+        changed = [
+            k
+            for k in (
+                "batch_size",
+                "lr",
+                "lr_decay",
+                "style_weight",
+                "content_weight",
+                "crop_size",
+                "image_size",
+                "seed",
+                "layer_weights",
+            )
+            if k in old and old[k] != getattr(self.config, k)
+        ]
         if "lr" in changed:
             # The optimizer's state carries the old rate: the new --lr takes over from here, decayed
             # by the schedule as if the run had used it from the start.
@@ -259,9 +298,15 @@ class Trainer:
         self._samples = self._pick_samples() if self.main and c.sample_every else ([], [])
         content_iter = iter(self._loader(self.content_files, c.seed))
         style_iter = iter(self._loader(self.style_files, c.seed + 1))
-        self.log = log = RunLog(self.out, main=self.main, tensorboard=c.tensorboard, progress=c.progress,
-                                total=c.max_iter, initial=self.iteration,
-                                tensorboard_dir=Path(c.log_dir) if c.log_dir else None)
+        self.log = log = RunLog(
+            self.out,
+            main=self.main,
+            tensorboard=c.tensorboard,
+            progress=c.progress,
+            total=c.max_iter,
+            initial=self.iteration,
+            tensorboard_dir=Path(c.log_dir) if c.log_dir else None,
+        )
         last: dict[str, float] = {}
         window_start, window_images = time.perf_counter(), 0
         try:
@@ -286,16 +331,20 @@ class Trainer:
                     if self._stop_requested(stop.requested):
                         log.bar.close()
                         path = self.save_checkpoint()  # between steps: the state is whole
-                        self._say(f"interrupted at iteration {self.iteration}; checkpoint saved ({path}). "
-                                  f"Continue with `resume` {self.out / CHECKPOINT}")
+                        self._say(
+                            f"interrupted at iteration {self.iteration}; checkpoint saved ({path}). "
+                            f"Continue with `resume` {self.out / CHECKPOINT}"
+                        )
                         raise KeyboardInterrupt(f"interrupted at iteration {self.iteration}; checkpoint saved")
         finally:
             log.close()
         path = self.save_checkpoint()
         if self.main:
             save(self.decoder.community_state_dict(), self.out / "decoder.pth")
-            self._say(f"done: {self.iteration} iterations; decoder saved to {self.out / 'decoder.pth'} "
-                      f"(and {path}); {len(self.bad_files)} unusable file(s) skipped")
+            self._say(
+                f"done: {self.iteration} iterations; decoder saved to {self.out / 'decoder.pth'} "
+                f"(and {path}); {len(self.bad_files)} unusable file(s) skipped"
+            )
         return last
 
     def _stop_requested(self, here: bool) -> bool:
@@ -314,7 +363,14 @@ class Trainer:
             values /= self.world
         loss, content, style = (float(v) for v in values)
         with torch.no_grad():  # per-layer style terms, only at log steps
-            per_layer = [float(reference.style_loss([f.float()], [s.float()]))
-                         for f, s in zip(out["feats"], out["style_feats"])]
-        return {"loss": loss, "content": content, "style": style, "lr": float(self.scheduler.get_last_lr()[0]),
-                "images_per_s": images_per_s, **{f"style_{n}": v for n, v in zip(STYLE_LAYERS, per_layer)}}
+            per_layer = [
+                float(reference.style_loss([f.float()], [s.float()])) for f, s in zip(out["feats"], out["style_feats"])
+            ]
+        return {
+            "loss": loss,
+            "content": content,
+            "style": style,
+            "lr": float(self.scheduler.get_last_lr()[0]),
+            "images_per_s": images_per_s,
+            **{f"style_{n}": v for n, v in zip(STYLE_LAYERS, per_layer)},
+        }

@@ -48,15 +48,15 @@ class VideoReport:
     width: int
     height: int
     seconds: float
-    flicker: float          # mean |out_t - out_(t-1)| / mean |in_t - in_(t-1)|
-    bad_frames: int = 0     # unreadable frames replaced by the previous one (skip mode)
+    flicker: float  # mean |out_t - out_(t-1)| / mean |in_t - in_(t-1)|
+    bad_frames: int = 0  # unreadable frames replaced by the previous one (skip mode)
     audio_streams: int = 0
-    expected_frames: int | None = None   # what the container says it holds, where it says
+    expected_frames: int | None = None  # what the container says it holds, where it says
     source_size: tuple[int, int] | None = None  # (width, height) of the input
-    variable_frame_rate: bool = False    # the input's frame intervals vary (the output keeps them)
-    rotation: int = 0                    # degrees the frames were turned to stand upright
-    rescaled_frames: int = 0             # frames of another size than the first, scaled to it
-    decoded_seconds: float | None = None   # the time the decoded frames span
+    variable_frame_rate: bool = False  # the input's frame intervals vary (the output keeps them)
+    rotation: int = 0  # degrees the frames were turned to stand upright
+    rescaled_frames: int = 0  # frames of another size than the first, scaled to it
+    decoded_seconds: float | None = None  # the time the decoded frames span
     declared_seconds: float | None = None  # the duration the container declares
 
     @property
@@ -76,24 +76,36 @@ class VideoReport:
         """What differs from the input, in words (empty when nothing does)."""
         out = []
         if self.expected_frames and self.frames < self.expected_frames:
-            out.append(f"only {self.frames} of the {self.expected_frames} frames the input declares could be "
-                       "decoded (a damaged or truncated file?)")
+            out.append(
+                f"only {self.frames} of the {self.expected_frames} frames the input declares could be "
+                "decoded (a damaged or truncated file?)"
+            )
         elif self._ends_early():
-            out.append(f"the decoded frames end at {self.decoded_seconds:.2f} s but the input declares "
-                       f"{self.declared_seconds:.2f} s (a damaged or truncated file?)")
-        if self.source_size and self.source_size != (self.width, self.height) and \
-                all(s - o in (0, 1) for s, o in zip(self.source_size, (self.width, self.height))):
-            out.append(f"the input is {self.source_size[0]}x{self.source_size[1]}; the output is "
-                       f"{self.width}x{self.height} because yuv420p video needs even sizes")
+            out.append(
+                f"the decoded frames end at {self.decoded_seconds:.2f} s but the input declares "
+                f"{self.declared_seconds:.2f} s (a damaged or truncated file?)"
+            )
+        if (
+            self.source_size
+            and self.source_size != (self.width, self.height)
+            and all(s - o in (0, 1) for s, o in zip(self.source_size, (self.width, self.height)))
+        ):
+            out.append(
+                f"the input is {self.source_size[0]}x{self.source_size[1]}; the output is "
+                f"{self.width}x{self.height} because yuv420p video needs even sizes"
+            )
         if self.variable_frame_rate:
             out.append("the input has a variable frame rate; the output keeps every frame's time")
         if self.rotation:
-            out.append(f"the input is recorded rotated; its frames were turned {self.rotation} degrees to stand "
-                       "upright")
+            out.append(
+                f"the input is recorded rotated; its frames were turned {self.rotation} degrees to stand upright"
+            )
         if self.rescaled_frames:
-            out.append(f"{self.rescaled_frames} frame(s) change size mid-stream; they were scaled to "
-                       f"{self.source_size[0] if self.source_size else self.width}x"
-                       f"{self.source_size[1] if self.source_size else self.height}")
+            out.append(
+                f"{self.rescaled_frames} frame(s) change size mid-stream; they were scaled to "
+                f"{self.source_size[0] if self.source_size else self.width}x"
+                f"{self.source_size[1] if self.source_size else self.height}"
+            )
         return out
 
     @property
@@ -123,8 +135,18 @@ def _check_paths(src: Path, dst: Path) -> None:
 
 
 # x264's and x265's presets; their crf runs from 0 (lossless) to 51.
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                "placebo")
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 
 
 def check_encoder(codec: str, crf: int, preset: str, size: tuple[int, int] = (64, 64)) -> None:
@@ -152,8 +174,9 @@ def check_encoder(codec: str, crf: int, preset: str, size: tuple[int, int] = (64
     try:
         ctx.open()
     except (av.error.FFmpegError, ValueError) as exc:
-        raise VideoError(f"the encoder {codec!r} refuses these options (`crf` {crf}, `preset` {preset!r}): {exc}") \
-            from exc
+        raise VideoError(
+            f"the encoder {codec!r} refuses these options (`crf` {crf}, `preset` {preset!r}): {exc}"
+        ) from exc
 
 
 def _open_video(av, src: Path):
@@ -200,10 +223,20 @@ def _quarter_turns(frame) -> int:
     return int(round(getattr(frame, "rotation", 0) or 0) / 90) % 4
 
 
-def process_video(src: str | Path, dst: str | Path, transform: Callable[[Tensor], Tensor], *,
-                  batch_size: int = 8, codec: str = "libx264", crf: int = 18, preset: str = "medium",
-                  skip_bad_frames: bool = False, progress: bool = True,
-                  output_size: tuple[int, int] | None = None, overwrite: bool = True) -> VideoReport:
+def process_video(
+    src: str | Path,
+    dst: str | Path,
+    transform: Callable[[Tensor], Tensor],
+    *,
+    batch_size: int = 8,
+    codec: str = "libx264",
+    crf: int = 18,
+    preset: str = "medium",
+    skip_bad_frames: bool = False,
+    progress: bool = True,
+    output_size: tuple[int, int] | None = None,
+    overwrite: bool = True,
+) -> VideoReport:
     """Decodes ``src``, applies ``transform`` to batches of frames ((N, 3, H, W) float RGB in
     [0, 1] in, upright, (N, 3, H', W') out, H' x W' = ``output_size`` or the displayed size) and
     encodes the result to ``dst`` with every frame's presentation time, audio copied through.
@@ -394,8 +427,9 @@ class _Pipeline:
             return None
         steps = self._steps()
         last_step = sorted(steps)[len(steps) // 2] if steps else self.frame_step
-        start = float(self.v_in.start_time * self.v_in.time_base) if self.v_in.start_time and self.v_in.time_base \
-            else 0.0
+        start = (
+            float(self.v_in.start_time * self.v_in.time_base) if self.v_in.start_time and self.v_in.time_base else 0.0
+        )
         return max(self.frame_times) + last_step - start
 
     def encode(self, out_q: queue.Queue) -> None:

@@ -31,10 +31,21 @@ from .container import VideoError, VideoReport, probe, process_video
 __all__ = ["stylize_video"]
 
 
-def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSource | Sequence[ImageSource], *,
-                  weights: Sequence[float] | None = None, alpha: float = 1.0, preserve_color: bool = False,
-                  content_size: int = 0, style_size: int = 512, resize_back: bool = True,
-                  temporal_smoothing: float = 0.0, **options) -> VideoReport:
+def stylize_video(
+    stylizer,
+    src: str | Path,
+    dst: str | Path,
+    styles: ImageSource | Sequence[ImageSource],
+    *,
+    weights: Sequence[float] | None = None,
+    alpha: float = 1.0,
+    preserve_color: bool = False,
+    content_size: int = 0,
+    style_size: int = 512,
+    resize_back: bool = True,
+    temporal_smoothing: float = 0.0,
+    **options,
+) -> VideoReport:
     """Stylizes a video with a :class:`~adain_cuda.stylize.Stylizer`. ``content_size`` (shorter
     side, 0 keeps the size) sets the resolution the networks see; the result is resized back to
     the source size unless ``resize_back`` is False (then the output has the processed size).
@@ -46,8 +57,9 @@ def stylize_video(stylizer, src: str | Path, dst: str | Path, styles: ImageSourc
     if not 0.0 <= alpha <= 1.0:
         raise VideoError(f"alpha must be in [0, 1], got {alpha}")
     if 0 < content_size < MIN_SIDE:
-        raise VideoError(f"`content_size` {content_size} is too small: the networks need at least {MIN_SIDE} "
-                         "pixels on each side")
+        raise VideoError(
+            f"`content_size` {content_size} is too small: the networks need at least {MIN_SIDE} pixels on each side"
+        )
     mixing = normalise_weights(weights, len(styles))
     # The whole clip's cost is known before the first frame: refuse what cannot fit now.
     shown_w, shown_h, _ = probe(src)

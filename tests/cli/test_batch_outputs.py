@@ -98,8 +98,11 @@ def test_plan_is_deterministic_and_collision_free():
     first = plan(__import__("pathlib").Path("/tmp/none"), stems, ".png")
     assert first == plan(__import__("pathlib").Path("/tmp/none"), stems, ".png")
     assert len({p.name.casefold() for p in first}) == len(stems)
-    assert input_names([__import__("pathlib").Path(n) for n in ["x.png", "X.PNG", "y.jpg"]]) == \
-        ["x_png", "X_png_2", "y"]
+    assert input_names([__import__("pathlib").Path(n) for n in ["x.png", "X.PNG", "y.jpg"]]) == [
+        "x_png",
+        "X_png_2",
+        "y",
+    ]
 
 
 @pytest.mark.parametrize("command", ["stylize", "recolor"])

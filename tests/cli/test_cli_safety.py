@@ -27,8 +27,18 @@ def weight_files(tmp_path_factory):
 
 @pytest.fixture
 def nets(weight_files):
-    return ["--vgg", str(weight_files / "vgg.pth"), "--decoder", str(weight_files / "dec.pth"), "--device", "cpu",
-            "--content-size", "32", "--style-size", "32"]
+    return [
+        "--vgg",
+        str(weight_files / "vgg.pth"),
+        "--decoder",
+        str(weight_files / "dec.pth"),
+        "--device",
+        "cpu",
+        "--content-size",
+        "32",
+        "--style-size",
+        "32",
+    ]
 
 
 def write(path, h=40, w=48, seed=0):
@@ -39,11 +49,14 @@ def write(path, h=40, w=48, seed=0):
 
 def bomb_png(path, width=100_000, height=100_000):
     """A tiny PNG whose header claims 10 gigapixels."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -89,8 +102,17 @@ def test_output_that_is_a_file_is_one_error(nets, tmp_path, capsys):
 @pytest.mark.parametrize("weights", ["nan,1", "inf,1", "1,-inf"])
 def test_non_finite_interpolation_weights_are_refused(nets, tmp_path, weights, capsys):
     content, a, b = write(tmp_path / "c.png"), write(tmp_path / "a.png", seed=1), write(tmp_path / "b.png", seed=2)
-    code = stylize("--content", content, "--style", f"{a},{b}", "--style-interpolation-weights", weights,
-                   "-o", tmp_path / "out", *nets)
+    code = stylize(
+        "--content",
+        content,
+        "--style",
+        f"{a},{b}",
+        "--style-interpolation-weights",
+        weights,
+        "-o",
+        tmp_path / "out",
+        *nets,
+    )
     assert code == 2 and "finite" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
@@ -102,11 +124,14 @@ def test_a_decoder_with_nan_weights_is_refused(nets, weight_files, tmp_path, cap
     assert "NaN or infinite" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--content-size", "-5", "0 (keep the size) or a positive"),
-    ("--style-size", "-1", "0 (keep the size) or a positive"),
-    ("--alpha", "nan", "must be in [0, 1]"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--content-size", "-5", "0 (keep the size) or a positive"),
+        ("--style-size", "-1", "0 (keep the size) or a positive"),
+        ("--alpha", "nan", "must be in [0, 1]"),
+    ],
+)
 def test_bad_numbers_are_usage_errors(nets, tmp_path, option, value, message, capsys):
     content, style = write(tmp_path / "c.png"), write(tmp_path / "s.png", seed=1)
     assert stylize("--content", content, "--style", style, *nets, option, value) == 2
@@ -115,8 +140,9 @@ def test_bad_numbers_are_usage_errors(nets, tmp_path, option, value, message, ca
 
 def test_huge_content_size_is_refused_up_front(nets, tmp_path, capsys):
     content, style = write(tmp_path / "c.png"), write(tmp_path / "s.png", seed=1)
-    assert stylize("--content", content, "--style", style, "-o", tmp_path / "out", *nets,
-                   "--content-size", "100000") == 1
+    assert (
+        stylize("--content", content, "--style", style, "-o", tmp_path / "out", *nets, "--content-size", "100000") == 1
+    )
     err = capsys.readouterr().err
     assert "GiB" in err and "--content-size" in err and "Traceback" not in err
 
@@ -131,8 +157,20 @@ def test_bad_inputs_in_a_batch_are_reported_and_the_rest_done(nets, tmp_path, ca
     os.symlink(loop, loop)  # a link to itself
     style = write(tmp_path / "s.png", seed=1)
     out = tmp_path / "out"
-    code = stylize("--content-dir", contents, "--content-size", "0", "--style", style, "-o", out, "--grid",
-                   *nets[:6], "--style-size", "32")
+    code = stylize(
+        "--content-dir",
+        contents,
+        "--content-size",
+        "0",
+        "--style",
+        style,
+        "-o",
+        out,
+        "--grid",
+        *nets[:6],
+        "--style-size",
+        "32",
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert (out / "good_stylized_s.png").exists() and (out / "contact_sheet.png").exists()
@@ -163,11 +201,38 @@ def test_grid_with_a_corrupt_content_and_a_huge_cell(nets, tmp_path, capsys):
     (contents / "broken.png").write_bytes(b"not a png")
     style = write(tmp_path / "s.png", seed=1)
     sheet = tmp_path / "sheet.png"
-    assert cli.main(["grid", "--content-dir", str(contents), "--style", str(style), "--results", str(tmp_path),
-                     "-o", str(sheet)]) == 0
+    assert (
+        cli.main(
+            [
+                "grid",
+                "--content-dir",
+                str(contents),
+                "--style",
+                str(style),
+                "--results",
+                str(tmp_path),
+                "-o",
+                str(sheet),
+            ]
+        )
+        == 0
+    )
     assert Image.open(sheet).size == (2 * 260 + 4, 3 * 260 + 4)  # styles across, contents down
-    code = cli.main(["grid", "--content-dir", str(contents), "--style", str(style), "--results", str(tmp_path),
-                     "-o", str(tmp_path / "big.png"), "--cell", "100000"])
+    code = cli.main(
+        [
+            "grid",
+            "--content-dir",
+            str(contents),
+            "--style",
+            str(style),
+            "--results",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "big.png"),
+            "--cell",
+            "100000",
+        ]
+    )
     assert code == 2 and "smaller cell size" in capsys.readouterr().err
     assert not (tmp_path / "big.png").exists()
 

@@ -49,8 +49,9 @@ DESTINATIONS = ["a file in the way", "a folder that cannot exist", "a read-only 
 
 @pytest.mark.parametrize("kind", DESTINATIONS)
 @pytest.mark.parametrize("command", ["stylize", "recolor"])
-def test_an_unwritable_output_folder_is_found_before_any_work(kind, command, nets, pictures, tmp_path,
-                                                             monkeypatch, capsys):
+def test_an_unwritable_output_folder_is_found_before_any_work(
+    kind, command, nets, pictures, tmp_path, monkeypatch, capsys
+):
     from adain_cuda.stylize import Stylizer
 
     calls = []
@@ -64,8 +65,7 @@ def test_an_unwritable_output_folder_is_found_before_any_work(kind, command, net
 
 @pytest.mark.parametrize("kind", DESTINATIONS)
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
-def test_export_to_an_unwritable_destination_is_one_line_before_tracing(kind, fmt, nets, tmp_path, monkeypatch,
-                                                                       capsys):
+def test_export_to_an_unwritable_destination_is_one_line_before_tracing(kind, fmt, nets, tmp_path, monkeypatch, capsys):
     from adain_cuda import export
 
     monkeypatch.setattr(export, "stylizer_module", lambda *a, **k: pytest.fail("traced before the check"))
@@ -74,8 +74,10 @@ def test_export_to_an_unwritable_destination_is_one_line_before_tracing(kind, fm
     assert "cannot write" in one_line(capsys)
 
 
-@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
-                                   RuntimeError("PytorchStreamWriter failed writing file data/0")])
+@pytest.mark.parametrize(
+    "error",
+    [OSError(errno.ENOSPC, "No space left on device"), RuntimeError("PytorchStreamWriter failed writing file data/0")],
+)
 def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(error, nets, tmp_path, monkeypatch, capsys):
     def full(program, path, *a, **k):
         raise error
@@ -87,13 +89,16 @@ def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(error, nets, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--output", "FILE"], "is a file"),
-    (["--repeats", "0"], "--repeats"),
-    (["--repeats", "-3"], "--repeats"),
-    (["--device", "tpu"], "--device"),
-    (["--device", "cuda:99"], "--device"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--output", "FILE"], "is a file"),
+        (["--repeats", "0"], "--repeats"),
+        (["--repeats", "-3"], "--repeats"),
+        (["--device", "tpu"], "--device"),
+        (["--device", "cuda:99"], "--device"),
+    ],
+)
 def test_demo_options_are_one_line(args, words, tmp_path, capsys):
     if args[0] == "--output":
         (tmp_path / "FILE").write_text("x")

@@ -34,8 +34,9 @@ def test_onnx_matches_the_package_in_onnxruntime(stylizer, tmp_path, baked):
     pytest.importorskip("onnxscript")
     g = torch.Generator().manual_seed(3)
     style = torch.rand(3, 48, 64, generator=g)
-    path = export_onnx(stylizer, tmp_path / "m.onnx", style=style if baked else None, style_size=0,
-                       example_size=(64, 64))
+    path = export_onnx(
+        stylizer, tmp_path / "m.onnx", style=style if baked else None, style_size=0, example_size=(64, 64)
+    )
     session = ort.InferenceSession(str(path))
     content = torch.rand(1, 3, 80, 104, generator=g)  # another size than the example's
     feeds = {"content": content.numpy()} if baked else {"content": content.numpy(), "style": style[None].numpy()}
@@ -55,8 +56,12 @@ def test_torch_export_program_saves_and_loads(stylizer, tmp_path):
 
 
 def test_export_refuses_the_fast_path_and_bad_sizes(stylizer):
-    fast = Stylizer(Encoder().load_weights(random_state(VGG_CONVS, 1)),
-                    Decoder().load_weights(random_state(DECODER_CONVS, 2)), device="cpu", fast=True)
+    fast = Stylizer(
+        Encoder().load_weights(random_state(VGG_CONVS, 1)),
+        Decoder().load_weights(random_state(DECODER_CONVS, 2)),
+        device="cpu",
+        fast=True,
+    )
     with pytest.raises(ValueError, match="fast=False"):
         stylizer_module(fast)
     with pytest.raises(ValueError, match="multiples of 8"):

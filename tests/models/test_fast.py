@@ -68,9 +68,16 @@ def test_rewrites_on_cuda_float32(size, layout, no_tf32):
     up = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
     # a 3-channel input (the first layer: im2col GEMM in channels_last) and a 3-channel output (the
     # last); the networks' own first and last layers (3 -> 64, 64 -> 3: the direct kernels)
-    for seed, (cin, cout, relu, upsample) in enumerate([(16, 24, True, False), (3, 24, True, False),
-                                                        (16, 3, False, False), (16, 24, True, True),
-                                                        (3, 64, True, False), (64, 3, False, False)]):
+    for seed, (cin, cout, relu, upsample) in enumerate(
+        [
+            (16, 24, True, False),
+            (3, 24, True, False),
+            (16, 3, False, False),
+            (16, 24, True, True),
+            (3, 64, True, False),
+            (64, 3, False, False),
+        ]
+    ):
         c = conv(cin, cout, 3, seed + 4)
         plain = plain_layer(c, up[:, :cin] if upsample else x[:, :cin], relu)
         layer = (UpsampleConv if upsample else ReflectConv)(c.float().cuda(), relu=relu)
@@ -118,9 +125,11 @@ def test_channels_last_inference_runs_the_layer_kernels(nets, device, monkeypatc
     have no derivative)."""
     calls = {"max_pool2x2": 0, "subpixel_interleave": 0, "conv3x3_reflect": 0}
     for name in calls:
+
         def counted(*args, _name=name, _op=getattr(feature_maps, name)):
             calls[_name] += 1
             return _op(*args)
+
         monkeypatch.setattr(feature_maps, name, counted)
     enc = Encoder().load_weights(nets[0].net.state_dict()).to(device)
     dec = Decoder().load_weights(nets[1].net.state_dict()).to(device)
@@ -155,21 +164,29 @@ def nets():
 @pytest.mark.parametrize("layout", FORMATS)
 @pytest.mark.parametrize("size", [(37, 50), (24, 24)])
 def test_networks_float64_exact(nets, size, layout):
-    enc, dec = (m.double().eval() for m in (Encoder().load_weights(nets[0].net.state_dict()),
-                                            Decoder().load_weights(nets[1].net.state_dict())))
+    enc, dec = (
+        m.double().eval()
+        for m in (Encoder().load_weights(nets[0].net.state_dict()), Decoder().load_weights(nets[1].net.state_dict()))
+    )
     x = torch.rand(2, 3, *size, dtype=torch.float64)
     xf = x.contiguous(memory_format=FORMATS[layout])
     with torch.no_grad():
         for a, b in zip(enc.layers(x), FastEncoder(enc).layers(xf)):
             torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
         f = enc(x)
-        torch.testing.assert_close(FastDecoder(dec)(f.contiguous(memory_format=FORMATS[layout])), dec(f),
-                                   rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(
+            FastDecoder(dec)(f.contiguous(memory_format=FORMATS[layout])), dec(f), rtol=1e-10, atol=1e-10
+        )
 
 
 def stylizer(nets, device, precision="fp32", **opts):
-    return Stylizer(Encoder().load_weights(nets[0].net.state_dict()), Decoder().load_weights(nets[1].net.state_dict()),
-                    device=device, precision=precision, **opts)
+    return Stylizer(
+        Encoder().load_weights(nets[0].net.state_dict()),
+        Decoder().load_weights(nets[1].net.state_dict()),
+        device=device,
+        precision=precision,
+        **opts,
+    )
 
 
 def test_stylizer_fast_path_matches_plain_fp32(nets):
@@ -240,8 +257,9 @@ def test_graph_replay_is_fresh_each_call(nets):
         torch.testing.assert_close(out, eager.transfer(c, [stats]), rtol=1e-2, atol=1e-2)
     mixed = s.transfer(contents[0], [stats, stats], weights=[0.5, 0.5], alpha=0.5)  # a new key: eager
     assert s.graphs.captures == 1
-    torch.testing.assert_close(mixed, eager.transfer(contents[0], [stats, stats], weights=[0.5, 0.5], alpha=0.5),
-                               rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(
+        mixed, eager.transfer(contents[0], [stats, stats], weights=[0.5, 0.5], alpha=0.5), rtol=1e-2, atol=1e-2
+    )
 
 
 # ------------------------------------------------------------- training through the rewrites ----
@@ -265,8 +283,13 @@ def test_training_gradients_equal_the_plain_networks_float64(nets, size, layout)
 
     def loss(encoder, decoder):
         feats = encoder.layers(decoder(t))
-        return sum(((a.mean((2, 3)) - b.mean((2, 3))) ** 2).sum() + ((a.std((2, 3)) - b.std((2, 3))) ** 2).sum()
-                   for a, b in zip(feats, style)) + (feats[-1] - t).square().mean()
+        return (
+            sum(
+                ((a.mean((2, 3)) - b.mean((2, 3))) ** 2).sum() + ((a.std((2, 3)) - b.std((2, 3))) ** 2).sum()
+                for a, b in zip(feats, style)
+            )
+            + (feats[-1] - t).square().mean()
+        )
 
     params = list(dec.parameters())
     got = torch.autograd.grad(loss(fast_enc, fast_dec), [t, *params])

@@ -105,8 +105,10 @@ NOT_WEIGHTS = {
     "pickled_code": (lambda p: p.write_bytes(pickle.dumps(Payload())), "not a plain state dict"),
     "torch_pickled_code": (lambda p: torch.save({"x": Payload()}, p), "not a plain state dict"),
     "random_bytes": (lambda p: p.write_bytes(bytes(range(256)) * 4), "truncated or corrupt"),
-    "damaged_safetensors": (lambda p: p.write_bytes((20).to_bytes(8, "little") + b'{"a": {"dtype": "F32"'),
-                            "damaged .safetensors"),
+    "damaged_safetensors": (
+        lambda p: p.write_bytes((20).to_bytes(8, "little") + b'{"a": {"dtype": "F32"'),
+        "damaged .safetensors",
+    ),
 }
 
 

@@ -106,7 +106,7 @@ def test_resolve(server, cache, monkeypatch, tmp_path):
         weights.resolve("decoder")
     monkeypatch.delenv("ADAIN_CUDA_OFFLINE")
     assert weights.resolve("decoder", progress=False).read_bytes() == PAYLOAD  # downloaded
-    assert weights.resolve("decoder") == cache / "decoder.pth"                 # cached
+    assert weights.resolve("decoder") == cache / "decoder.pth"  # cached
     with pytest.raises(WeightsError, match="`vgg` .*no such file"):
         weights.resolve("vgg", tmp_path / "nowhere.pth")
 

@@ -12,9 +12,9 @@ def adversarial_planes():
     g = torch.Generator().manual_seed(0)
     base = torch.randn(2, 6, 48, 40, generator=g, dtype=torch.float64)
     corner = base.clone()
-    corner[..., 0, 0] = 100.0                       # the first element far from the mean
+    corner[..., 0, 0] = 100.0  # the first element far from the mean
     outlier = base.clone()
-    outlier[..., 17, 23] = 1e4                      # one outlier inside the plane
+    outlier[..., 17, 23] = 1e4  # one outlier inside the plane
     yield "offset 1e3", base + 1e3
     yield "corner 100", corner
     yield "outlier 1e4", outlier

@@ -19,13 +19,13 @@ SHAPES = [  # (content, style)
     ((2, 3, 1, 1), (2, 3, 1, 1)),
     ((3, 7, 5, 9), (3, 7, 5, 9)),
     ((1, 13, 1, 1000), (1, 13, 1, 1000)),
-    ((2, 16, 12, 20), (2, 16, 31, 17)),      # style of another size
-    ((4, 24, 16, 16), (1, 24, 9, 11)),        # one style broadcast over the batch
-    ((1, 3, 200, 200), (1, 3, 64, 64)),       # plane larger than one CUDA block holds
-    ((2, 5, 128, 130), (2, 5, 40, 40)),       # fused forward, general backward on CUDA
-    ((2, 4, 181, 181), (1, 4, 33, 33)),       # odd plane: unvectorized paths
-    ((1, 4, 270, 480), (1, 4, 64, 64)),       # relu4_1 of a 4K frame: a thread-block cluster on sm_90
-    ((2, 3, 181, 199), (2, 3, 20, 20)),       # odd plane over a cluster, unvectorized
+    ((2, 16, 12, 20), (2, 16, 31, 17)),  # style of another size
+    ((4, 24, 16, 16), (1, 24, 9, 11)),  # one style broadcast over the batch
+    ((1, 3, 200, 200), (1, 3, 64, 64)),  # plane larger than one CUDA block holds
+    ((2, 5, 128, 130), (2, 5, 40, 40)),  # fused forward, general backward on CUDA
+    ((2, 4, 181, 181), (1, 4, 33, 33)),  # odd plane: unvectorized paths
+    ((1, 4, 270, 480), (1, 4, 64, 64)),  # relu4_1 of a 4K frame: a thread-block cluster on sm_90
+    ((2, 3, 181, 199), (2, 3, 20, 20)),  # odd plane over a cluster, unvectorized
 ]
 
 
@@ -73,7 +73,7 @@ def test_channels_last_in_and_out(device, dtype, shapes, poisoned_outputs):
 
 def test_non_contiguous_inputs(device, poisoned_outputs):
     base = features((3, 10, 17, 24), device)
-    content = base[:, ::2, :, 3:21]          # strided channels, cropped width
+    content = base[:, ::2, :, 3:21]  # strided channels, cropped width
     style = features((3, 12, 9, 8), device).transpose(2, 3)[:, 1:6]
     assert not content.is_contiguous() and not style.is_contiguous()
     out = adain_cuda.adain(content, style, alpha=0.5)
@@ -111,14 +111,14 @@ def test_reference_equals_common_pytorch_formulation():
             n, c = feat.shape[:2]
             var = feat.view(n, c, -1).var(dim=2) + eps
             return feat.view(n, c, -1).mean(dim=2).view(n, c, 1, 1), var.sqrt().view(n, c, 1, 1)
+
         s_mean, s_std = calc_mean_std(style)
         c_mean, c_std = calc_mean_std(content)
         return (content - c_mean.expand(content.size())) / c_std.expand(content.size()) * s_std + s_mean
 
     content, style = features((2, 64, 24, 24), "cpu"), features((2, 64, 30, 30), "cpu")
     torch.testing.assert_close(reference.adain(content, style), common_adain(content, style))
-    torch.testing.assert_close(adain_cuda.adain(content, style), common_adain(content, style),
-                               atol=2e-5, rtol=2e-5)
+    torch.testing.assert_close(adain_cuda.adain(content, style), common_adain(content, style), atol=2e-5, rtol=2e-5)
 
 
 @pytest.mark.parametrize("unbiased", [True, False])
@@ -135,7 +135,7 @@ def test_single_element_and_constant_planes_are_finite(device, unbiased, poisone
     assert torch.isfinite(out).all()
     mean, std = adain_cuda.channel_stats(content, unbiased=unbiased)
     assert torch.isfinite(std).all()
-    torch.testing.assert_close(std, torch.full_like(std, 1e-5 ** 0.5))
+    torch.testing.assert_close(std, torch.full_like(std, 1e-5**0.5))
 
 
 def test_empty_batch(device):
@@ -148,20 +148,23 @@ def test_empty_batch(device):
 
 def test_deterministic(device):
     content, style = features((2, 64, 70, 90), device), features((2, 64, 33, 33), device)
-    torch.testing.assert_close(adain_cuda.adain(content, style), adain_cuda.adain(content, style),
-                               atol=0, rtol=0)
+    torch.testing.assert_close(adain_cuda.adain(content, style), adain_cuda.adain(content, style), atol=0, rtol=0)
 
 
 def test_module(device):
     layer = adain_cuda.AdaIN(eps=1e-4, unbiased=False)
     content, style = features((2, 16, 8, 8), device), features((2, 16, 8, 8), device)
-    torch.testing.assert_close(layer(content, style, alpha=0.5),
-                               reference.adain(content, style, alpha=0.5, eps=1e-4, unbiased=False),
-                               atol=2e-5, rtol=2e-5)
+    torch.testing.assert_close(
+        layer(content, style, alpha=0.5),
+        reference.adain(content, style, alpha=0.5, eps=1e-4, unbiased=False),
+        atol=2e-5,
+        rtol=2e-5,
+    )
     assert "unbiased=False" in repr(layer) and not list(layer.parameters())
 
 
 def test_info_describes_build():
     from adain_cuda.cli import info
+
     text = info.describe()
     assert "torch" in text and "adain_cuda" in text and "cpu" in text.lower()

@@ -38,7 +38,8 @@ def test_gradcheck_adain_from_stats(device, seed, stats_shape):
     mean = torch.randn(shape, generator=gen, dtype=torch.float64).to(device).requires_grad_()
     std = (torch.rand(shape, generator=gen, dtype=torch.float64) + 0.5).to(device).requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda c, m, s: adain_cuda.adain_from_stats(c, m, s, alpha=0.7), (content, mean, std))
+        lambda c, m, s: adain_cuda.adain_from_stats(c, m, s, alpha=0.7), (content, mean, std)
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -48,10 +49,16 @@ def test_gradcheck_channel_stats(device, seed, unbiased):
     assert torch.autograd.gradcheck(lambda t: adain_cuda.channel_stats(t, unbiased=unbiased), (x,))
 
 
-@pytest.mark.parametrize("shapes", [((2, 8, 20, 20), (2, 8, 16, 16)), ((3, 5, 130, 131), (1, 5, 9, 9)),
-                                    ((2, 4, 128, 130), (2, 4, 10, 10)),
-                                    ((1, 3, 270, 480), (1, 3, 32, 32))],  # a cluster per plane on sm_90
-                         ids=str)
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        ((2, 8, 20, 20), (2, 8, 16, 16)),
+        ((3, 5, 130, 131), (1, 5, 9, 9)),
+        ((2, 4, 128, 130), (2, 4, 10, 10)),
+        ((1, 3, 270, 480), (1, 3, 32, 32)),
+    ],  # a cluster per plane on sm_90
+    ids=str,
+)
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 def test_gradients_match_reference_autograd(device, shapes, channels_last, dtype, poisoned_outputs):
@@ -102,8 +109,10 @@ def opcheck_cases(device):
         (ops.channel_stats.default, (c, 1e-5, True)),
         (ops.channel_stats.default, (c_cl, 1e-5, False)),
         (ops.channel_stats_backward.default, (grad_stats, c.detach(), stats, True)),
-        (ops.adain_backward.default, (torch.randn(2, 3, 5, 6, device=device), c.detach(), stats,
-                                      sd.detach(), 0.5, True)),
+        (
+            ops.adain_backward.default,
+            (torch.randn(2, 3, 5, 6, device=device), c.detach(), stats, sd.detach(), 0.5, True),
+        ),
     ]
 
 

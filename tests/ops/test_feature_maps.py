@@ -36,8 +36,9 @@ def interleave_reference(y, o):
     """The strided view the plain fast path copies (UpsampleConv): phase block 2a + b at (i + a, j + b)."""
     n, _, hp, wp = y.shape
     sn, sc, sh, sw = y.stride()
-    view = y.as_strided((n, o, hp - 1, 2, wp - 1, 2), (sn, sc, sh, 2 * o * sc + sh, sw, o * sc + sw),
-                        y.storage_offset())
+    view = y.as_strided(
+        (n, o, hp - 1, 2, wp - 1, 2), (sn, sc, sh, 2 * o * sc + sh, sw, o * sc + sw), y.storage_offset()
+    )
     return view.reshape(n, o, 2 * (hp - 1), 2 * (wp - 1))
 
 
@@ -84,19 +85,34 @@ def test_empty_maps(device):
     assert feature_maps.subpixel_interleave(y, 2).shape == (0, 2, 4, 4)
 
 
-@pytest.mark.parametrize("make, call, message", [
-    (lambda d: torch.randn(1, 4, 4, 4, device=d), feature_maps.max_pool2x2, "channels_last"),
-    (lambda d: nhwc((1, 4, 3, 4), d, torch.float32, 0), feature_maps.max_pool2x2, "even"),
-    (lambda d: torch.randn(4, 4, 4, device=d), feature_maps.max_pool2x2, "4-D"),
-    (lambda d: torch.ones(1, 4, 4, 4, device=d, dtype=torch.int32).contiguous(memory_format=torch.channels_last),
-     feature_maps.max_pool2x2, "float"),
-    (lambda d: nhwc((1, 12, 3, 3), d, torch.float32, 0), lambda y: feature_maps.subpixel_interleave(y, 2),
-     "4 \\* out_channels"),
-    (lambda d: nhwc((1, 8, 1, 3), d, torch.float32, 0), lambda y: feature_maps.subpixel_interleave(y, 2),
-     "at least 2x2"),
-    (lambda d: torch.randn(1, 8, 3, 3, device=d), lambda y: feature_maps.subpixel_interleave(y, 2),
-     "channels_last"),
-])
+@pytest.mark.parametrize(
+    "make, call, message",
+    [
+        (lambda d: torch.randn(1, 4, 4, 4, device=d), feature_maps.max_pool2x2, "channels_last"),
+        (lambda d: nhwc((1, 4, 3, 4), d, torch.float32, 0), feature_maps.max_pool2x2, "even"),
+        (lambda d: torch.randn(4, 4, 4, device=d), feature_maps.max_pool2x2, "4-D"),
+        (
+            lambda d: torch.ones(1, 4, 4, 4, device=d, dtype=torch.int32).contiguous(memory_format=torch.channels_last),
+            feature_maps.max_pool2x2,
+            "float",
+        ),
+        (
+            lambda d: nhwc((1, 12, 3, 3), d, torch.float32, 0),
+            lambda y: feature_maps.subpixel_interleave(y, 2),
+            "4 \\* out_channels",
+        ),
+        (
+            lambda d: nhwc((1, 8, 1, 3), d, torch.float32, 0),
+            lambda y: feature_maps.subpixel_interleave(y, 2),
+            "at least 2x2",
+        ),
+        (
+            lambda d: torch.randn(1, 8, 3, 3, device=d),
+            lambda y: feature_maps.subpixel_interleave(y, 2),
+            "channels_last",
+        ),
+    ],
+)
 def test_bad_input_names_the_problem(device, make, call, message):
     with pytest.raises(ValueError, match=message):
         call(make(device))
@@ -116,8 +132,9 @@ def test_opcheck(device, case):
     if case == "pool":
         torch.library.opcheck(torch.ops.adain_cuda.max_pool2x2.default, (nhwc((2, 8, 6, 4), device, torch.float32, 1),))
     else:
-        torch.library.opcheck(torch.ops.adain_cuda.subpixel_interleave.default,
-                              (nhwc((2, 12, 4, 5), device, torch.float32, 2), 3))
+        torch.library.opcheck(
+            torch.ops.adain_cuda.subpixel_interleave.default, (nhwc((2, 12, 4, 5), device, torch.float32, 2), 3)
+        )
 
 
 def test_torch_compile_fullgraph(device):
@@ -172,7 +189,7 @@ def test_direct_conv_cuda_as_accurate_as_cudnn(shape, dtype, poisoned_outputs):
     cin, cout, h, w = shape
     g = torch.Generator().manual_seed(cin + h * w)
     x64 = torch.rand(2, cin, h, w, generator=g, dtype=torch.float64) * 2 - 0.5
-    weight = torch.randn(cout, cin, 3, 3, generator=g, dtype=torch.float64) / (3 * cin ** 0.5)
+    weight = torch.randn(cout, cin, 3, 3, generator=g, dtype=torch.float64) / (3 * cin**0.5)
     bias = torch.randn(cout, generator=g, dtype=torch.float64) * 0.1
     relu = cout == 64
     x = x64.to("cuda", dtype).contiguous(memory_format=torch.channels_last)
@@ -203,12 +220,15 @@ def test_direct_conv_cuda_refuses_what_it_does_not_compute():
         feature_maps.conv3x3_reflect(x, torch.randn(3, 64, 3, 3), None, False, True)
 
 
-@pytest.mark.parametrize("weight, bias, size, message", [
-    (torch.randn(4, 3, 3, 3), None, (1, 1), "at least 2x2"),
-    (torch.randn(4, 2, 3, 3), None, (4, 4), "weight must be"),
-    (torch.randn(4, 3, 3, 3, dtype=torch.float16), None, (4, 4), "float32 or float64 CPU"),
-    (torch.randn(4, 3, 3, 3), torch.randn(5), (4, 4), "bias must be"),
-])
+@pytest.mark.parametrize(
+    "weight, bias, size, message",
+    [
+        (torch.randn(4, 3, 3, 3), None, (1, 1), "at least 2x2"),
+        (torch.randn(4, 2, 3, 3), None, (4, 4), "weight must be"),
+        (torch.randn(4, 3, 3, 3, dtype=torch.float16), None, (4, 4), "float32 or float64 CPU"),
+        (torch.randn(4, 3, 3, 3), torch.randn(5), (4, 4), "bias must be"),
+    ],
+)
 def test_direct_conv_bad_input_names_the_problem(device, weight, bias, size, message):
     x = torch.randn(1, 3, *size, device=device)
     with pytest.raises(ValueError, match=message):
@@ -217,6 +237,7 @@ def test_direct_conv_bad_input_names_the_problem(device, weight, bias, size, mes
 
 def test_direct_conv_opcheck():
     x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
-    torch.library.opcheck(torch.ops.adain_cuda.conv3x3_reflect.default,
-                          (x, torch.randn(6, 3, 3, 3, dtype=torch.float64), torch.randn(6, dtype=torch.float64),
-                           True, True))
+    torch.library.opcheck(
+        torch.ops.adain_cuda.conv3x3_reflect.default,
+        (x, torch.randn(6, 3, 3, 3, dtype=torch.float64), torch.randn(6, dtype=torch.float64), True, True),
+    )

@@ -13,13 +13,13 @@ from helpers import CUDA, assert_as_accurate_as_pytorch, assert_one_rounding_fro
 
 cuda_only = pytest.mark.cuda
 SHAPES = [  # (content, style)
-    ((2, 8, 16, 16), (2, 8, 16, 16)),      # small planes: a warp each
-    ((3, 7, 5, 9), (3, 7, 6, 6)),          # 21 planes, odd sizes: the last block's spare warps
-    ((8, 64, 32, 32), (8, 64, 32, 32)),    # the largest warp planes forward
-    ((1, 4, 64, 64), (1, 4, 20, 20)),      # a plane per block
-    ((1, 3, 181, 199), (1, 3, 31, 17)),    # odd plane: scalar loads and stores
-    ((1, 2, 270, 480), (1, 2, 64, 64)),    # beyond one block: a cluster on sm_90
-    ((3, 4, 33, 33), (1, 4, 9, 9)),        # broadcast style
+    ((2, 8, 16, 16), (2, 8, 16, 16)),  # small planes: a warp each
+    ((3, 7, 5, 9), (3, 7, 6, 6)),  # 21 planes, odd sizes: the last block's spare warps
+    ((8, 64, 32, 32), (8, 64, 32, 32)),  # the largest warp planes forward
+    ((1, 4, 64, 64), (1, 4, 20, 20)),  # a plane per block
+    ((1, 3, 181, 199), (1, 3, 31, 17)),  # odd plane: scalar loads and stores
+    ((1, 2, 270, 480), (1, 2, 64, 64)),  # beyond one block: a cluster on sm_90
+    ((3, 4, 33, 33), (1, 4, 9, 9)),  # broadcast style
 ]
 
 

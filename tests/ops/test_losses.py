@@ -30,8 +30,9 @@ def test_style_loss_matches_reference(device, layers, dtype, unbiased, poisoned_
     inputs, targets = maps(layers, device, dtype), maps(layers, device, dtype)
     weights = [0.5 + i for i in range(len(layers))]
     loss = adain_cuda.style_loss(inputs, targets, unbiased=unbiased, layer_weights=weights)
-    expected = reference.style_loss([x.double() for x in inputs], [t.double() for t in targets],
-                                    unbiased=unbiased, layer_weights=weights)
+    expected = reference.style_loss(
+        [x.double() for x in inputs], [t.double() for t in targets], unbiased=unbiased, layer_weights=weights
+    )
     assert loss.dtype == (torch.float64 if dtype == torch.float64 else torch.float32) and loss.dim() == 0
     torch.testing.assert_close(loss.double(), expected, rtol=1e-9 if dtype == torch.float64 else 2e-5, atol=0)
 
@@ -57,8 +58,9 @@ def test_gradients_match_reference(device, layers, dtype, channels_last, poisone
     torch.testing.assert_close(style.double(), ref_style, rtol=2e-5, atol=0)
     if dtype in LOW:
         low_inputs = [x.detach().clone().requires_grad_() for x in inputs]
-        low_loss = (3.0 * reference.style_loss(low_inputs, targets, layer_weights=weights)
-                    + 0.7 * reference.content_loss(low_inputs[-1], content_target))
+        low_loss = 3.0 * reference.style_loss(
+            low_inputs, targets, layer_weights=weights
+        ) + 0.7 * reference.content_loss(low_inputs[-1], content_target)
         pytorch = torch.autograd.grad(low_loss, low_inputs)
     for index, (g, e) in enumerate(zip(grads, expected)):
         assert g.shape == e.shape and g.dtype == dtype
@@ -78,8 +80,9 @@ def test_gradcheck(device, seed, unbiased):
     content_target = features(shapes[-1], device, torch.float64, seed=seed + 20)
 
     def fn(a, b):
-        content, style = adain_cuda.style_content_loss([a, b], targets, content_target, unbiased=unbiased,
-                                                       layer_weights=[2.0, 0.5])
+        content, style = adain_cuda.style_content_loss(
+            [a, b], targets, content_target, unbiased=unbiased, layer_weights=[2.0, 0.5]
+        )
         return 1.5 * content + 2.5 * style
 
     assert torch.autograd.gradcheck(fn, tuple(inputs))
@@ -99,8 +102,9 @@ def test_gradcheck_targets_requiring_grad(device):
 def test_precomputed_target_statistics(device):
     inputs, targets = maps(TRAIN_LAYERS, device), maps(TRAIN_LAYERS, device)
     stats = [adain_cuda.channel_stats(t) for t in targets]
-    torch.testing.assert_close(adain_cuda.style_loss(inputs, stats), adain_cuda.style_loss(inputs, targets),
-                               rtol=1e-6, atol=0)
+    torch.testing.assert_close(
+        adain_cuda.style_loss(inputs, stats), adain_cuda.style_loss(inputs, targets), rtol=1e-6, atol=0
+    )
     # one style's statistics shared by the whole batch: (1, C) and (C,) both accepted
     shared = [(m[:1], s[:1]) for m, s in stats]
     flat = [(m[0], s[0]) for m, s in stats]
@@ -140,11 +144,13 @@ def test_deterministic(device):
 def test_modules(device):
     inputs, targets = maps(ODD_LAYERS[:2], device), maps(ODD_LAYERS[:2], device)
     module = adain_cuda.StyleLoss(layer_weights=[1.0, 3.0], unbiased=False)
-    torch.testing.assert_close(module(inputs, targets),
-                               reference.style_loss(inputs, targets, layer_weights=[1.0, 3.0], unbiased=False))
+    torch.testing.assert_close(
+        module(inputs, targets), reference.style_loss(inputs, targets, layer_weights=[1.0, 3.0], unbiased=False)
+    )
     assert "layer_weights=[1.0, 3.0]" in repr(module)
-    torch.testing.assert_close(adain_cuda.ContentLoss()(inputs[0], targets[0]),
-                               torch.nn.functional.mse_loss(inputs[0], targets[0]))
+    torch.testing.assert_close(
+        adain_cuda.ContentLoss()(inputs[0], targets[0]), torch.nn.functional.mse_loss(inputs[0], targets[0])
+    )
 
 
 def test_opcheck(device):
@@ -152,12 +158,15 @@ def test_opcheck(device):
     targets = maps([(2, 3, 5, 4)], device) + [torch.stack([torch.randn(1, 4), torch.rand(1, 4) + 0.5]).to(device)]
     ct = features((2, 4, 3, 3), device)
     torch.library.opcheck(torch.ops.adain_cuda.losses.default, (inputs, targets, ct, [1.0, 2.0], 1e-5, True))
-    torch.library.opcheck(torch.ops.adain_cuda.losses.default,
-                          ([inputs[0]], [], features((2, 3, 5, 4), device), [], 1e-5, True))
+    torch.library.opcheck(
+        torch.ops.adain_cuda.losses.default, ([inputs[0]], [], features((2, 3, 5, 4), device), [], 1e-5, True)
+    )
     stats = torch.ops.adain_cuda.losses(inputs, targets, ct, [1.0, 2.0], 1e-5, True)[2]
     one = torch.ones((), device=device)
-    torch.library.opcheck(torch.ops.adain_cuda.losses_backward.default,
-                          (one, one, [x.detach() for x in inputs], targets, ct, stats, [1.0, 2.0], True))
+    torch.library.opcheck(
+        torch.ops.adain_cuda.losses_backward.default,
+        (one, one, [x.detach() for x in inputs], targets, ct, stats, [1.0, 2.0], True),
+    )
 
 
 def test_torch_compile_fullgraph(device):

@@ -22,17 +22,20 @@ def ok64(shape, seed):
     return features(shape, "cpu", torch.float64, seed=seed)
 
 
-@pytest.mark.parametrize("content, style, match", [
-    (lambda: ok()[0], lambda: ok(), "content must be a 4-D"),
-    (lambda: ok(), lambda: ok().flatten(2), "style must be a 4-D"),
-    (lambda: ok(), lambda: ok((2, 5, 5, 5)), "same number of channels"),
-    (lambda: ok(), lambda: ok((3, 4, 5, 5)), "style batch must be 1"),
-    (lambda: ok().to(torch.int32), lambda: ok().to(torch.int32), "content must be float32"),
-    (lambda: ok(), lambda: ok().double(), "same dtype"),
-    (lambda: ok(), lambda: ok((2, 4, 0, 5)), "style has no spatial elements"),
-    (lambda: ok((2, 4, 5, 0)), lambda: ok(), "content has no spatial elements"),
-    (lambda: ok(), lambda: ok().to("meta"), "same device"),
-])
+@pytest.mark.parametrize(
+    "content, style, match",
+    [
+        (lambda: ok()[0], lambda: ok(), "content must be a 4-D"),
+        (lambda: ok(), lambda: ok().flatten(2), "style must be a 4-D"),
+        (lambda: ok(), lambda: ok((2, 5, 5, 5)), "same number of channels"),
+        (lambda: ok(), lambda: ok((3, 4, 5, 5)), "style batch must be 1"),
+        (lambda: ok().to(torch.int32), lambda: ok().to(torch.int32), "content must be float32"),
+        (lambda: ok(), lambda: ok().double(), "same dtype"),
+        (lambda: ok(), lambda: ok((2, 4, 0, 5)), "style has no spatial elements"),
+        (lambda: ok((2, 4, 5, 0)), lambda: ok(), "content has no spatial elements"),
+        (lambda: ok(), lambda: ok().to("meta"), "same device"),
+    ],
+)
 def test_bad_tensors(content, style, match):
     with pytest.raises(ValueError, match=match):
         adain_cuda.adain(content(), style())
@@ -43,12 +46,19 @@ def test_not_a_tensor():
         adain_cuda.adain(ok(), [1.0, 2.0])
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"alpha": 1.5}, "alpha must be in"), ({"alpha": -0.1}, "alpha must be in"),
-    ({"eps": 0.0}, "eps must be a positive"), ({"eps": -1e-5}, "eps must be a positive"),
-    ({"eps": float("nan")}, "eps must be a positive"), ({"eps": float("inf")}, "eps must be a positive"),
-    ({"eps": 1e300}, "no larger than"), ({"eps": 1e31}, "no larger than"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"alpha": 1.5}, "alpha must be in"),
+        ({"alpha": -0.1}, "alpha must be in"),
+        ({"eps": 0.0}, "eps must be a positive"),
+        ({"eps": -1e-5}, "eps must be a positive"),
+        ({"eps": float("nan")}, "eps must be a positive"),
+        ({"eps": float("inf")}, "eps must be a positive"),
+        ({"eps": 1e300}, "no larger than"),
+        ({"eps": 1e31}, "no larger than"),
+    ],
+)
 def test_bad_scalars(kwargs, match):
     with pytest.raises(ValueError, match=match):
         adain_cuda.adain(ok(), ok(), **kwargs)
@@ -57,12 +67,16 @@ def test_bad_scalars(kwargs, match):
 # eps is refused where float32 statistics would overflow, by the public functions and by the
 # registered operators alike; every eps they take gives a finite result.
 @pytest.mark.parametrize("eps", [1e300, 1e31, float("inf")])
-@pytest.mark.parametrize("call", [
-    lambda x, eps: torch.ops.adain_cuda.adain(x, x, 1.0, eps, True),
-    lambda x, eps: torch.ops.adain_cuda.channel_stats(x, eps, True),
-    lambda x, eps: adain_cuda.channel_stats(x, eps=eps),
-    lambda x, eps: adain_cuda.style_loss([x], [x], eps=eps),
-], ids=["op_adain", "op_channel_stats", "channel_stats", "style_loss"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, eps: torch.ops.adain_cuda.adain(x, x, 1.0, eps, True),
+        lambda x, eps: torch.ops.adain_cuda.channel_stats(x, eps, True),
+        lambda x, eps: adain_cuda.channel_stats(x, eps=eps),
+        lambda x, eps: adain_cuda.style_loss([x], [x], eps=eps),
+    ],
+    ids=["op_adain", "op_channel_stats", "channel_stats", "style_loss"],
+)
 def test_eps_that_overflows_float32_is_refused_everywhere(call, eps):
     pytest.importorskip("adain_cuda._C")
     with pytest.raises(ValueError, match="eps must be a positive"):
@@ -76,9 +90,14 @@ def test_every_eps_taken_gives_a_finite_result(eps, dtype):
     assert torch.isfinite(adain_cuda.adain(x, x * 3 + 1, eps=eps)).all()
 
 
-@pytest.mark.parametrize("mean_shape, match", [((3, 4), "style_mean must have shape"),
-                                              ((2, 5), "style_mean must have shape"),
-                                              ((2, 4, 1), "style_mean must have shape")])
+@pytest.mark.parametrize(
+    "mean_shape, match",
+    [
+        ((3, 4), "style_mean must have shape"),
+        ((2, 5), "style_mean must have shape"),
+        ((2, 4, 1), "style_mean must have shape"),
+    ],
+)
 def test_bad_style_stats(mean_shape, match):
     with pytest.raises(ValueError, match=match):
         adain_cuda.adain_from_stats(ok(), torch.zeros(mean_shape), torch.ones(2, 4))
@@ -150,8 +169,9 @@ def test_extension_shares_the_cxx_runtime_with_torch():
         pytest.skip("needs the compiled extension and binutils' nm")
     from adain_cuda import _C
 
-    defined = subprocess.run([nm, "-D", "--defined-only", _C.__file__], capture_output=True, text=True,
-                             check=True).stdout
+    defined = subprocess.run(
+        [nm, "-D", "--defined-only", _C.__file__], capture_output=True, text=True, check=True
+    ).stdout
     assert "__cxa_throw" not in defined, f"{_C.__file__} has a statically linked libstdc++; rebuild it"
 
 
@@ -180,11 +200,13 @@ def test_fallback_keeps_every_argument(monkeypatch):
     content, style = ok64((2, 4, 5, 5), 1), ok64((1, 4, 3, 3), 2) * 3 + 1
     for alpha, unbiased in ((0.3, False), (1.0, True), (0.0, True)):
         out = adain_cuda.adain(content, style, alpha=alpha, unbiased=unbiased)
-        torch.testing.assert_close(out.double(), _adain_by_hand(content, style, alpha, unbiased), rtol=1e-10,
-                                   atol=1e-12)
+        torch.testing.assert_close(
+            out.double(), _adain_by_hand(content, style, alpha, unbiased), rtol=1e-10, atol=1e-12
+        )
     mean, std = adain_cuda.channel_stats(content, unbiased=False)
-    torch.testing.assert_close(std.double(), content.double().flatten(2).var(-1, unbiased=False).add(1e-5).sqrt(),
-                               rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        std.double(), content.double().flatten(2).var(-1, unbiased=False).add(1e-5).sqrt(), rtol=1e-10, atol=1e-12
+    )
     inputs = [ok64((2, 4, 6, 6), 3), ok64((2, 3, 2, 2), 4)]
     targets = [ok64((2, 4, 6, 6), 5) * 2, ok64((2, 3, 2, 2), 6) + 1]
     weights = [0.25, 3.0]

@@ -98,8 +98,8 @@ def test_contact_sheet_layout():
     red[0], blue[2] = 1, 1
     sheet = contact_sheet([red], [blue, blue], {(0, 0): red}, cell=32, margin=4)
     assert sheet.size == (3 * 36 + 4, 2 * 36 + 4)
-    assert sheet.getpixel((4 + 16, 4 + 36 + 16)) == (255, 0, 0)        # content, left column
-    assert sheet.getpixel((4 + 36 + 16, 4 + 16)) == (0, 0, 255)        # style, top row
+    assert sheet.getpixel((4 + 16, 4 + 36 + 16)) == (255, 0, 0)  # content, left column
+    assert sheet.getpixel((4 + 36 + 16, 4 + 16)) == (0, 0, 255)  # style, top row
     assert sheet.getpixel((4 + 72 + 16, 4 + 36 + 16)) == (200, 200, 200)  # missing result
 
 
@@ -123,8 +123,7 @@ def test_cmyk_and_palette_colours(tmp_path):
     pal = Image.new("P", (4, 4))
     pal.putpalette([10, 200, 30] + [0] * 765)
     pal.save(tmp_path / "pal.png")
-    torch.testing.assert_close(imaging.load_image(tmp_path / "pal.png")[:, 1, 1],
-                               torch.tensor([10, 200, 30]) / 255.0)
+    torch.testing.assert_close(imaging.load_image(tmp_path / "pal.png")[:, 1, 1], torch.tensor([10, 200, 30]) / 255.0)
 
 
 def test_16_bit_values_are_scaled_by_65535(tmp_path):
@@ -136,15 +135,25 @@ def test_16_bit_values_are_scaled_by_65535(tmp_path):
 
 def test_rgba_masks_treat_transparency_as_background(tmp_path):
     arr = np.zeros((4, 8, 4), np.uint8)
-    arr[..., :3] = 255                      # white everywhere
-    arr[:, :4, 3] = 255                     # opaque on the left half only
+    arr[..., :3] = 255  # white everywhere
+    arr[:, :4, 3] = 255  # opaque on the left half only
     Image.fromarray(arr, "RGBA").save(tmp_path / "mask.png")
     mask = imaging.load_mask(tmp_path / "mask.png")
     assert torch.equal(mask[:, :4], torch.ones(4, 4)) and torch.equal(mask[:, 4:], torch.zeros(4, 4))
 
 
-@pytest.mark.parametrize("h, w, size", [(512, 768, 256), (683, 1024, 512), (1000, 1500, 333), (511, 767, 256),
-                                        (768, 512, 300), (341, 512, 512), (100, 100, 50)])
+@pytest.mark.parametrize(
+    "h, w, size",
+    [
+        (512, 768, 256),
+        (683, 1024, 512),
+        (1000, 1500, 333),
+        (511, 767, 256),
+        (768, 512, 300),
+        (341, 512, 512),
+        (100, 100, 50),
+    ],
+)
 def test_resize_geometry_is_torchvisions(h, w, size):
     # torchvision's Resize(size): shorter side `size`, longer side int(size * long / short), truncated
     short, long = min(h, w), max(h, w)
@@ -158,7 +167,7 @@ def test_resize_geometry_is_torchvisions(h, w, size):
 def test_center_crop_offsets_round_like_torchvision(h, w, size):
     img = torch.arange(h * w, dtype=torch.float32).view(1, h, w)
     top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))  # CenterCrop's offsets
-    torch.testing.assert_close(imaging.center_crop(img, size), img[:, top:top + size, left:left + size])
+    torch.testing.assert_close(imaging.center_crop(img, size), img[:, top : top + size, left : left + size])
     with pytest.raises(ValueError, match="positive"):
         imaging.resized_size(h, w, -5)
 

@@ -76,19 +76,34 @@ def test_uint8_means_0_to_255_everywhere(stylizer):
     assert torch.allclose(by_stylize, by_transfer[0], atol=1e-6)
 
 
-@pytest.mark.parametrize("weights, expected", [
-    ([1e308, 1e308], [0.5, 0.5]), ([1e-9, 1e-9], [0.5, 0.5]), ([1e-300, 3e-300], [0.25, 0.75]),
-    ([2, 0], [1.0, 0.0]), ([1, 3], [0.25, 0.75]), (torch.tensor([1.0, 1.0]), [0.5, 0.5]),
-])
+@pytest.mark.parametrize(
+    "weights, expected",
+    [
+        ([1e308, 1e308], [0.5, 0.5]),
+        ([1e-9, 1e-9], [0.5, 0.5]),
+        ([1e-300, 3e-300], [0.25, 0.75]),
+        ([2, 0], [1.0, 0.0]),
+        ([1, 3], [0.25, 0.75]),
+        (torch.tensor([1.0, 1.0]), [0.5, 0.5]),
+    ],
+)
 def test_weights_normalise_at_any_scale(weights, expected):
     assert normalise_weights(weights, 2) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("weights, words", [
-    ([1.0], "1 interpolation weight"), ([1, 2, 3], "3 interpolation weight"), ([0, 0], "all zero"),
-    ([1, -1], "negative"), ([float("nan"), 1], "finite"), ([float("inf"), 1], "finite"), (["a", 1], "numbers"),
-    (None, "pass interpolation weights"),
-])
+@pytest.mark.parametrize(
+    "weights, words",
+    [
+        ([1.0], "1 interpolation weight"),
+        ([1, 2, 3], "3 interpolation weight"),
+        ([0, 0], "all zero"),
+        ([1, -1], "negative"),
+        ([float("nan"), 1], "finite"),
+        ([float("inf"), 1], "finite"),
+        (["a", 1], "numbers"),
+        (None, "pass interpolation weights"),
+    ],
+)
 @pytest.mark.parametrize("entry", ["stylize", "transfer"])
 def test_bad_weights_are_refused_at_every_entry_point(weights, words, entry, stylizer):
     styles = [STYLE, picture(24, 36, 2)]
@@ -138,8 +153,9 @@ def test_every_form_of_one_mask_gives_the_same_result(shape_of, stylizer):
     styles = [STYLE, picture(24, 36, 2)]
     mask = torch.zeros(40, 48)
     mask[:, :24] = 1.0
-    form = {"(H, W)": mask, "(1, H, W)": mask[None], "bool": mask > 0.5,
-            "uint8": (mask * 255).to(torch.uint8)}[shape_of]
+    form = {"(H, W)": mask, "(1, H, W)": mask[None], "bool": mask > 0.5, "uint8": (mask * 255).to(torch.uint8)}[
+        shape_of
+    ]
     expected = stylizer.stylize(picture(), styles, masks=mask, content_size=0, style_size=0)
     got = stylizer.stylize(picture(), styles, masks=form, content_size=0, style_size=0)
     assert torch.equal(got, expected)
@@ -153,8 +169,9 @@ def test_weights_with_masks_are_refused_not_ignored(entry, stylizer):
         if entry == "stylize":
             stylizer.stylize(picture(), styles, masks=mask, weights=[1, 1], content_size=0, style_size=0)
         else:
-            stylizer.transfer(picture()[None], [stylizer.style_stats(s, size=0) for s in styles], masks=mask,
-                              weights=[1, 1])
+            stylizer.transfer(
+                picture()[None], [stylizer.style_stats(s, size=0) for s in styles], masks=mask, weights=[1, 1]
+            )
 
 
 @pytest.mark.parametrize("content_size", [0, 24])

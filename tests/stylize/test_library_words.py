@@ -16,8 +16,9 @@ from community_layout import DECODER_CONVS, VGG_CONVS, random_state
 def stylizer(**kw):
     from adain_cuda.models import Decoder, Encoder
 
-    return Stylizer(Encoder().load_weights(random_state(VGG_CONVS, 1)),
-                    Decoder().load_weights(random_state(DECODER_CONVS, 2)), **kw)
+    return Stylizer(
+        Encoder().load_weights(random_state(VGG_CONVS, 1)), Decoder().load_weights(random_state(DECODER_CONVS, 2)), **kw
+    )
 
 
 def too_large(monkeypatch):
@@ -40,8 +41,7 @@ LIBRARY_ERRORS = {
     "missing weight file": (lambda mp, tp: weights.resolve("decoder", tp / "none.pth"), "`decoder`"),
     "weights": (lambda mp, tp: normalise_weights([1.0], 2), "`weights`"),
     "train seed": (lambda mp, tp: TrainConfig(content_dir=".", style_dir=".", seed=-1).validate(), "`seed`"),
-    "train crop": (lambda mp, tp: TrainConfig(content_dir=".", style_dir=".", crop_size=600).validate(),
-                   "`crop_size`"),
+    "train crop": (lambda mp, tp: TrainConfig(content_dir=".", style_dir=".", crop_size=600).validate(), "`crop_size`"),
     "sheet cell": (lambda mp, tp: contact_sheet([], [], {}, cell=0), "`cell`"),
 }
 
@@ -56,12 +56,15 @@ def test_library_errors_name_parameters_not_flags(case, monkeypatch, tmp_path):
     assert " --" not in message and not message.startswith("--"), message
 
 
-@pytest.mark.parametrize("library, cli", [
-    ("lower `content_size` (e.g. 1024)", "lower --content-size (e.g. 1024)"),
-    ("`weights`: 1 weight", "--style-interpolation-weights: 1 weight"),
-    ("pass it as `vgg`.", "pass it as --vgg."),
-    ("`output_dir` is a file", "-o/--output is a file"),
-    ("run `adain-cuda weights download`", "run adain-cuda weights download"),
-])
+@pytest.mark.parametrize(
+    "library, cli",
+    [
+        ("lower `content_size` (e.g. 1024)", "lower --content-size (e.g. 1024)"),
+        ("`weights`: 1 weight", "--style-interpolation-weights: 1 weight"),
+        ("pass it as `vgg`.", "pass it as --vgg."),
+        ("`output_dir` is a file", "-o/--output is a file"),
+        ("run `adain-cuda weights download`", "run adain-cuda weights download"),
+    ],
+)
 def test_the_cli_maps_parameter_names_to_its_flags(library, cli):
     assert in_cli_words(library) == cli

@@ -112,8 +112,9 @@ def test_sizes_crop_and_crop_back(pipelines):
 def test_bf16_close_to_fp32(weight_files):
     vgg_path, dec_path, *_ = weight_files
     fp32 = Stylizer.from_pretrained(vgg_path, dec_path, allow_download=False, device="cpu")
-    bf16 = Stylizer.from_pretrained(vgg_path, dec_path, allow_download=False, device="cpu",
-                                    precision="bf16", channels_last=True)
+    bf16 = Stylizer.from_pretrained(
+        vgg_path, dec_path, allow_download=False, device="cpu", precision="bf16", channels_last=True
+    )
     a = fp32.stylize(CONTENT, STYLES[0], content_size=0, style_size=0)
     b = bf16.stylize(CONTENT, STYLES[0], content_size=0, style_size=0)
     rel = ((a - b).norm() / a.norm()).item()
@@ -140,6 +141,7 @@ def test_bad_arguments(pipelines):
 def test_huge_image_is_refused_before_running(pipelines, monkeypatch):
     ours, _ = pipelines
     import adain_cuda.stylize.stylizer as module
+
     monkeypatch.setattr(module, "_available_memory", lambda device: 50 * 2**20)
     with pytest.raises(imaging.ImageError, match="`content_size`"):
         ours.stylize(image(600, 800, 3), STYLES[0], content_size=0)
@@ -155,15 +157,18 @@ def test_loads_full_and_truncated_vgg_files(weight_files, tmp_path):
         assert ka == kb and torch.equal(va, vb)
 
 
-@pytest.mark.parametrize("case, match", [
-    ("missing", "missing keys \\['28.bias'\\]"),
-    ("unexpected", "unexpected keys \\['99.weight'\\]"),
-    ("shape", "wrong shapes: 1.weight: file \\(256, 512, 1, 1\\)"),
-    ("not_dict", "not a state dict"),
-    ("truncated", "truncated or corrupt"),
-    ("garbage", "truncated or corrupt|not a plain state dict|a text file"),
-    ("absent", "not found"),
-])
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        ("missing", "missing keys \\['28.bias'\\]"),
+        ("unexpected", "unexpected keys \\['99.weight'\\]"),
+        ("shape", "wrong shapes: 1.weight: file \\(256, 512, 1, 1\\)"),
+        ("not_dict", "not a state dict"),
+        ("truncated", "truncated or corrupt"),
+        ("garbage", "truncated or corrupt|not a plain state dict|a text file"),
+        ("absent", "not found"),
+    ],
+)
 def test_decoder_file_problems_are_named(weight_files, tmp_path, case, match):
     _, dec_path, _, dec = weight_files
     path = tmp_path / "decoder.pth"

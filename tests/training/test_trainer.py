@@ -42,9 +42,24 @@ def data(tmp_path_factory):
 def config(data, out, **kw):
     root, vgg = data
     # The CPU, also on a GPU machine: exact resume and the fp32 comparisons are CPU properties.
-    base = dict(content_dir=str(root / "content"), style_dir=str(root / "style"), output_dir=str(out),
-                vgg=str(vgg), device="cpu", batch_size=2, max_iter=4, image_size=32, crop_size=32, log_every=1,
-                save_every=1000, sample_every=0, workers=0, progress=False, tensorboard=False, lr=1e-3)
+    base = dict(
+        content_dir=str(root / "content"),
+        style_dir=str(root / "style"),
+        output_dir=str(out),
+        vgg=str(vgg),
+        device="cpu",
+        batch_size=2,
+        max_iter=4,
+        image_size=32,
+        crop_size=32,
+        log_every=1,
+        save_every=1000,
+        sample_every=0,
+        workers=0,
+        progress=False,
+        tensorboard=False,
+        lr=1e-3,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -78,16 +93,21 @@ def step_gradients(trainer, dtype=torch.float32):
     content, _ = next(iter(trainer._loader(trainer.content_files, 0)))
     style, _ = next(iter(trainer._loader(trainer.style_files, 1)))
     mf = trainer.memory_format
-    loss, loss_c, loss_s, *_ = trainer._losses(content.to(trainer.device, dtype).contiguous(memory_format=mf),
-                                               style.to(trainer.device, dtype).contiguous(memory_format=mf))
+    loss, loss_c, loss_s, *_ = trainer._losses(
+        content.to(trainer.device, dtype).contiguous(memory_format=mf),
+        style.to(trainer.device, dtype).contiguous(memory_format=mf),
+    )
     loss.backward()
-    return (torch.stack([loss.detach(), loss_c, loss_s]).double(),
-            torch.cat([p.grad.double().flatten() for p in trainer.decoder.parameters()]))
+    return (
+        torch.stack([loss.detach(), loss_c, loss_s]).double(),
+        torch.cat([p.grad.double().flatten() for p in trainer.decoder.parameters()]),
+    )
 
 
 def test_fused_and_reference_losses_agree_for_one_step(data, tmp_path):
     (values, grads), (ref_values, ref_grads) = (
-        step_gradients(Trainer(config(data, tmp_path / impl, losses=impl))) for impl in ("fused", "reference"))
+        step_gradients(Trainer(config(data, tmp_path / impl, losses=impl))) for impl in ("fused", "reference")
+    )
     torch.testing.assert_close(values, ref_values, rtol=1e-5, atol=1e-7)
     assert ((grads - ref_grads).norm() / ref_grads.norm()).item() < 1e-4
 
@@ -98,6 +118,7 @@ def test_fast_and_plain_networks_agree_for_one_step(data, tmp_path, channels_las
     float64 (every decoder parameter), and in float32 as close to the float64 gradients as the
     plain float32 step is (which itself is about 1e-3 off, relative); the optimizer moves the
     plain decoder's parameters."""
+
     def run(fast, dtype):
         trainer = Trainer(config(data, tmp_path / f"{fast}_{dtype}", fast=fast, channels_last=channels_last))
         assert trainer.fast is fast
@@ -173,8 +194,7 @@ def test_outputs_checkpoints_logs_and_stylize(data, tmp_path, capsys):
     rows = (tmp_path / "log.csv").read_text().splitlines()
     assert rows[0].startswith("iteration,loss,content,style,style_relu1_1") and len(rows) == 5
     # the saved decoder loads into stylize, like the community decoder.pth
-    stylizer = Stylizer.from_pretrained(data[1], tmp_path / "decoder_iter_4.pth", allow_download=False,
-                                        device="cpu")
+    stylizer = Stylizer.from_pretrained(data[1], tmp_path / "decoder_iter_4.pth", allow_download=False, device="cpu")
     assert stylizer.stylize(torch.rand(3, 24, 32), torch.rand(3, 24, 24), content_size=0).shape == (3, 24, 32)
 
 
@@ -231,8 +251,9 @@ def test_a_second_signal_stops_at_once_without_a_checkpoint(data, tmp_path, monk
 
 
 def _ddp_worker(rank, world, port, cfg_kwargs, result_path):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     trainer = Trainer(TrainConfig(**cfg_kwargs))
     trainer.train()
@@ -298,8 +319,12 @@ def test_fast_step_on_the_gpu_within_rounding_of_the_plain_one(data, tmp_path):
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
         grads = {}
-        for name, kw in {"exact": dict(fast=False, precision="fp32"), "plain_bf16": dict(fast=False),
-                         "fast_bf16": dict(fast=True), "fast_fp32": dict(fast=True, precision="fp32")}.items():
+        for name, kw in {
+            "exact": dict(fast=False, precision="fp32"),
+            "plain_bf16": dict(fast=False),
+            "fast_bf16": dict(fast=True),
+            "fast_fp32": dict(fast=True, precision="fp32"),
+        }.items():
             trainer = Trainer(config(data, tmp_path / name, device="cuda", precision=kw.pop("precision", "auto"), **kw))
             grads[name] = step_gradients(trainer)[1]
     finally:

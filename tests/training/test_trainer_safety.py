@@ -29,18 +29,57 @@ def data(tmp_path_factory):
 
 
 def config(data, out, **kw):
-    base = dict(content_dir=str(data / "content"), style_dir=str(data / "style"), output_dir=str(out),
-                vgg=str(data / "vgg.pth"), device="cpu", batch_size=2, max_iter=2, image_size=32, crop_size=32,
-                log_every=1, save_every=1000, sample_every=0, workers=0, progress=False, tensorboard=False)
+    base = dict(
+        content_dir=str(data / "content"),
+        style_dir=str(data / "style"),
+        output_dir=str(out),
+        vgg=str(data / "vgg.pth"),
+        device="cpu",
+        batch_size=2,
+        max_iter=2,
+        image_size=32,
+        crop_size=32,
+        log_every=1,
+        save_every=1000,
+        sample_every=0,
+        workers=0,
+        progress=False,
+        tensorboard=False,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
 
 def train_cli(data, out, *extra):
-    return cli.main(["train", "--content-dir", str(data / "content"), "--style-dir", str(data / "style"),
-                     "--vgg", str(data / "vgg.pth"), "-o", str(out), "--device", "cpu", "--workers", "0",
-                     "--image-size", "32", "--crop-size", "32", "--batch-size", "2", "--max-iter", "2",
-                     "--sample-every", "0", "--no-tensorboard", *map(str, extra)])
+    return cli.main(
+        [
+            "train",
+            "--content-dir",
+            str(data / "content"),
+            "--style-dir",
+            str(data / "style"),
+            "--vgg",
+            str(data / "vgg.pth"),
+            "-o",
+            str(out),
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+            "--image-size",
+            "32",
+            "--crop-size",
+            "32",
+            "--batch-size",
+            "2",
+            "--max-iter",
+            "2",
+            "--sample-every",
+            "0",
+            "--no-tensorboard",
+            *map(str, extra),
+        ]
+    )
 
 
 class Payload:
@@ -61,10 +100,14 @@ def test_a_crafted_checkpoint_cannot_run_code(data, tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "not a readable"), (b"PK\x03\x04 truncated", "not a readable"),
-    (None, "not an adain_cuda training checkpoint"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "not a readable"),
+        (b"PK\x03\x04 truncated", "not a readable"),
+        (None, "not an adain_cuda training checkpoint"),
+    ],
+)
 def test_broken_checkpoints_are_one_line(data, tmp_path, content, message, capsys):
     path = tmp_path / "checkpoint.pt"
     if content is None:
@@ -89,13 +132,16 @@ def test_an_existing_run_is_not_overwritten_without_asking(data, tmp_path, capsy
     assert train_cli(data, out, "--resume", "--max-iter", "3") == 0
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--save-every", "0"], "--save-every must be at least 1"),
-    (["--batch-size", "0"], "--batch-size must be at least 1"),
-    (["--crop-size", "64"], "--crop-size 64 is larger than --image-size 32"),
-    (["--layer-weights", "1,2"], "--layer-weights needs 4 weights"),
-    (["--lr", "nan"], "--lr must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--save-every", "0"], "--save-every must be at least 1"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--crop-size", "64"], "--crop-size 64 is larger than --image-size 32"),
+        (["--layer-weights", "1,2"], "--layer-weights needs 4 weights"),
+        (["--lr", "nan"], "--lr must be a finite number"),
+    ],
+)
 def test_bad_options_are_one_line(data, tmp_path, extra, message, capsys):
     assert train_cli(data, tmp_path / "run", *extra) == 2
     err = capsys.readouterr().err
@@ -108,9 +154,31 @@ def test_a_folder_of_only_bad_images_is_one_line(data, tmp_path, capsys):
     bad.mkdir()
     (bad / "a.jpg").write_text("not an image")
     Image.new("RGB", (4, 4)).save(bad / "tiny.png")
-    code = cli.main(["train", "--content-dir", str(bad), "--style-dir", str(data / "style"), "--vgg",
-                     str(data / "vgg.pth"), "-o", str(tmp_path / "run"), "--device", "cpu", "--workers", "0",
-                     "--max-iter", "1", "--batch-size", "1", "--image-size", "32", "--crop-size", "32"])
+    code = cli.main(
+        [
+            "train",
+            "--content-dir",
+            str(bad),
+            "--style-dir",
+            str(data / "style"),
+            "--vgg",
+            str(data / "vgg.pth"),
+            "-o",
+            str(tmp_path / "run"),
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+            "--max-iter",
+            "1",
+            "--batch-size",
+            "1",
+            "--image-size",
+            "32",
+            "--crop-size",
+            "32",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "none of the 2 images could be used" in err and "Traceback" not in err
 
@@ -124,6 +192,7 @@ def test_without_vgg_the_cached_weights_are_used_not_a_random_encoder(data, tmp_
     sha = weights.sha256_of(data / "vgg.pth")
     size = (data / "vgg.pth").stat().st_size
     from dataclasses import replace
+
     monkeypatch.setitem(weights.REGISTRY, "vgg", replace(weights.REGISTRY["vgg"], sha256=sha, size=size))
     trainer = Trainer(config(data, tmp_path / "run", vgg=None))
     expected = random_state(VGG_CONVS, 5)
@@ -233,6 +302,8 @@ def test_a_failed_checkpoint_write_is_one_line(data, tmp_path, monkeypatch, erro
 def test_a_worker_error_is_its_own_last_line():
     from adain_cuda.cli.report import describe
 
-    text = ("Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
-            '  File "x.py", line 3, in f\n    raise ValueError("bad crop")\nValueError: bad crop\n')
+    text = (
+        "Caught ValueError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 3, in f\n    raise ValueError("bad crop")\nValueError: bad crop\n'
+    )
     assert describe(RuntimeError(text)) == "in a data loading worker: ValueError: bad crop"

@@ -31,7 +31,7 @@ def write_clip(path, frames, fps=10, audio=False):
         if a_stream is not None:
             samples = (np.sin(np.arange(16000 * len(frames) // fps) / 10) * 0.3).astype(np.float32)
             for i in range(0, len(samples), 1024):
-                chunk = samples[i:i + 1024][None]
+                chunk = samples[i : i + 1024][None]
                 frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
                 frame.sample_rate = 16000
                 for packet in a_stream.encode(frame):
@@ -53,7 +53,7 @@ def moving_frames(n=12, h=48, w=64, seed=0):
     coarse = torch.from_numpy(rng.uniform(0, 255, (1, 3, 6, 8)).astype(np.float32))
     base = torch.nn.functional.interpolate(coarse, size=(h, w + n), mode="bicubic", align_corners=False)
     base = base.clamp(0, 255).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()
-    return np.ascontiguousarray(np.stack([base[:, i:i + w] for i in range(n)]))
+    return np.ascontiguousarray(np.stack([base[:, i : i + w] for i in range(n)]))
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,7 @@ def test_round_trip_keeps_count_rate_size_colors_and_audio(tmp_path):
     frames = moving_frames()
     frames[:, :8, :8] = (255, 0, 0)  # a red corner: R and B must not swap
     write_clip(tmp_path / "in.mp4", frames, fps=12, audio=True)
-    report = process_video(tmp_path / "in.mp4", tmp_path / "out.mp4", lambda x: x, batch_size=5,
-                           crf=0, progress=False)
+    report = process_video(tmp_path / "in.mp4", tmp_path / "out.mp4", lambda x: x, batch_size=5, crf=0, progress=False)
     out, fps, audio = read_clip(tmp_path / "out.mp4")
     assert out.shape == frames.shape and fps == 12 and audio == 1
     assert report.frames == 12 and report.audio_streams == 1
@@ -85,8 +84,9 @@ def test_stylize_video_encodes_the_style_once(tmp_path, stylizer):
     style = tmp_path / "style.png"
     imaging.save_image(torch.rand(3, 32, 32), style)
     before = stylizer.style_encodes
-    report = stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "out.mp4", [style], style_size=32,
-                           batch_size=4, progress=False)
+    report = stylize_video(
+        stylizer, tmp_path / "in.mp4", tmp_path / "out.mp4", [style], style_size=32, batch_size=4, progress=False
+    )
     assert stylizer.style_encodes == before + 1
     out, fps, _ = read_clip(tmp_path / "out.mp4")
     assert out.shape == (9, 40, 56, 3) and fps == 10 and report.frames == 9
@@ -94,19 +94,42 @@ def test_stylize_video_encodes_the_style_once(tmp_path, stylizer):
 
 def test_content_size_resized_back_or_kept(tmp_path, stylizer):
     write_clip(tmp_path / "in.mp4", moving_frames(n=4, h=48, w=64))
-    stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "back.mp4", torch.rand(3, 24, 24), style_size=0,
-                  content_size=24, progress=False)
+    stylize_video(
+        stylizer,
+        tmp_path / "in.mp4",
+        tmp_path / "back.mp4",
+        torch.rand(3, 24, 24),
+        style_size=0,
+        content_size=24,
+        progress=False,
+    )
     assert read_clip(tmp_path / "back.mp4")[0].shape == (4, 48, 64, 3)
-    stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "kept.mp4", torch.rand(3, 24, 24), style_size=0,
-                  content_size=24, resize_back=False, progress=False)
+    stylize_video(
+        stylizer,
+        tmp_path / "in.mp4",
+        tmp_path / "kept.mp4",
+        torch.rand(3, 24, 24),
+        style_size=0,
+        content_size=24,
+        resize_back=False,
+        progress=False,
+    )
     assert read_clip(tmp_path / "kept.mp4")[0].shape == (4, 24, 32, 3)
 
 
 def test_interpolation_and_preserve_color(tmp_path, stylizer):
     write_clip(tmp_path / "in.mp4", moving_frames(n=3, h=32, w=32))
     styles = [torch.rand(3, 24, 24), torch.rand(3, 24, 24)]
-    report = stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "out.mp4", styles, weights=[1, 2],
-                           preserve_color=True, style_size=0, progress=False)
+    report = stylize_video(
+        stylizer,
+        tmp_path / "in.mp4",
+        tmp_path / "out.mp4",
+        styles,
+        weights=[1, 2],
+        preserve_color=True,
+        style_size=0,
+        progress=False,
+    )
     assert report.frames == 3
 
 
@@ -120,8 +143,18 @@ def test_temporal_smoothing_reduces_flicker(tmp_path, stylizer):
     frames[1::2, :20, :20] = 255
     write_clip(tmp_path / "in.mp4", frames)
     style = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
-    flicker = {s: stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / f"{s}.mp4", style, style_size=0,
-                                temporal_smoothing=s, progress=False).flicker for s in (0.0, 0.5, 0.9)}
+    flicker = {
+        s: stylize_video(
+            stylizer,
+            tmp_path / "in.mp4",
+            tmp_path / f"{s}.mp4",
+            style,
+            style_size=0,
+            temporal_smoothing=s,
+            progress=False,
+        ).flicker
+        for s in (0.0, 0.5, 0.9)
+    }
     assert flicker[0.5] < flicker[0.0] and flicker[0.9] < flicker[0.0], flicker
 
 
@@ -170,11 +203,12 @@ def test_unreadable_frame_mid_way(tmp_path):
     write_clip(tmp_path / "in.mp4", moving_frames(n=30, h=64, w=64))
     data = bytearray((tmp_path / "in.mp4").read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 400] = bytes(400)  # damage the stream's middle
+    data[middle : middle + 400] = bytes(400)  # damage the stream's middle
     (tmp_path / "bad.mp4").write_bytes(bytes(data))
     try:
-        report = process_video(tmp_path / "bad.mp4", tmp_path / "o.mp4", lambda x: x, progress=False,
-                               skip_bad_frames=True)
+        report = process_video(
+            tmp_path / "bad.mp4", tmp_path / "o.mp4", lambda x: x, progress=False, skip_bad_frames=True
+        )
     except VideoError as exc:  # the damage may also be fatal for the demuxer: then a clear error
         assert "bad.mp4" in str(exc)
         assert not (tmp_path / "o.mp4").exists()
@@ -191,9 +225,24 @@ def test_cli_video(tmp_path, capsys):
     write_weight_files(tmp_path, 1, 2)
     write_clip(tmp_path / "in.mp4", moving_frames(n=5, h=32, w=48), audio=True)
     imaging.save_image(torch.rand(3, 24, 24), tmp_path / "s.png")
-    args = ["video", str(tmp_path / "in.mp4"), "--style", str(tmp_path / "s.png"), "-o", str(tmp_path / "out.mp4"),
-            "--vgg", str(tmp_path / "vgg.pth"), "--decoder", str(tmp_path / "dec.pth"), "--device", "cpu",
-            "--style-size", "0", "--temporal-smoothing", "0.5"]
+    args = [
+        "video",
+        str(tmp_path / "in.mp4"),
+        "--style",
+        str(tmp_path / "s.png"),
+        "-o",
+        str(tmp_path / "out.mp4"),
+        "--vgg",
+        str(tmp_path / "vgg.pth"),
+        "--decoder",
+        str(tmp_path / "dec.pth"),
+        "--device",
+        "cpu",
+        "--style-size",
+        "0",
+        "--temporal-smoothing",
+        "0.5",
+    ]
     assert cli.main(args) == 0
     assert "5 frames, 48x32 at 10 fps" in capsys.readouterr().out
     assert read_clip(tmp_path / "out.mp4")[2] == 1  # audio kept
@@ -252,13 +301,22 @@ def test_kept_size_follows_the_image_geometry(tmp_path, stylizer):
     """The processed size is the one the frames are resized to (the longer side truncated, as
     for images), so a size where rounding would differ encodes cleanly."""
     write_clip(tmp_path / "in.mp4", moving_frames(n=3, h=45, w=67))  # 24 * 67 / 45 = 35.7
-    report = stylize_video(stylizer, tmp_path / "in.mp4", tmp_path / "kept.mp4", torch.rand(3, 24, 24),
-                           style_size=0, content_size=24, resize_back=False, progress=False)
+    report = stylize_video(
+        stylizer,
+        tmp_path / "in.mp4",
+        tmp_path / "kept.mp4",
+        torch.rand(3, 24, 24),
+        style_size=0,
+        content_size=24,
+        resize_back=False,
+        progress=False,
+    )
     assert read_clip(tmp_path / "kept.mp4")[0].shape == (3, 24, 34, 3)  # 24 x 35, even for yuv420p
     assert (report.width, report.height) == (34, 24)
 
 
 # ---- clips shaped like a phone's: rotation, variable frame rate, AAC audio, size changes, damage ----
+
 
 def _patch_rotation(path, degrees_clockwise):
     """Writes the display matrix of an MP4's track header as a phone does for a rotated recording."""
@@ -271,7 +329,7 @@ def _patch_rotation(path, degrees_clockwise):
     one = 1 << 16
     cos, sin = {90: (0, 1), 180: (-1, 0), 270: (0, -1)}[degrees_clockwise]
     matrix = [cos * one, sin * one, 0, -sin * one, cos * one, 0, 0, 0, 1 << 30]
-    data[offset:offset + 36] = b"".join(struct.pack(">i", v) for v in matrix)
+    data[offset : offset + 36] = b"".join(struct.pack(">i", v) for v in matrix)
     path.write_bytes(bytes(data))
 
 
@@ -311,10 +369,13 @@ def frame_times(path):
         return [float(f.pts * f.time_base) for f in c.decode(c.streams.video[0])]
 
 
-@pytest.mark.parametrize("times", [
-    [0.0, 0.033, 0.066, 0.5, 0.533, 1.5, 1.533, 3.0],        # bursts and pauses
-    [0.0, 0.1, 0.15, 0.2, 1.0, 1.01, 1.02, 1.03, 1.04, 2.0],  # a slow-motion stretch
-])
+@pytest.mark.parametrize(
+    "times",
+    [
+        [0.0, 0.033, 0.066, 0.5, 0.533, 1.5, 1.533, 3.0],  # bursts and pauses
+        [0.0, 0.1, 0.15, 0.2, 1.0, 1.01, 1.02, 1.03, 1.04, 2.0],  # a slow-motion stretch
+    ],
+)
 def test_a_variable_frame_rate_keeps_every_frame_time(times, tmp_path):
     frames = moving_frames(n=len(times), h=32, w=48)
     write_timed_clip(tmp_path / "vfr.mp4", frames, times)
@@ -333,8 +394,9 @@ def test_a_clip_cut_short_is_reported_incomplete(container, tmp_path, stylizer, 
     data = (tmp_path / f"full.{container}").read_bytes()
     (tmp_path / f"cut.{container}").write_bytes(data[: len(data) // 2])
     try:
-        report = process_video(tmp_path / f"cut.{container}", tmp_path / "out.mp4", lambda x: x, progress=False,
-                               skip_bad_frames=True)
+        report = process_video(
+            tmp_path / f"cut.{container}", tmp_path / "out.mp4", lambda x: x, progress=False, skip_bad_frames=True
+        )
     except VideoError as exc:  # a cut that breaks a frame: refused as damaged, nothing written
         assert "nothing was written" in str(exc)
         return
@@ -363,10 +425,16 @@ def test_a_still_image_is_not_a_video(ext, tmp_path):
     assert not (tmp_path / "out.mp4").exists()
 
 
-@pytest.mark.parametrize("options, words", [
-    ({"crf": 99}, "crf"), ({"crf": -1}, "crf"), ({"preset": "bogus"}, "preset"),
-    ({"codec": "aac"}, "codec"), ({"codec": "no-such-codec"}, "codec"),
-])
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"crf": 99}, "crf"),
+        ({"crf": -1}, "crf"),
+        ({"preset": "bogus"}, "preset"),
+        ({"codec": "aac"}, "codec"),
+        ({"codec": "no-such-codec"}, "codec"),
+    ],
+)
 def test_encoder_options_are_checked_before_decoding_and_blame_themselves(options, words, tmp_path, monkeypatch):
     from adain_cuda.video import container
 
@@ -377,17 +445,23 @@ def test_encoder_options_are_checked_before_decoding_and_blame_themselves(option
     assert "in.mp4" not in str(info.value)
 
 
-@pytest.mark.parametrize("extra, words", [
-    (["--crf", "99"], "--crf"), (["--preset", "bogus"], "--preset"), (["--codec", "aac"], "--codec"),
-])
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--crf", "99"], "--crf"),
+        (["--preset", "bogus"], "--preset"),
+        (["--codec", "aac"], "--codec"),
+    ],
+)
 def test_the_cli_names_the_bad_encoder_option_before_loading_weights(extra, words, tmp_path, capsys, monkeypatch):
     from adain_cuda import cli
     from adain_cuda.cli import options
 
     write_clip(tmp_path / "in.mp4", moving_frames(n=3), fps=10)
     monkeypatch.setattr(options, "stylizer_from", lambda args: pytest.fail("weights loaded first"))
-    code = cli.main(["video", str(tmp_path / "in.mp4"), "--style", str(tmp_path / "in.mp4"), "-o",
-                     str(tmp_path / "o.mp4"), *extra])
+    code = cli.main(
+        ["video", str(tmp_path / "in.mp4"), "--style", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "o.mp4"), *extra]
+    )
     assert code == 2 and words in capsys.readouterr().err
 
 
