@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._files import atomic_path
+from .._files import atomic_path, atomic_write
 from .networks import WeightsError
 
 __all__ = [
@@ -183,7 +183,7 @@ def _record_verified(path: Path, sha256: str) -> None:
     """Remembers that ``path`` (at this size and modification time) has this sha256."""
     st = path.stat()
     with contextlib.suppress(OSError):  # a read-only cache only costs a re-check next time
-        _stamp(path).write_text(f"{st.st_size} {st.st_mtime_ns} {sha256}\n")
+        atomic_write(_stamp(path), lambda tmp: tmp.write_text(f"{st.st_size} {st.st_mtime_ns} {sha256}\n"))
 
 
 def verified_sha256(path: Path) -> str:
