@@ -65,7 +65,7 @@ TORCH_LIBRARY(adain_cuda, m) {
     TORCH_CHECK_VALUE(false, "kernel path must be auto, warp, block, cluster or general, got '",
                       path, "'");
   });
-  // What this binary was compiled for, read by `python -m adain_cuda.info`.
+  // What this binary was compiled for, read by `adain-cuda info` (adain_cuda.ops.build_info).
   m.def("build_info() -> str", [] { return std::string(ADAIN_BUILD_DESCRIPTION); });
 }
 
