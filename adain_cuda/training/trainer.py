@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -312,8 +313,15 @@ class Trainer:
         try:
             with deferred_interrupts() as stop:
                 while self.iteration < c.max_iter:
-                    content, bad_c = next(content_iter)
-                    style, bad_s = next(style_iter)
+                    try:
+                        content, bad_c = next(content_iter)
+                        style, bad_s = next(style_iter)
+                    except Exception:
+                        # Ctrl-C in a terminal reaches the loader's workers too, which then end:
+                        # no step has begun, so the state is whole and saved below.
+                        if not stop.requested:
+                            raise
+                        self._stop_between_steps(log)
                     log.skipped(bad_c + bad_s)
                     out = self.step(content, style)
                     window_images += content.shape[0] * self.world
@@ -329,13 +337,7 @@ class Trainer:
                         self.save_checkpoint()
                     log.advance()
                     if self._stop_requested(stop.requested):
-                        log.bar.close()
-                        path = self.save_checkpoint()  # between steps: the state is whole
-                        self._say(
-                            f"interrupted at iteration {self.iteration}; checkpoint saved ({path}). "
-                            f"Continue with `resume` {self.out / CHECKPOINT}"
-                        )
-                        raise KeyboardInterrupt(f"interrupted at iteration {self.iteration}; checkpoint saved")
+                        self._stop_between_steps(log)
         finally:
             log.close()
         path = self.save_checkpoint()
@@ -346,6 +348,16 @@ class Trainer:
                 f"(and {path}); {len(self.bad_files)} unusable file(s) skipped"
             )
         return last
+
+    def _stop_between_steps(self, log: RunLog) -> NoReturn:
+        """Saves a checkpoint (the state is whole between steps) and stops the run."""
+        log.bar.close()
+        path = self.save_checkpoint()
+        self._say(
+            f"interrupted at iteration {self.iteration}; checkpoint saved ({path}). "
+            f"Continue with `resume` {self.out / CHECKPOINT}"
+        )
+        raise KeyboardInterrupt(f"interrupted at iteration {self.iteration}; checkpoint saved")
 
     def _stop_requested(self, here: bool) -> bool:
         """Whether any process was asked to stop (all of them stop at the same step)."""

@@ -270,7 +270,7 @@ def process_video(
             try:
                 v_out = writer.add_stream(codec, rate=rate)
                 v_out.width, v_out.height, v_out.pix_fmt = size[0], size[1], "yuv420p"
-                v_out.codec_context.time_base = v_in.time_base or fractions.Fraction(1, 90000)
+                v_out.codec_context.time_base = _output_time_base(codec, v_in.time_base)
                 if codec in ("libx264", "libx265"):
                     v_out.options = {"crf": str(crf), "preset": preset}
                 audio = {a.index: _copy_stream(writer, a) for a in reader.streams.audio}
@@ -301,6 +301,14 @@ def process_video(
         raise
     finally:
         reader.close()
+
+
+def _output_time_base(codec: str, source: fractions.Fraction | None) -> fractions.Fraction:
+    """The input's time base, so every frame keeps its time exactly; milliseconds where there is
+    none or the codec cannot take it (MPEG-4 part 2 allows denominators up to 65535 only)."""
+    if source is None or (codec not in ("libx264", "libx265") and source.denominator > 65535):
+        return fractions.Fraction(1, 1000)
+    return source
 
 
 def _declared_seconds(reader, stream) -> float | None:

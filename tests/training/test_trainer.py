@@ -234,6 +234,29 @@ def test_a_signal_mid_step_saves_a_whole_checkpoint_after_the_step(data, tmp_pat
     assert {int(s["step"]) for s in state["optimizer"]["state"].values()} == {4}
 
 
+def test_a_signal_that_ends_the_loader_workers_still_saves_a_checkpoint(data, tmp_path, monkeypatch):
+    """Ctrl-C in a terminal reaches the DataLoader's workers, which end; the next fetch fails."""
+    trainer = Trainer(config(data, tmp_path, max_iter=10, save_every=100))
+    real_loader = trainer._loader
+
+    def loader(files, seed):
+        batches = iter(real_loader(files, seed))
+
+        def stream():
+            while True:
+                if trainer.iteration == 3:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    raise RuntimeError("DataLoader worker (pid 1) exited unexpectedly")
+                yield next(batches)
+
+        return stream()
+
+    monkeypatch.setattr(trainer, "_loader", loader)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["iteration"] == 3
+
+
 def test_a_second_signal_stops_at_once_without_a_checkpoint(data, tmp_path, monkeypatch):
     trainer = Trainer(config(data, tmp_path, max_iter=10, save_every=100))
     real_step = trainer.step

@@ -481,3 +481,13 @@ def test_two_runs_never_share_a_temporary_file(tmp_path):
 
     names = {temporary_name(tmp_path / "out.mp4") for _ in range(100)}
     assert len(names) == 100 and all(n.suffix == ".mp4" for n in names)
+
+
+@pytest.mark.parametrize("codec", ["libx264", "mpeg4"])
+def test_a_fine_time_base_suits_every_codec(codec, tmp_path):
+    """MPEG-TS counts in 1/90000 s, which MPEG-4 part 2 cannot take: the frame times still hold."""
+    write_clip(tmp_path / "in.ts", moving_frames(n=6), fps=10)
+    report = process_video(tmp_path / "in.ts", tmp_path / "out.mp4", lambda x: x, progress=False, codec=codec)
+    assert report.frames == 6
+    times = frame_times(tmp_path / "out.mp4")
+    assert len(times) == 6 and times[-1] - times[0] == pytest.approx(0.5, abs=0.01)
