@@ -55,9 +55,9 @@ def recolor(content: ImageSource, style: ImageSource, *, method: str = "lab", st
     ``method="lab"``: per-channel mean and std in lαβ, matched with :func:`adain_cuda.adain`
     (``strength`` is its alpha); ``"covariance"``: mean and 3x3 covariance in RGB."""
     if method not in METHODS:
-        raise ValueError(f"unknown recolor method {method!r}; use one of {', '.join(METHODS)}")
+        raise ValueError(f"unknown recolor `method` {method!r}; use one of {', '.join(METHODS)}")
     if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
+        raise ValueError(f"`strength` must be in [0, 1], got {strength}")
     c, s = load_image(content), load_image(style)
     if method == "covariance":
         out = match_color(c, s, clamp=False)

@@ -81,12 +81,12 @@ class Stylizer:
         fast_options: FastOptions | None = None,
     ) -> None:
         if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}: use one of fp32, bf16, fp16")
+            raise ValueError(f"unknown `precision` {precision!r}: use one of fp32, bf16, fp16")
         self.device = parse_device(device)
         self.dtype = PRECISIONS[precision]
         on_cuda = self.device.type == "cuda"
         if self.dtype == torch.float16 and not on_cuda:
-            raise ValueError("precision fp16 needs a CUDA device; use fp32 or bf16 on the CPU")
+            raise ValueError("`precision` fp16 needs a CUDA device; use fp32 or bf16 on the CPU")
         if cuda_graphs and not on_cuda:
             raise ValueError(f"cuda_graphs=True needs a CUDA device, not {self.device}")
         self.fast = on_cuda if fast is None else bool(fast)

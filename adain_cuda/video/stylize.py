@@ -53,9 +53,9 @@ def stylize_video(
     overwrite). The memory the batches need is checked before the first frame is decoded."""
     styles = as_list(styles)
     if not 0.0 <= temporal_smoothing < 1.0:
-        raise VideoError(f"temporal_smoothing must be in [0, 1), got {temporal_smoothing}")
+        raise VideoError(f"`temporal_smoothing` must be in [0, 1), got {temporal_smoothing}")
     if not 0.0 <= alpha <= 1.0:
-        raise VideoError(f"alpha must be in [0, 1], got {alpha}")
+        raise VideoError(f"`alpha` must be in [0, 1], got {alpha}")
     if 0 < content_size < MIN_SIDE:
         raise VideoError(
             f"`content_size` {content_size} is too small: the networks need at least {MIN_SIDE} pixels on each side"
