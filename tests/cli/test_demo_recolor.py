@@ -31,7 +31,7 @@ def test_recolor_gives_the_style_colour_statistics():
     cov = recolor(content, style, method="covariance")
     torch.testing.assert_close(cov.flatten(1).mean(1), style.flatten(1).mean(1), atol=2e-3, rtol=0)
     torch.testing.assert_close(recolor(content, style, strength=0.0), content, atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match="unknown recolor method"):
+    with pytest.raises(ValueError, match="unknown recolor `method`"):
         recolor(content, style, method="hsv")
 
 
