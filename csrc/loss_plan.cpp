@@ -31,8 +31,9 @@ LossPlan plan_losses(const std::vector<at::Tensor>& inputs, const std::vector<at
                       " differs from layer 0's ", dtype, "; all layers must share one dtype");
     TORCH_CHECK_VALUE(x.device() == device, where, ": input is on ", x.device(),
                       " but layer 0 is on ", device);
-    TORCH_CHECK_VALUE(x.size(2) * x.size(3) > 0, where, ": input has no spatial elements (shape ",
-                      x.sizes(), ")");
+    // An empty batch has no loss (a mean over no elements): refused on every backend alike.
+    TORCH_CHECK_VALUE(x.numel() > 0, where, ": input is empty (shape ", x.sizes(),
+                      "): a loss needs at least one element in every layer");
     if (l >= targets.size()) continue;
     const at::Tensor& t = targets[l];
     TORCH_CHECK_VALUE(t.device() == device, where, ": target is on ", t.device(),
@@ -65,6 +66,25 @@ LossPlan plan_losses(const std::vector<at::Tensor>& inputs, const std::vector<at
                       dtype, " on ", device, ", got ", t.scalar_type(), " on ", t.device());
   }
   return plan;
+}
+
+void check_loss_backward(const LossPlan& plan, const at::Tensor& maps, const at::Tensor& stats,
+                         const at::Tensor& grad_style, const at::Tensor& grad_content) {
+  const auto sdt = stats_dtype(maps.scalar_type());
+  TORCH_CHECK_VALUE(stats.dim() == 1 && stats.numel() == plan.stats_numel, "stats must be the 1-D ",
+                    plan.stats_numel, " packed statistics of the forward, got shape ",
+                    stats.sizes());
+  TORCH_CHECK_VALUE(stats.scalar_type() == sdt && stats.device() == maps.device(), "stats must be ",
+                    sdt, " on ", maps.device(), ", got ", stats.scalar_type(), " on ",
+                    stats.device());
+  for (const auto& [g, name] :
+       {std::pair{&grad_style, "grad_style"}, std::pair{&grad_content, "grad_content"}}) {
+    TORCH_CHECK_VALUE(g->numel() == 1 && at::isFloatingType(g->scalar_type()), name,
+                      " must be one floating-point value, got shape ", g->sizes(), " of ",
+                      g->scalar_type());
+    TORCH_CHECK_VALUE(g->device() == maps.device(), name, " must be on ", maps.device(), ", got ",
+                      g->device());
+  }
 }
 
 }  // namespace adain

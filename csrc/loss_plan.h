@@ -34,4 +34,9 @@ LossPlan plan_losses(const std::vector<at::Tensor>& inputs, const std::vector<at
                      const std::optional<at::Tensor>& content_target,
                      const std::vector<double>& weights, double eps);
 
+// The backward's own arguments against the plan: the packed statistics (stats_numel of the
+// statistics dtype) and the two incoming gradients (one element each), all on the maps' device.
+void check_loss_backward(const LossPlan& plan, const at::Tensor& maps, const at::Tensor& stats,
+                         const at::Tensor& grad_style, const at::Tensor& grad_content);
+
 }  // namespace adain

@@ -48,18 +48,31 @@ void check_pair(const at::Tensor& content, const at::Tensor& style) {
                     style.size(0));
 }
 
-void check_style_stats(const at::Tensor& content, const at::Tensor& mean, const at::Tensor& std_) {
-  const auto want = stats_dtype(content.scalar_type());
-  for (const auto& [t, name] : {std::pair{&mean, "style_mean"}, std::pair{&std_, "style_std"}}) {
-    TORCH_CHECK_VALUE(t->dim() == 2 && t->size(1) == content.size(1) &&
-                          (t->size(0) == content.size(0) || t->size(0) == 1),
-                      name, " must have shape (N, C) or (1, C) = (", content.size(0), " or 1, ",
-                      content.size(1), "), got ", t->sizes());
-    TORCH_CHECK_VALUE(t->scalar_type() == want, name, " must be ", want, " for ",
-                      content.scalar_type(), " content, got ", t->scalar_type());
-    TORCH_CHECK_VALUE(t->device() == content.device(), name, " must be on ", content.device(),
-                      ", got ", t->device());
+// A statistics tensor an operator is handed: (2, N, C) with `packed` (the op's own statistics),
+// else (N, C) or, with `broadcast`, (1, C); on x's device in the statistics dtype, so no kernel
+// reads past it or is handed a host pointer.
+void check_stats_arg(const at::Tensor& t, const char* name, const at::Tensor& x, bool packed,
+                     bool broadcast) {
+  const int64_t n = x.size(0), c = x.size(1);
+  if (packed) {
+    TORCH_CHECK_VALUE(t.dim() == 3 && t.size(0) == 2 && t.size(1) == n && t.size(2) == c, name,
+                      " must have shape (2, N, C) = (2, ", n, ", ", c, "), got ", t.sizes());
+  } else {
+    TORCH_CHECK_VALUE(
+        t.dim() == 2 && t.size(1) == c && (t.size(0) == n || (broadcast && t.size(0) == 1)), name,
+        " must have shape (N, C)", broadcast ? " or (1, C)" : "", " = (", n,
+        broadcast ? " or 1" : "", ", ", c, "), got ", t.sizes());
   }
+  TORCH_CHECK_VALUE(t.device() == x.device(), name, " must be on ", x.device(),
+                    " like the maps, got ", t.device());
+  const auto want = stats_dtype(x.scalar_type());
+  TORCH_CHECK_VALUE(t.scalar_type() == want, name, " must be ", want, " for ", x.scalar_type(),
+                    " maps, got ", t.scalar_type());
+}
+
+void check_style_stats(const at::Tensor& content, const at::Tensor& mean, const at::Tensor& std_) {
+  check_stats_arg(mean, "style_mean", content, false, true);
+  check_stats_arg(std_, "style_std", content, false, true);
   TORCH_CHECK_VALUE(mean.size(0) == std_.size(0),
                     "style_mean and style_std must have the same shape");
 }
@@ -138,15 +151,19 @@ StatsCall setup_channel_stats(const at::Tensor& x_in, double eps) {
 StatsBackwardCall setup_channel_stats_backward(const at::Tensor& grad_stats, const at::Tensor& x_in,
                                                const at::Tensor& stats) {
   check_feature_map(x_in, "x");
+  check_stats_arg(stats, "stats", x_in, true, false);
+  // The gradient may come in another floating dtype (autograd's); it is converted below.
+  TORCH_CHECK_VALUE(grad_stats.dim() == 3 && grad_stats.size(0) == 2 &&
+                        grad_stats.size(1) == x_in.size(0) && grad_stats.size(2) == x_in.size(1),
+                    "grad_stats must have shape (2, N, C) = (2, ", x_in.size(0), ", ", x_in.size(1),
+                    "), got ", grad_stats.sizes());
+  TORCH_CHECK_VALUE(
+      grad_stats.device() == x_in.device() && at::isFloatingType(grad_stats.scalar_type()),
+      "grad_stats must be floating point on ", x_in.device(), ", got ", grad_stats.scalar_type(),
+      " on ", grad_stats.device());
   StatsBackwardCall call;
   call.x = to_kernel_layout(x_in);
   const auto sdt = stats_dtype(call.x.scalar_type());
-  for (const auto* t : {&grad_stats, &stats}) {
-    TORCH_CHECK_VALUE(t->dim() == 3 && t->size(0) == 2 && t->size(1) == x_in.size(0) &&
-                          t->size(2) == x_in.size(1),
-                      "statistics and their gradients must have shape (2, N, C) = (2, ",
-                      x_in.size(0), ", ", x_in.size(1), "), got ", t->sizes());
-  }
   const at::Tensor g = grad_stats.to(sdt), s = stats.to(sdt);
   call.grad_mean = g[0].contiguous();
   call.grad_std = g[1].contiguous();
@@ -182,11 +199,12 @@ BackwardCall setup_adain_backward(const at::Tensor& grad_out, const at::Tensor& 
   check_feature_map(content, "content");
   TORCH_CHECK_VALUE(grad_out.sizes() == content.sizes(), "grad_out must have the content's shape ",
                     content.sizes(), ", got ", grad_out.sizes());
-  TORCH_CHECK_VALUE(content_stats.dim() == 3 && content_stats.size(0) == 2 &&
-                        content_stats.size(1) == content.size(0) &&
-                        content_stats.size(2) == content.size(1),
-                    "content_stats must have shape (2, N, C) = (2, ", content.size(0), ", ",
-                    content.size(1), "), got ", content_stats.sizes());
+  TORCH_CHECK_VALUE(
+      grad_out.device() == content.device() && at::isFloatingType(grad_out.scalar_type()),
+      "grad_out must be floating point on ", content.device(), ", got ", grad_out.scalar_type(),
+      " on ", grad_out.device());
+  check_stats_arg(content_stats, "content_stats", content, true, false);
+  check_stats_arg(style_std, "style_std", content, false, true);
   BackwardCall call;
   call.x = to_kernel_layout(content);
   // The kernels read grad_out and content with one index: give grad_out the content's layout.

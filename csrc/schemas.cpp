@@ -8,7 +8,9 @@
 
 #include <iterator>
 #include <string>
+#include <vector>
 
+#include "path_rules.h"
 #include "plane.h"
 
 #if __has_include("adain_build_info.h")
@@ -64,6 +66,20 @@ TORCH_LIBRARY(adain_cuda, m) {
     }
     TORCH_CHECK_VALUE(false, "kernel path must be auto, warp, block, cluster or general, got '",
                       path, "'");
+  });
+  // The CUDA path rules (path_rules.h) as plain functions, so that the CPU build tests them:
+  // "cluster" (device_major, ptx_version, binary_version) and "style_in_kernel" (content_batch,
+  // content_plane, style_batch, style_plane, style_channels_last, warp_path).
+  m.def("path_rule(str rule, int[] args) -> bool", [](std::string rule, std::vector<int64_t> a) {
+    if (rule == "cluster" && a.size() == 3) {
+      return adain::cluster_path_allowed(int(a[0]), int(a[1]), int(a[2]));
+    }
+    if (rule == "style_in_kernel" && a.size() == 6) {
+      return adain::style_in_fused_kernel(a[0], a[1], a[2], a[3], a[4] != 0, a[5] != 0);
+    }
+    TORCH_CHECK_VALUE(false, "unknown path rule '", rule, "' or wrong number of arguments (",
+                      a.size(), ")");
+    return false;
   });
   // What this binary was compiled for, read by `adain-cuda info` (adain_cuda.ops.build_info).
   m.def("build_info() -> str", [] { return std::string(ADAIN_BUILD_DESCRIPTION); });

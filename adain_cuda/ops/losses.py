@@ -50,6 +50,10 @@ def _check_layers(inputs: Sequence[Tensor], targets: Sequence | None, layer_weig
     first = None
     for index, x in enumerate(inputs):
         _checks.feature_map(x, f"layer {index} input")
+        if x.numel() == 0:  # a mean over no elements: refused on every backend alike
+            raise ValueError(
+                f"layer {index}: input is empty (shape {tuple(x.shape)}): a loss needs at least one element in every layer"
+            )
         if first is None:
             first = x
         elif x.dtype != first.dtype or x.device != first.device:
@@ -101,6 +105,8 @@ def content_loss(input: Tensor, target: Tensor) -> Tensor:
     """Mean squared error between two feature maps of the same shape (0-dim, float32)."""
     _checks.feature_map(input, "input")
     _checks.feature_map(target, "target")
+    if input.numel() == 0:
+        raise ValueError(f"input is empty (shape {tuple(input.shape)}): a loss needs at least one element")
     if input.shape != target.shape or input.dtype != target.dtype or input.device != target.device:
         raise ValueError(
             f"input and target must match in shape, dtype and device, got "

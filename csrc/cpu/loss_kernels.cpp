@@ -104,6 +104,7 @@ std::vector<at::Tensor> losses_backward_cpu(const at::Tensor& grad_style,
                                             bool unbiased) {
   const std::vector<at::Tensor> inputs = inputs_in.vec(), targets = targets_in.vec();
   const LossPlan plan = plan_losses(inputs, targets, content_target, weights.vec(), 1.0);
+  check_loss_backward(plan, inputs[0], stats, grad_style, grad_content);
   const double g_style = grad_style.item<double>(), g_content = grad_content.item<double>();
   std::vector<at::Tensor> grads;
   AT_DISPATCH_FLOATING_TYPES_AND2(

@@ -157,7 +157,7 @@ __global__ void __launch_bounds__(kGroupMaxThreads<G>)
   }
 
   const A mu = content_m.mean;
-  const A rstd = reciprocal_sqrt(max(content_m.m2, A(0)) * scale.inv_dof + eps);
+  const A rstd = reciprocal_sqrt(nonnegative(content_m.m2) * scale.inv_dof + eps);
   // y = alpha * (sigma_s * (x - mu) * rstd + mu_s) + (1 - alpha) * x
   const A a = alpha * sigma_s * rstd + (A(1) - alpha);
   const A k0 = alpha * mu_s + (A(1) - alpha) * mu;
@@ -432,8 +432,10 @@ void adain_forward(const at::Tensor& x, const at::Tensor& style, at::Tensor& s_m
   const bool fused =
       choose_path<T, false>(g, aligned16(xp) && aligned16(yp), fs) != KernelPath::kGeneral;
   const int64_t style_batch = s_mean.size(0);
-  // A broadcast style over several contents would be re-reduced by every content block.
-  const bool style_in_kernel = style.defined() && fused && (style_batch == g.n || g.n == 1);
+  const bool style_in_kernel =
+      style.defined() && fused &&
+      style_in_fused_kernel(g.n, g.p, style_batch, style.size(2) * style.size(3),
+                            plane_shape(style).layout == Layout::kNHWC, fs.warp);
   if (style.defined() && !style_in_kernel)
     stats_general<T>(style, eps, unbiased, s_mean, s_std, false);
 

@@ -142,9 +142,16 @@ __device__ __forceinline__ void add_strided(Moments<A>& m, int64_t first, int64_
 // Values per batch of add_strided.
 constexpr int kMomentBatch = 8;
 
+// Rounding can leave a sum of squared deviations a little below zero: clamp it to zero, but keep
+// NaN (a plane holding NaN has NaN statistics on every backend; max/fmaxf would drop it).
+template <typename A>
+__device__ __forceinline__ A nonnegative(A m2) {
+  return m2 < A(0) ? A(0) : m2;
+}
+
 template <typename A>
 __device__ __forceinline__ A variance_of(const Moments<A>& m, int64_t p, bool unbiased) {
-  return (m.m2 > A(0) ? m.m2 : A(0)) / A(dof(p, unbiased));
+  return nonnegative(m.m2) / A(dof(p, unbiased));
 }
 
 template <typename T, int VEC>

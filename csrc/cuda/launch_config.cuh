@@ -15,6 +15,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "../path_rules.h"
 #include "../plane.h"
 
 namespace adain::cuda {
@@ -52,6 +53,7 @@ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 1
 // Chunks per plane (or per row range for channels_last) so that a launch has about four blocks
 // per multiprocessor even when there are few planes.
 inline int64_t chunks_for(const PlaneShape& g) {
+  if (g.planes() == 0 || g.p == 0) return 1;  // nothing to split (and no division by zero)
   const int64_t target_blocks = 4 * int64_t(num_sms());
   if (g.layout == Layout::kNCHW) {
     return std::clamp<int64_t>(ceil_div(target_blocks, g.planes()), 1, ceil_div(g.p, 4096));
@@ -185,8 +187,9 @@ struct ClusterLaunch {
     config.numAttrs = 1;
   }
   // Whether the current GPU can co-schedule a cluster of this kernel (some cannot, for large
-  // clusters of big blocks). Asked once per kernel, block size, cluster size and device: the
-  // occupancy query costs microseconds, a call's whole budget on small maps.
+  // clusters of big blocks) and the kernel, as loaded, was compiled with cluster code
+  // (cluster_path_allowed). Asked once per kernel, block size, cluster size and device: the
+  // queries cost microseconds, a call's whole budget on small maps.
   template <typename Kernel>
   bool schedulable(Kernel kernel) {
     using Key = std::tuple<const void*, unsigned, unsigned, int>;
@@ -197,9 +200,13 @@ struct ClusterLaunch {
     const std::lock_guard<std::mutex> lock(mutex);
     const auto found = known.find(key);
     if (found != known.end()) return found->second;
+    cudaFuncAttributes attributes{};
     int clusters = 0;
-    const bool ok =
-        cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess && clusters > 0;
+    const bool ok = cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess &&
+                    cluster_path_allowed(at::cuda::getCurrentDeviceProperties()->major,
+                                         attributes.ptxVersion, attributes.binaryVersion) &&
+                    cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess &&
+                    clusters > 0;
     (void)cudaGetLastError();  // a refused query leaves no sticky error for the next launch
     known.emplace(key, ok);
     return ok;

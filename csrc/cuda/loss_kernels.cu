@@ -305,8 +305,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> losses_cuda(
             jobs.job[j].chunk_len = chunk_length(jobs.job[j].g, jobs.job[j].chunks, kVec);
         }
         const auto stream = at::cuda::getCurrentCUDAStream();
-        keep.push_back(at::zeros({1}, opts.dtype(at::kInt)));  // blocks done (a memset, no kernel)
+        // Blocks done, zeroed by a memset on the stream (at::zeros would launch a fill kernel):
+        // the loss forward stays one kernel launch.
+        keep.push_back(at::empty({1}, opts.dtype(at::kInt)));
         auto* done = reinterpret_cast<unsigned*>(keep.back().mutable_data_ptr<int>());
+        C10_CUDA_CHECK(cudaMemsetAsync(done, 0, sizeof(unsigned), stream));
         A *st = stats.mutable_data_ptr<A>(), *so = style.mutable_data_ptr<A>(),
           *co = content.mutable_data_ptr<A>();
         blocks = std::max<int64_t>(blocks, 1);  // the finalizing block, even without planes
@@ -330,6 +333,7 @@ std::vector<at::Tensor> losses_backward_cuda(const at::Tensor& grad_style,
                                              bool unbiased) {
   const std::vector<at::Tensor> inputs_v = inputs_in.vec(), targets_v = targets_in.vec();
   const LossPlan plan = plan_losses(inputs_v, targets_v, content_target, weights.vec(), 1.0);
+  check_loss_backward(plan, inputs_v[0], stats, grad_style, grad_content);
   TORCH_CHECK(inputs_v.size() <= size_t(kMaxLossLayers), "at most ", kMaxLossLayers,
               " layers per call on CUDA");
   const c10::cuda::CUDAGuard guard(inputs_v[0].device());
