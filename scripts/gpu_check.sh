@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The GPU check, run on the device machine from the repository root:
-#   build (sm_90) -> info -> whole test suite -> fast-path variants and per-kernel profile
-#   -> compute-sanitizer over the CUDA op tests -> benchmarks
-# Writes summary.txt and one log per step under $OUT (default ./gpu_out; at most 8 files, the
-# device tool's limit) and prints the summary last.
+# The GPU check, run on the device machine from the repository root, in one run of at most
+# TOTAL_LIMIT seconds (default 480: every step's limit is cut to the time left, and a step that
+# no longer fits is skipped and named in the summary):
+#   build (sm_90) -> info -> the CUDA-marked tests -> compute-sanitizer memcheck, racecheck and
+#   synccheck over the first-run cases (tests/ops/test_gpu_first_run.py: every forced kernel path
+#   forward and backward in fp32/bf16/fp16, a cluster of 3 blocks, a plane smaller than a cluster,
+#   a broadcast style, misaligned storage, NCHW content with a channels_last style, the fused
+#   losses in every dtype, CUDA-graph replay and two streams against eager, NaN planes against the
+#   CPU) and memcheck over the op tests -> the case over 2^31 elements -> fast-path variants and
+#   per-kernel profile -> benchmarks
+# Writes summary.txt (each step with its exit code and seconds) and one log per step under $OUT
+# (default ./gpu_out; at most 8 files, the device tool's limit) and prints the summary last.
 #
 # Switches (environment):
 #   SKIP_TESTS=1 SKIP_SANITIZER=1 SKIP_BENCH=1     drop those steps
@@ -37,8 +44,15 @@ export PYTHONUNBUFFERED=1
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 
+DEADLINE=${TOTAL_LIMIT:-480}
 step() {  # step NAME TIMEOUT_S COMMAND...: runs with a time limit, appends to $OUT/NAME.log
   local name=$1 limit=$2; shift 2
+  local left=$((DEADLINE - SECONDS))
+  if [ "$left" -lt 15 ]; then
+    echo "$name: skipped, ${left} s of the ${DEADLINE} s budget left" | tee -a "$SUMMARY"
+    return 124
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   local start=$SECONDS
   timeout "$limit" "$@" >> "$OUT/$name.log" 2>&1
   local rc=$?
@@ -59,7 +73,7 @@ if [ -f "$PREBUILT" ]; then
   SO=adain_cuda/_C.$(python3 -c "import sysconfig; print(sysconfig.get_config_var('SOABI'))").so
   gunzip -c "$PREBUILT" > "$SO" && echo "build: reused $PREBUILT" | tee -a "$SUMMARY"
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-elif ! step build 400 env TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 \
+elif ! step build "${BUILD_LIMIT:-300}" env TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 \
     python3 -m pip install --no-build-isolation --no-deps -e .; then
   tail -40 "$OUT/build.log"; cat "$SUMMARY"; exit 1
 fi
@@ -93,8 +107,8 @@ python3 -c "import pytest_timeout" 2>/dev/null && TIMEOUT="--timeout=90 --timeou
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   # -v: one line per test as it ends, so a run cut short still says what passed
   # The CUDA-marked tests only by default (the CPU ones pass in CI); TEST_MARKS="" runs everything.
-  step tests "${TESTS_LIMIT:-240}" python3 -m pytest -v -rfEs --durations=15 $XDIST $TIMEOUT \
-    -m "${TEST_MARKS-cuda}" ${TEST_FILES:-tests}
+  step tests "${TESTS_LIMIT:-150}" python3 -m pytest -v -rfEs --durations=15 $XDIST $TIMEOUT \
+    -m "${TEST_MARKS-cuda and not wide}" ${TEST_FILES:-tests}
   grep -E "(FAILED|ERROR) tests/|node down|Fatal Python" "$OUT/tests.log" | head -30 >> "$SUMMARY"
   echo "tests passed: $(grep -c ' PASSED ' "$OUT/tests.log"), skipped: $(grep -c ' SKIPPED ' "$OUT/tests.log")" >> "$SUMMARY"
   tail -1 "$OUT/tests.log" >> "$SUMMARY"
@@ -121,21 +135,28 @@ for size in ${PROFILE:-}; do
 done
 
 if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
-  step sanitizer "${SANITIZER_LIMIT:-200}" compute-sanitizer --tool memcheck --error-exitcode 9 \
+  # The first-run cases under each tool (small shapes: the tools slow every launch 10-100x),
+  # then memcheck over the op tests' float32 and gradcheck cases.
+  FIRST_RUN="tests/ops/test_gpu_first_run.py"
+  for tool in memcheck racecheck synccheck; do
+    step sanitizer "${SANITIZER_LIMIT:-60}" compute-sanitizer --tool "$tool" --error-exitcode 9 \
+      python3 -m pytest -q -x -p no:xdist -m "cuda and not wide" $FIRST_RUN
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -2 | sed "s/^/$tool: /" >> "$SUMMARY"
+  done
+  step sanitizer "${SANITIZER_LIMIT:-60}" compute-sanitizer --tool memcheck --error-exitcode 9 \
     python3 -m pytest -q -x -p no:xdist tests/ops/test_adain.py tests/ops/test_autograd.py \
     tests/ops/test_kernel_paths.py tests/ops/test_accuracy.py tests/ops/test_feature_maps.py \
-    tests/models/test_fast.py \
-    -k "cuda and not compile and not opcheck and (float32 or gradcheck or layer_kernels)"
-  grep -E "ERROR SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -3 >> "$SUMMARY"
-  # shared and distributed shared memory races in every kernel path (small shapes: racecheck is slow)
-  step sanitizer "${SANITIZER_LIMIT:-200}" compute-sanitizer --tool racecheck --error-exitcode 9 \
-    python3 -m pytest -q -x -p no:xdist tests/ops/test_kernel_paths.py -k "float32 and (16 or 64 or 270)"
-  grep -E "RACECHECK SUMMARY|ERROR SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -3 >> "$SUMMARY"
+    tests/ops/test_edges.py tests/models/test_fast.py \
+    -k "cuda and not compile and not opcheck and (float32 or gradcheck or layer_kernels or empty or nan)"
+  grep -E "ERROR SUMMARY|passed|failed" "$OUT/sanitizer.log" | tail -2 | sed "s/^/memcheck ops: /" >> "$SUMMARY"
 fi
+# wide indices (over 2^31 elements: 8.6 GiB of GPU memory, too large for the sanitizer)
+step tests "${WIDE_LIMIT:-45}" python3 -m pytest -q -p no:xdist -m wide tests/ops/test_gpu_first_run.py
+grep -E "passed|failed|skipped" "$OUT/tests.log" | tail -1 | sed "s/^/wide: /" >> "$SUMMARY"
 
 # ---- benchmarks
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  step bench "${BENCH_LIMIT:-500}" python3 -m pytest -q -p no:xdist \
+  step bench "${BENCH_LIMIT:-120}" python3 -m pytest -q -p no:xdist \
     ${BENCH_FILES:-benchmarks/test_bench_adain.py benchmarks/test_bench_losses.py} \
     --benchmark-only -k "${BENCH_K:-bench}" \
     --benchmark-json="$OUT/bench.json" --benchmark-columns=median,iqr,rounds
