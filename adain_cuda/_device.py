@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["parse_device"]
+__all__ = ["cpu_computes_bf16", "parse_device"]
 
 
 def parse_device(device: str | torch.device | None, name: str = "device") -> torch.device:
@@ -26,3 +26,17 @@ def parse_device(device: str | torch.device | None, name: str = "device") -> tor
     elif dev.type != "cpu":
         raise ValueError(f"unsupported `{name}` {str(device)!r}: use 'cpu' or 'cuda'")
     return dev
+
+
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX, as oneDNN sees it).
+    Without it bfloat16 convolutions are emulated and run many times slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = f.read()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags

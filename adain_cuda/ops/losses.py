@@ -52,7 +52,8 @@ def _check_layers(inputs: Sequence[Tensor], targets: Sequence | None, layer_weig
         _checks.feature_map(x, f"layer {index} input")
         if x.numel() == 0:  # a mean over no elements: refused on every backend alike
             raise ValueError(
-                f"layer {index}: input is empty (shape {tuple(x.shape)}): a loss needs at least one element in every layer"
+                f"layer {index}: input is empty (shape {tuple(x.shape)}): a loss needs at least one "
+                "element in every layer"
             )
         if first is None:
             first = x

@@ -12,6 +12,7 @@ many contents with one style encodes it once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .._device import parse_device
+from .._device import cpu_computes_bf16, parse_device
 from ..images import imaging
 from ..images.color import match_color
 from ..images.imaging import ImageError, ImageSource
@@ -33,6 +34,8 @@ from .style_cache import StyleCache, style_key
 __all__ = ["MIN_SIDE", "PRECISIONS", "ContentStatsHook", "Stylizer", "check_finite", "check_image_size"]
 
 # Maps the (N, C) relu4_1 content mean and std of a batch to the statistics AdaIN should use.
+logger = logging.getLogger(__name__)
+
 ContentStatsHook = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 PRECISIONS = {
@@ -85,6 +88,11 @@ class Stylizer:
         self.device = parse_device(device)
         self.dtype = PRECISIONS[precision]
         on_cuda = self.device.type == "cuda"
+        if not on_cuda and self.dtype == torch.bfloat16 and not cpu_computes_bf16():
+            # Emulated bfloat16 convolutions run many times slower than float32 on such a CPU;
+            # float32 is faster there and at least as exact.
+            logger.info("`precision` bf16 on a CPU without native bfloat16: computing in float32 (faster here)")
+            self.dtype = torch.float32
         if self.dtype == torch.float16 and not on_cuda:
             raise ValueError("`precision` fp16 needs a CUDA device; use fp32 or bf16 on the CPU")
         if cuda_graphs and not on_cuda:

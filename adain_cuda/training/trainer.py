@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .._device import cpu_computes_bf16
 from ..images import imaging
 from ..models import STYLE_LAYERS, Decoder, Encoder, FastDecoder, FastEncoder, FastOptions, weights
 from ..ops import adain, reference, style_content_loss
@@ -72,6 +73,9 @@ class Trainer:
         self.content_files, self.style_files = find_images(c.content_dir), find_images(c.style_dir)
         cuda = self.device.type == "cuda"
         self.amp = cuda and torch.cuda.is_bf16_supported() if c.precision == "auto" else c.precision == "bf16"
+        if self.amp and not cuda and not cpu_computes_bf16():  # emulated bf16 is the slow path here
+            self._say("`precision` bf16 on a CPU without native bfloat16: training in float32 (faster here)")
+            self.amp = False
         self.memory_format = (
             torch.channels_last
             if (c.channels_last if c.channels_last is not None else cuda)

@@ -208,3 +208,16 @@ def test_a_float_tiff_with_nan_is_refused(tmp_path):
     Image.fromarray(arr, mode="F").save(tmp_path / "nan.tif")
     with pytest.raises(imaging.ImageError, match="NaN"):
         imaging.load_image(tmp_path / "nan.tif")
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_computes_in_float32(native, monkeypatch, caplog):
+    import adain_cuda.stylize.stylizer as module
+    from adain_cuda.models import Decoder, Encoder
+
+    monkeypatch.setattr(module, "cpu_computes_bf16", lambda: native)
+    caplog.set_level("INFO", logger="adain_cuda")
+    s = Stylizer(Encoder(), Decoder(), device="cpu", precision="bf16")
+    assert s.dtype == (torch.bfloat16 if native else torch.float32)
+    assert next(s.decoder.parameters()).dtype == s.dtype
+    assert ("computing in float32" in caplog.text) is not native
