@@ -55,7 +55,7 @@ def test_torch_export_program_saves_and_loads(stylizer, tmp_path):
     torch.testing.assert_close(program.module()(content), expected)
 
 
-def test_export_refuses_the_fast_path_and_bad_sizes(stylizer):
+def test_export_refuses_the_fast_path_and_bad_sizes(stylizer, tmp_path):
     fast = Stylizer(
         Encoder().load_weights(random_state(VGG_CONVS, 1)),
         Decoder().load_weights(random_state(DECODER_CONVS, 2)),
@@ -65,7 +65,8 @@ def test_export_refuses_the_fast_path_and_bad_sizes(stylizer):
     with pytest.raises(ValueError, match="fast=False"):
         stylizer_module(fast)
     with pytest.raises(ValueError, match="multiples of 8"):
-        export_program(stylizer, "/nonexistent/x.pt2", example_size=(60, 64))
+        export_program(stylizer, tmp_path / "x.pt2", example_size=(60, 64))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_export_needs_weights_and_says_so(tmp_path, monkeypatch, capsys):
