@@ -68,7 +68,9 @@ class Stylizer:
     padded copies, sub-pixel upsampling convolutions, ReLU in the convolution's epilogue on CUDA)
     instead of the plain layer stacks; ``channels_last`` runs the networks in that memory format;
     ``cuda_graphs`` replays a CUDA graph of the whole pipeline for a content shape seen before.
-    Each defaults to on for CUDA and off for the CPU (None); False selects the plain path.
+    With None, ``fast`` and ``cuda_graphs`` are on for CUDA and off for the CPU (where the rewrites
+    measured slower than oneDNN's plain convolutions), ``channels_last`` is on for both; False
+    selects the plain path.
     ``fast_options`` switches single rewrites off (for comparisons; the results are the same)."""
 
     def __init__(
@@ -98,7 +100,9 @@ class Stylizer:
         if cuda_graphs and not on_cuda:
             raise ValueError(f"cuda_graphs=True needs a CUDA device, not {self.device}")
         self.fast = on_cuda if fast is None else bool(fast)
-        self.channels_last = on_cuda if channels_last is None else bool(channels_last)
+        # channels_last by default everywhere: cuDNN's and oneDNN's convolutions read it natively
+        # (on a 2-core AVX2 CPU the whole 256x256 stylization ran 17% faster than in NCHW).
+        self.channels_last = True if channels_last is None else bool(channels_last)
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         nets: tuple[nn.Module, nn.Module] = (encoder.eval(), decoder.eval())
         if self.fast:  # rewritten from the weights as loaded (in float64), before any cast to bf16
