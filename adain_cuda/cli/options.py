@@ -126,9 +126,7 @@ def add_network_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="exact rewrites of the networks (same results; docs/fast-path.md); default: on for CUDA",
     )
-    p.add_argument(
-        "--channels-last", action=onoff, default=None, help="run the networks in channels_last; default: on"
-    )
+    p.add_argument("--channels-last", action=onoff, default=None, help="run the networks in channels_last; default: on")
     p.add_argument(
         "--cuda-graphs",
         action=onoff,
