@@ -69,7 +69,7 @@ class Stylizer:
     instead of the plain layer stacks; ``channels_last`` runs the networks in that memory format;
     ``cuda_graphs`` replays a CUDA graph of the whole pipeline for a content shape seen before.
     With None, ``fast`` and ``cuda_graphs`` are on for CUDA and off for the CPU (where the rewrites
-    measured slower than oneDNN's plain convolutions), ``channels_last`` is on for both; False
+    measured within noise of oneDNN's plain convolutions), ``channels_last`` is on for both; False
     selects the plain path.
     ``fast_options`` switches single rewrites off (for comparisons; the results are the same)."""
 
