@@ -52,13 +52,18 @@ OPTIONS = {
 }
 
 
-def plain_runner(dtype, compile_mode=None):
+def plain_networks(dtype):
+    """The plain nn.Sequential encoder (to relu4_1) and decoder with the benchmark's weights."""
     vgg_state, dec_state = random_states()
     vgg = vgg_sequential()
     vgg.load_state_dict({k: v for k, v in vgg_state.items() if int(k.split(".")[0]) < 31})
     dec = decoder_sequential()
     dec.load_state_dict(dec_state)
-    vgg, dec = vgg.to(DEVICE, dtype).eval(), dec.to(DEVICE, dtype).eval()
+    return vgg.to(DEVICE, dtype).eval(), dec.to(DEVICE, dtype).eval()
+
+
+def plain_runner(dtype, compile_mode=None):
+    vgg, dec = plain_networks(dtype)
     if compile_mode:
         # torch.compile caches per code object and falls back to eager after 8 recompilations
         # (silently); every configuration gets a fresh compile instead
@@ -73,12 +78,7 @@ def plain_runner(dtype, compile_mode=None):
 
 def cached_plain_runner(dtype, style, content):
     """torch.compile of the plain pipeline from the content on, the style's statistics computed once."""
-    vgg_state, dec_state = random_states()
-    vgg = vgg_sequential()
-    vgg.load_state_dict({k: v for k, v in vgg_state.items() if int(k.split(".")[0]) < 31})
-    dec = decoder_sequential()
-    dec.load_state_dict(dec_state)
-    vgg, dec = vgg.to(DEVICE, dtype).eval(), dec.to(DEVICE, dtype).eval()
+    vgg, dec = plain_networks(dtype)
     torch._dynamo.reset()
     with torch.no_grad():
         mean, std = reference.channel_stats(vgg(style.to(dtype)))
