@@ -150,6 +150,8 @@ def test_conv_ceiling(benchmark):
     benchmark.group = "CPU ceiling: 256->256 3x3 convolution, channels_last, fp32"
     with torch.no_grad():
         benchmark.pedantic(lambda: conv(x), rounds=10, iterations=3, warmup_rounds=2)
+    if benchmark.stats is None:  # --benchmark-disable (bench-smoke): nothing was timed
+        return
     gflops = 2 * 256 * 256 * 9 * side * side / 1e9 / benchmark.stats.stats.median
     _CEILING.append(gflops)
     benchmark.extra_info["gflop_per_s"] = round(gflops, 1)
@@ -188,7 +190,7 @@ def test_stylize(benchmark, provider, precision, size):
     run()
     benchmark.pedantic(run, rounds=20 if CUDA else 3, iterations=1, warmup_rounds=2 if CUDA else 1)
     peak = torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")
-    if not CUDA and _CEILING:  # the machine's limit, measured earlier in this run
+    if not CUDA and _CEILING and benchmark.stats is not None:  # the machine's limit, measured earlier
         best_ms = network_gflop(height, width) * batch / _CEILING[-1] * 1e3
         benchmark.extra_info["ceiling_fraction"] = round(best_ms / (benchmark.stats.stats.median * 1e3), 3)
     record(
