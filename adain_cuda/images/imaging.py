@@ -24,6 +24,7 @@ __all__ = [
     "ImageSource",
     "IMAGE_EXTENSIONS",
     "center_crop",
+    "find_images",
     "image_format",
     "image_tensor",
     "list_images",
@@ -241,6 +242,18 @@ def save_pil(pil: Image.Image, path: str | Path, *, overwrite: bool = True, qual
     with atomic_path(path, overwrite=overwrite) as tmp:
         pil.save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
     return path
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """Image files below ``folder`` (recursively, by extension, case-insensitively), sorted; an
+    ImageError for a missing folder or one without images."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ImageError(f"{root}: not a folder")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ImageError(f"{root}: no images found (searched recursively for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return files
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -29,6 +29,7 @@ from ..ops import adain_from_stats, channel_stats
 from .graphs import GraphCache
 from .inputs import load_masks, normalise_weights
 from .spatial import masked_adain, masks_to_features
+from .style_bank import encoder_sha256
 from .style_cache import StyleCache, style_key
 
 __all__ = ["MIN_SIDE", "PRECISIONS", "ContentStatsHook", "Stylizer", "check_finite", "check_image_size"]
@@ -104,6 +105,8 @@ class Stylizer:
         # (on a 2-core AVX2 CPU the whole 256x256 stylization ran 17% faster than in NCHW).
         self.channels_last = True if channels_last is None else bool(channels_last)
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        # Which encoder weights made a statistic (style banks refuse statistics of other weights).
+        self.encoder_sha256 = encoder_sha256(encoder.state_dict())
         nets: tuple[nn.Module, nn.Module] = (encoder.eval(), decoder.eval())
         if self.fast:  # rewritten from the weights as loaded (in float64), before any cast to bf16
             options = fast_options or FastOptions()
@@ -134,8 +137,9 @@ class Stylizer:
         return cls(enc, dec, **kwargs)
 
     # ------------------------------------------------------------------ helpers ----
-    def _prepare(self, source: ImageSource, size: int, crop: bool) -> Tensor:
-        """Loads and resizes an image, refusing sizes the device cannot hold before resizing."""
+    def prepare_image(self, source: ImageSource, size: int, crop: bool) -> Tensor:
+        """An image loaded, resized (shorter side ``size``, 0 keeps it) and, with ``crop``,
+        center-cropped, as (3, H, W) float32; sizes the device cannot hold are refused first."""
         img = imaging.load_image(source)
         height, width = imaging.resized_size(img.shape[-2], img.shape[-1], size)
         side = min(height, width)  # with crop: the central square of the shorter side (size 0 too)
@@ -169,7 +173,7 @@ class Stylizer:
         (not when the style is recolored to a content's colors, which depends on the content)."""
 
         def compute() -> tuple[Tensor, Tensor]:
-            img = self._prepare(style, size, crop)
+            img = self.prepare_image(style, size, crop)
             if recolor_to is not None:
                 img = match_color(img, recolor_to)
             return self.encode_style(img.unsqueeze(0))
@@ -210,7 +214,7 @@ class Stylizer:
         if masks is not None and weights is not None:
             raise ValueError("`weights` and `masks` cannot be combined: masks place each style, weights blend them")
         mixing = normalise_weights(weights, len(styles)) if masks is None else None
-        content_img = self._prepare(content, content_size, crop)
+        content_img = self.prepare_image(content, content_size, crop)
         height, width = content_img.shape[-2:]
         recolor = content_img if preserve_color else None
         stats = [self.style_stats(s, size=style_size, crop=crop, recolor_to=recolor) for s in styles]

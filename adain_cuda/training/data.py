@@ -17,24 +17,11 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..images import imaging
-from ..images.imaging import ImageError
+from ..images.imaging import ImageError, find_images
 
 __all__ = ["ImageFolder", "EndlessSampler", "find_images", "collate"]
 
 MIN_SIDE = 16  # images smaller than this are skipped: too little content to learn from
-
-
-def find_images(folder: str | Path) -> list[Path]:
-    """Image files below ``folder`` (recursively, by extension), sorted; an error if none."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise ImageError(f"{root}: not a folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in imaging.IMAGE_EXTENSIONS)
-    if not files:
-        raise ImageError(
-            f"{root}: no images found (searched recursively for {', '.join(sorted(imaging.IMAGE_EXTENSIONS))})"
-        )
-    return files
 
 
 class EndlessSampler(Sampler):
