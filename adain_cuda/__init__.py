@@ -16,6 +16,7 @@ from ._version import __version__
 from .ops import (
     AdaIN,
     ContentLoss,
+    MixStyle,
     StyleLoss,
     adain,
     adain_from_stats,
@@ -30,6 +31,7 @@ from .ops import (
 __all__ = [
     "AdaIN",
     "ContentLoss",
+    "MixStyle",
     "StyleLoss",
     "Stylizer",
     "__version__",

@@ -12,11 +12,13 @@ from . import feature_maps, kernel_paths, reference
 from ._library import build_info
 from .functional import adain, adain_from_stats, channel_stats
 from .losses import ContentLoss, StyleLoss, content_loss, style_content_loss, style_loss
+from .mixstyle import MixStyle
 from .modules import AdaIN
 
 __all__ = [
     "AdaIN",
     "ContentLoss",
+    "MixStyle",
     "StyleLoss",
     "adain",
     "adain_from_stats",

@@ -141,6 +141,7 @@ def _batches(files: list[Path], root: Path, stylizer, size: int, crop: bool, bat
     """(indices, images) batches of styles that share a size after resizing, read one at a time;
     at most ``4 * batch_size`` images wait in memory."""
     from .stylizer import check_image_size  # here: the stylizer module imports this one
+
     pending: dict[tuple[int, int], list[tuple[int, Tensor]]] = {}
     waiting = 0
     for index, path in enumerate(files):
