@@ -24,6 +24,7 @@ __all__ = [
     "check_writable_folder",
     "fits_name_limit",
     "name_limit",
+    "refuse_existing",
     "temporary_name",
 ]
 
@@ -34,6 +35,16 @@ _TMP_PREFIX = ".adain-tmp-"
 
 class FileExists(FileExistsError):
     """The destination exists and overwriting was not asked for."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(errno.EEXIST, "exists (use `overwrite` to replace it)", str(path))
+
+
+def refuse_existing(path: str | Path, overwrite: bool) -> None:
+    """Raises :class:`FileExists` when ``path`` exists and ``overwrite`` is off: the check a
+    writer makes before its work (the write itself stays exclusive, for a file made meanwhile)."""
+    if not overwrite and os.path.lexists(path):
+        raise FileExists(path)
 
 
 def temporary_name(path: Path) -> Path:
@@ -70,7 +81,7 @@ def _claim(tmp: Path, path: Path) -> None:
     try:
         os.link(tmp, path)
     except FileExistsError as exc:
-        raise FileExists(errno.EEXIST, "exists (use overwrite to replace it)", str(path)) from exc
+        raise FileExists(path) from exc
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
             raise
@@ -78,7 +89,7 @@ def _claim(tmp: Path, path: Path) -> None:
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError as exists:
-            raise FileExists(errno.EEXIST, "exists (use overwrite to replace it)", str(path)) from exists
+            raise FileExists(path) from exists
         os.replace(tmp, path)
 
 

@@ -14,14 +14,13 @@ is clamped to [0, 1] and cropped to the input's size.
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from ._files import FileExists, atomic_write, check_writable_folder
+from ._files import atomic_write, check_writable_folder, refuse_existing
 from .images.imaging import ImageSource
 from .ops import adain_from_stats, channel_stats, reference
 from .stylize import Stylizer
@@ -176,7 +175,6 @@ def check_destination(path: str | Path, overwrite: bool) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"the export destination {path} is a folder; give a file name")
-    if not overwrite and path.exists():
-        raise FileExists(errno.EEXIST, "exists (use overwrite to replace it)", str(path))
+    refuse_existing(path, overwrite)
     check_writable_folder(path.parent if str(path.parent) else ".", "the export destination's folder")
     return path

@@ -52,8 +52,6 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     fmt = args.format or ("program" if out.suffix in (".pt2", ".pt") else "onnx")
-    if out.exists() and not args.overwrite:
-        return fail(f"{out} exists; use --overwrite to replace it")
     try:
         check_destination(out, args.overwrite)  # before loading weights and tracing: the slow part
         stylizer = Stylizer.from_pretrained(

@@ -27,13 +27,12 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._files import check_writable_folder
+    from .._files import check_writable_folder, refuse_existing
     from ..stylize.style_bank import build_style_bank
 
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        return fail(f"{out} exists; use --overwrite to replace it")
     try:
+        refuse_existing(out, args.overwrite)  # before the work; the save stays exclusive
         check_writable_folder(out.parent if str(out.parent) else ".", "the bank's folder")
         bank = build_style_bank(
             stylizer_from(args), args.style_dir, style_size=args.style_size, crop=args.crop, batch_size=args.batch_size

@@ -66,17 +66,17 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._files import refuse_existing
     from ..video import stylize_video
     from ..video.container import check_encoder, probe
 
     output = Path(args.output)
     if real(output) == real(Path(args.input)):
         return fail(f"the output {output} is the input; choose another output path")
-    if output.exists() and not args.overwrite:
-        return fail(f"{output} exists; use --overwrite to replace it")
     try:
-        # The input and the encoder's options first: each is named as what is wrong, before the
-        # weights load and before any frame is decoded.
+        # The output, the input and the encoder's options first: each is named as what is wrong,
+        # before the weights load and before any frame is decoded.
+        refuse_existing(output, args.overwrite)
         probe(args.input)
         check_encoder(args.codec, args.crf, args.preset)
         report = stylize_video(

@@ -6,7 +6,6 @@ EXIF orientation is applied. Unreadable files raise ImageError naming the file.
 
 from __future__ import annotations
 
-import errno
 import warnings
 from pathlib import Path
 from typing import Union
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from .._files import FileExists, atomic_path
+from .._files import atomic_path, refuse_existing
 
 __all__ = [
     "ImageError",
@@ -236,8 +235,7 @@ def save_pil(pil: Image.Image, path: str | Path, *, overwrite: bool = True, qual
     """:func:`save_image` for a PIL image (contact sheets)."""
     path = Path(path)
     fmt = image_format(path)
-    if not overwrite and path.exists():
-        raise FileExists(errno.EEXIST, "exists (use overwrite to replace it)", str(path))
+    refuse_existing(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, overwrite=overwrite) as tmp:
         pil.save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))

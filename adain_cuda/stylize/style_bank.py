@@ -25,6 +25,7 @@ from torch import Tensor
 from .._files import atomic_write
 from ..images import imaging
 from ..images.imaging import ImageError
+from ..models.weights import sha256_of
 
 __all__ = ["BANK_FORMAT", "StyleBank", "StyleBankError", "build_style_bank", "encoder_sha256"]
 
@@ -42,14 +43,6 @@ def encoder_sha256(state: dict[str, Tensor]) -> str:
     for key in sorted(state):
         digest.update(key.encode())
         digest.update(state[key].detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -198,7 +191,7 @@ def build_style_bank(
         logger.warning(f"skipped: {path}: {reason}")
     return StyleBank(
         paths=[files[i].relative_to(root).as_posix() for i in order],
-        sha256=[_file_sha256(files[i]) for i in order],
+        sha256=[sha256_of(files[i]) for i in order],
         mean=torch.stack([found[i][0] for i in order]),
         std=torch.stack([found[i][1] for i in order]),
         style_size=style_size,

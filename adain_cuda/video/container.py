@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._files import FileExists, atomic_path
+from .._files import atomic_path, check_writable_folder, refuse_existing
 
 __all__ = ["VideoError", "VideoReport", "check_encoder", "probe", "probe_size", "process_video", "require_av"]
 
@@ -122,8 +122,6 @@ def require_av():
 
 
 def _check_paths(src: Path, dst: Path) -> None:
-    from .._files import check_writable_folder
-
     if not src.is_file():
         raise VideoError(f"{src}: no such file")
     if dst.resolve() == src.resolve():
@@ -250,8 +248,7 @@ def process_video(
     if batch_size < 1:
         raise VideoError(f"`batch_size` must be at least 1, got {batch_size}")
     check_encoder(codec, crf, preset)
-    if not overwrite and dst.exists():
-        raise FileExists(17, "exists (use overwrite to replace it)", str(dst))
+    refuse_existing(dst, overwrite)
     shown_w, shown_h, rotation = probe(src)
     reader = _open_video(av, src)
     pipeline = None
