@@ -6,6 +6,7 @@ EXIF orientation is applied. Unreadable files raise ImageError naming the file.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Union
@@ -130,13 +131,15 @@ def image_tensor(t: Tensor, what: str = "image", *, batch: bool = False) -> Tens
         t = t.float().div_(255.0)
     else:
         t = t.float()
-        if not torch.isfinite(t).all():
+        # One pass and one device sync for the whole check: NaN propagates through min and max.
+        low, high = torch.stack(torch.aminmax(t)).tolist()
+        if not (math.isfinite(low) and math.isfinite(high)):
             raise ImageError(f"{what} has NaN or infinite values")
-        low, high = float(t.min()), float(t.max())
         if low < -_FLOAT_SLACK or high > 1.0 + _FLOAT_SLACK:
             hint = " (0..255 values? divide by 255, or pass uint8)" if high > 1.0 + _FLOAT_SLACK else ""
             raise ImageError(f"{what} has values from {low:g} to {high:g}; float images must be in [0, 1]{hint}")
-        t = t.clamp(0.0, 1.0)
+        if low < 0.0 or high > 1.0:  # a copy only where there is overshoot to clamp
+            t = t.clamp(0.0, 1.0)
     return t.expand(*t.shape[:-3], 3, *t.shape[-2:]).contiguous() if t.shape[-3] == 1 else t
 
 

@@ -355,7 +355,11 @@ def _checked_stats(stats: Sequence[tuple[Tensor, Tensor]]) -> list[tuple[Tensor,
                 f"style statistics {index}: mean {tuple(mean.shape)} and std {tuple(std.shape)} must "
                 "be float tensors of one shape, (1, C), like the other styles'"
             )
-        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+    # One device sync for every pair (transfer runs per video batch): which pairs are finite.
+    device = pairs[0][0].device
+    finite = torch.stack([(torch.isfinite(m).all() & torch.isfinite(s).all()).to(device) for m, s in pairs])
+    for index, ok in enumerate(finite.tolist()):
+        if not ok:
             raise ValueError(f"style statistics {index} have NaN or infinite values")
     return [(m, s) for m, s in pairs]
 
