@@ -76,21 +76,18 @@ def stylizer_module(
     style_size: int = 512,
     fused: bool = True,
 ) -> StylizerModule:
-    """The Stylizer's networks as a :class:`StylizerModule` (float32, eval mode), with the style's
-    statistics baked in when ``style`` is given."""
-    if stylizer.fast or stylizer.dtype != torch.float32:
-        raise ValueError(
-            "export the plain float32 networks: build the Stylizer with fast=False, "
-            "channels_last=False, cuda_graphs=False, precision='fp32'"
-        )
+    """The Stylizer's plain float32 networks as a :class:`StylizerModule` (eval mode), with the
+    style's statistics baked in when ``style`` is given (computed by the Stylizer itself, so it
+    must run in float32: a bf16 Stylizer's statistics carry bf16's rounding)."""
+    if stylizer.dtype != torch.float32:
+        raise ValueError("export needs a float32 Stylizer: build it with precision='fp32'")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     mean = std = None
     if style is not None:
         mean, std = stylizer.style_stats(style, size=style_size)
-    return StylizerModule(
-        stylizer.encoder, stylizer.decoder, style_mean=mean, style_std=std, alpha=alpha, fused=fused
-    ).eval()
+    encoder, decoder = stylizer.plain_networks()
+    return StylizerModule(encoder, decoder, style_mean=mean, style_std=std, alpha=alpha, fused=fused).eval()
 
 
 def _examples(module: StylizerModule, size: Sequence[int], device) -> tuple[Tensor, ...]:

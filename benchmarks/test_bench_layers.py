@@ -6,6 +6,9 @@ replace, at the shapes of a 1920x1080 frame (CUDA; a 256x256 one on the CPU), ch
   interleave  the decoder's three sub-pixel interleaves: adain_cuda vs the strided copy
   first/last  the 3 -> 64 and 64 -> 3 layers: adain_cuda's direct convolution (CUDA) vs the fast
               path without it (im2col GEMM / convolution + border GEMM) and the plain pad + conv2d
+  winograd    (CPU) the reflection-padded 3x3 layers of 32+ channels, float32: adain_cuda's
+              Winograd kernel vs the fast path without it (convolution + border GEMM) and the plain
+              pad + conv2d + relu; GFLOP/s counts the direct convolution's multiply-adds
 GB/s counts reading the input once and writing the output once; compare with test_copy_bandwidth.
 """
 
@@ -36,12 +39,12 @@ def nhwc(*shape):
     return torch.randn(shape, generator=g, device=DEVICE).to(DTYPE).contiguous(memory_format=torch.channels_last)
 
 
-def timed(benchmark, fn, bytes_moved, **info):
+def timed(benchmark, fn, bytes_moved, dtype="bf16", **info):
     run = synchronized(fn)
     kernel_ms = kernel_time_ms(run)
     run()
     benchmark.pedantic(run, rounds=20 if CUDA else 5, iterations=5 if CUDA else 1, warmup_rounds=2)
-    record(benchmark, bytes_moved=bytes_moved, kernel_ms=kernel_ms, dtype="bf16", **info)
+    record(benchmark, bytes_moved=bytes_moved, kernel_ms=kernel_ms, dtype=dtype, **info)
 
 
 @pytest.mark.parametrize("shape", POOLS, ids=lambda s: "x".join(map(str, s)))
@@ -97,3 +100,29 @@ def test_first_and_last_layer(benchmark, provider, layer):
     fn = plain if provider == "pad_conv2d" else (lambda: fast(x))
     with torch.no_grad():
         timed(benchmark, fn, (cin + cout) * H * W * x.element_size(), provider=provider, layer=layer)
+
+
+# (in, out, height, width) of the 3x3 layers at the three resolutions of a 256x256 image
+WINOGRAD_LAYERS = [(64, 64, H, W), (128, 128, H // 2, W // 2), (256, 256, H // 4, W // 4), (512, 256, H // 8, W // 8)]
+
+
+@pytest.mark.skipif(CUDA, reason="the Winograd kernel serves the CPU")
+@pytest.mark.parametrize("layer", WINOGRAD_LAYERS, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("provider", ["adain_cuda_winograd", "fast_without_winograd", "pad_conv2d"])
+def test_winograd(benchmark, provider, layer):
+    cin, cout, h, w = layer
+    benchmark.group = f"3x3 layer {cin} -> {cout} at {w}x{h} float32 channels_last"
+    torch.manual_seed(0)
+    conv = nn.Conv2d(cin, cout, 3)
+    fast = ReflectConv(conv, True, FastOptions(winograd=provider == "adain_cuda_winograd"))
+    x = nhwc(1, cin, h, w).float()
+
+    def plain():
+        return F.relu(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), conv.weight, conv.bias))
+
+    fn = plain if provider == "pad_conv2d" else (lambda: fast(x))
+    with torch.no_grad():
+        timed(benchmark, fn, (cin + cout) * h * w * 4, dtype="fp32", provider=provider, layer=layer)
+    if benchmark.stats is not None:
+        flops = 2 * 9 * cin * cout * h * w
+        benchmark.extra_info["GFLOP_per_s"] = round(flops / benchmark.stats.stats.median / 1e9, 1)

@@ -79,4 +79,29 @@ DirectConvCall setup_conv3x3_reflect(const at::Tensor& x, const at::Tensor& weig
   return {x, out, weight.contiguous(), b.contiguous(), n, cin, cout, h, w};
 }
 
+WinogradCall setup_winograd_conv3x3_reflect(const at::Tensor& x, const at::Tensor& weights,
+                                            const at::Tensor& bias) {
+  const char* op = "winograd_conv3x3_reflect";
+  check_nhwc_map(x, op);
+  TORCH_CHECK_VALUE(x.scalar_type() == at::kFloat, op, ": the map must be float32, got ",
+                    x.scalar_type());
+  const int64_t n = x.size(0), cin = x.size(1), h = x.size(2), w = x.size(3);
+  TORCH_CHECK_VALUE(
+      weights.dim() == 3 && weights.size(0) == 16 && weights.size(1) == cin && weights.size(2) > 0,
+      op, ": weights must be the transformed kernel (16, ", cin, ", out) for a map of ", cin,
+      " channels, got ", weights.sizes());
+  TORCH_CHECK_VALUE(weights.scalar_type() == at::kFloat && weights.device() == x.device(), op,
+                    ": weights must be float32 on the map's device, got ", weights.scalar_type(),
+                    " on ", weights.device());
+  const int64_t cout = weights.size(2);
+  TORCH_CHECK_VALUE(bias.dim() == 1 && bias.size(0) == cout && bias.scalar_type() == at::kFloat &&
+                        bias.device() == x.device(),
+                    op, ": bias must be a float32 (", cout, ",) tensor on the map's device, got ",
+                    bias.sizes(), " ", bias.scalar_type(), " on ", bias.device());
+  TORCH_CHECK_VALUE(h >= 2 && w >= 2, op, ": reflection padding needs at least 2x2 pixels, got ", h,
+                    "x", w);
+  return {x, weights.contiguous(), bias.contiguous(), empty_nhwc(x, n, cout, h, w), n, cin, cout, h,
+          w};
+}
+
 }  // namespace adain

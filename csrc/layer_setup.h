@@ -42,6 +42,20 @@ struct DirectConvCall {
 DirectConvCall setup_conv3x3_reflect(const at::Tensor& x, const at::Tensor& weight,
                                      const std::optional<at::Tensor>& bias, bool channels_last_out);
 
+// winograd_conv3x3_reflect (CPU): ReflectionPad2d(1) + 3x3 convolution + bias (+ ReLU) of a
+// float32 channels_last map as Winograd F(2x2, 3x3): each 2x2 output block is A^T [(G g G^T) .
+// (B^T d B)] A, so the 9 multiply-adds per output pixel and channel pair become 4, done as 16
+// GEMMs (one per position of the 4x4 transformed tile) over blocks of tiles small enough to stay
+// in cache. The padding is read through reflected indices in the input transform, the bias and
+// ReLU applied in the output transform. `weights` is the transformed kernel G g G^T laid out as
+// (16, in, out): position 4i + j of the 4x4 tile, then a GEMM-ready (in, out) matrix.
+struct WinogradCall {
+  at::Tensor x, weights, bias, out;  // x and out channels_last; weights and bias contiguous
+  int64_t n, cin, cout, h, w;
+};
+WinogradCall setup_winograd_conv3x3_reflect(const at::Tensor& x, const at::Tensor& weights,
+                                            const at::Tensor& bias);
+
 // Source row or column of tap position i (one before, at or one after the output's) under
 // reflection padding by 1 of a size-n axis: -1 -> 1, n -> n - 2.
 C10_HOST_DEVICE inline int64_t reflect_index(int64_t i, int64_t n) {

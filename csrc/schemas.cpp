@@ -53,6 +53,8 @@ TORCH_LIBRARY(adain_cuda, m) {
   m.def(
       "conv3x3_reflect(Tensor x, Tensor weight, Tensor? bias, bool relu, bool channels_last_out) "
       "-> Tensor");
+  // CPU only: the reflection-padded 3x3 convolution as Winograd F(2x2, 3x3) (layer_setup.h).
+  m.def("winograd_conv3x3_reflect(Tensor x, Tensor weights, Tensor bias, bool relu) -> Tensor");
   // Which CUDA kernel path a call would take ("warp", "block", "cluster", "general"; "cpu" on the
   // CPU), and forcing one for every later call ("auto" restores the default choice); returns the
   // path forced before, so that a caller can restore it.

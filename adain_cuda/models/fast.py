@@ -67,6 +67,11 @@ class FastOptions:
     # autograd): pooling and the sub-pixel interleave in one vectorized pass each, and on CUDA the
     # first (3 -> 64) and last (64 -> 3) layers as direct convolutions
     layer_kernels: bool = True
+    # On the CPU (float32, channels_last, not under autograd), the reflection-padded 3x3 layers of
+    # 32+ channels as adain_cuda's Winograd F(2x2, 3x3) kernel: 4 instead of 9 multiply-adds per
+    # output. Its transformed weights are kept only where it is on (the Stylizer turns it off
+    # on CUDA, where cuDNN chooses its own algorithms).
+    winograd: bool = True
     # Derive the rewritten weights (border taps, sub-pixel kernels) from the layers' parameters
     # on every call instead of once: they are linear maps of the parameters, so gradients reach
     # them and an optimizer step is seen by the next call (training through the fast decoder).
@@ -239,6 +244,7 @@ class ReflectConv(nn.Module):
 
     taps: Tensor | None  # buffers: fixed copies of the rewritten weights (None with live weights)
     im2col_taps: Tensor | None
+    winograd_weights: Tensor | None
 
     def __init__(self, conv: nn.Conv2d, relu: bool, options: FastOptions = FastOptions()) -> None:
         super().__init__()
@@ -247,6 +253,9 @@ class ReflectConv(nn.Module):
         self.register_buffer("taps", None if options.live_weights else taps)
         self.register_buffer("im2col_taps", None if options.live_weights else _im2col_taps(taps))
         self.few_channels = taps.shape[1] <= IM2COL_WIDTH
+        winograd = options.winograd and not options.live_weights
+        winograd = winograd and min(conv.in_channels, conv.out_channels) >= feature_maps.WINOGRAD_MIN_CHANNELS
+        self.register_buffer("winograd_weights", feature_maps.winograd_weights(conv.weight) if winograd else None)
         # The first and last layers run as one direct CUDA kernel, which reads its weights on the
         # host: a fixed float32 CPU copy (not a buffer, so that moving the module leaves it there).
         direct = (conv.in_channels, conv.out_channels) in feature_maps.DIRECT_CONV_CHANNELS
@@ -260,6 +269,10 @@ class ReflectConv(nn.Module):
         if h < 2 or w < 2:  # reflection padding needs two pixels; let F.pad say so
             return conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.weight, self.bias, 0, self.relu, fuse)
         live, channels_last = self.options.live_weights, _channels_last(x)
+        winograd, bias = self.winograd_weights, self.bias
+        if winograd is not None and bias is not None and _in_place_ok(self.weight, bias):
+            if feature_maps.serves_winograd(x, self.weight.shape[0]):
+                return feature_maps.winograd_conv3x3_reflect(x, winograd, bias, self.relu)
         if self.host_weights is not None and channels_last and feature_maps.serves_direct_conv(x, self.weight.shape[0]):
             # channels_last after the first layer (the networks' layout), an NCHW image after the last
             return feature_maps.conv3x3_reflect(

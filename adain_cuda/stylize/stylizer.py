@@ -12,6 +12,7 @@ many contents with one style encodes it once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -69,8 +70,8 @@ class Stylizer:
     padded copies, sub-pixel upsampling convolutions, ReLU in the convolution's epilogue on CUDA)
     instead of the plain layer stacks; ``channels_last`` runs the networks in that memory format;
     ``cuda_graphs`` replays a CUDA graph of the whole pipeline for a content shape seen before.
-    With None, ``fast`` and ``cuda_graphs`` are on for CUDA and off for the CPU (where the rewrites
-    measured within noise of oneDNN's plain convolutions), ``channels_last`` is on for both; False
+    With None, ``fast`` and ``channels_last`` are on for both devices (on the CPU the fast path's
+    3x3 layers run as Winograd convolutions in float32), ``cuda_graphs`` on for CUDA; False
     selects the plain path.
     ``fast_options`` switches single rewrites off (for comparisons; the results are the same)."""
 
@@ -100,16 +101,23 @@ class Stylizer:
             raise ValueError("`precision` fp16 needs a CUDA device; use fp32 or bf16 on the CPU")
         if cuda_graphs and not on_cuda:
             raise ValueError(f"cuda_graphs=True needs a CUDA device, not {self.device}")
-        self.fast = on_cuda if fast is None else bool(fast)
+        self.fast = True if fast is None else bool(fast)
         # channels_last by default everywhere: cuDNN's and oneDNN's convolutions read it natively
         # (on a 2-core AVX2 CPU the whole 256x256 stylization ran 17% faster than in NCHW).
         self.channels_last = True if channels_last is None else bool(channels_last)
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         # Which encoder weights made a statistic (style banks refuse statistics of other weights).
         self.encoder_sha256 = encoder_sha256(encoder.state_dict())
+        # Where the networks that run are rewritten or cast (sharing the loaded modules'
+        # parameters), float32 CPU copies of the loaded weights rebuild the plain ones for export.
+        self._plain_weights: tuple[dict[str, Tensor], dict[str, Tensor]] | None = None
+        if self.fast or self.dtype != torch.float32:
+            self._plain_weights = (_float32_copy(encoder), _float32_copy(decoder))
         nets: tuple[nn.Module, nn.Module] = (encoder.eval(), decoder.eval())
         if self.fast:  # rewritten from the weights as loaded (in float64), before any cast to bf16
             options = fast_options or FastOptions()
+            if on_cuda:  # cuDNN picks its own algorithms: no transformed weights on the GPU
+                options = dataclasses.replace(options, winograd=False)
             nets = (FastEncoder(encoder, options), FastDecoder(decoder, options))
         self.encoder, self.decoder = (
             _placed(net.requires_grad_(False), self.device, self.dtype, self.memory_format) for net in nets
@@ -135,6 +143,17 @@ class Stylizer:
             weights.resolve("decoder", decoder, allow_download=allow_download, progress=progress)
         )
         return cls(enc, dec, **kwargs)
+
+    def plain_networks(self) -> tuple[Encoder, Decoder]:
+        """The plain float32 networks on this Stylizer's device, in eval mode: the ones it runs when
+        they are those, else rebuilt from the loaded weights (export traces these)."""
+        if self._plain_weights is None:
+            assert isinstance(self.encoder, Encoder) and isinstance(self.decoder, Decoder)
+            return self.encoder, self.decoder
+        encoder, decoder = Encoder(), Decoder()
+        encoder.load_state_dict(self._plain_weights[0])
+        decoder.load_state_dict(self._plain_weights[1])
+        return tuple(net.requires_grad_(False).eval().to(self.device) for net in (encoder, decoder))  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ helpers ----
     def prepare_image(self, source: ImageSource, size: int, crop: bool) -> Tensor:
@@ -328,6 +347,10 @@ def as_list(sources: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
     if isinstance(sources, (list, tuple)):
         return list(sources)
     return [sources]  # type: ignore[list-item]  # a str is a Sequence, but one path here
+
+
+def _float32_copy(net: nn.Module) -> dict[str, Tensor]:
+    return {name: t.detach().to("cpu", torch.float32, copy=True) for name, t in net.state_dict().items()}
 
 
 def _placed(net: nn.Module, device: torch.device, dtype: torch.dtype, memory_format: torch.memory_format) -> nn.Module:

@@ -55,15 +55,29 @@ def test_torch_export_program_saves_and_loads(stylizer, tmp_path):
     torch.testing.assert_close(program.module()(content), expected)
 
 
-def test_export_refuses_the_fast_path_and_bad_sizes(stylizer, tmp_path):
-    fast = Stylizer(
+@pytest.mark.parametrize("options", [dict(fast=True), dict(fast=False), dict(precision="bf16")], ids=str)
+def test_any_float32_stylizer_exports_the_plain_networks(stylizer, options):
+    """The fast path (the default) and the plain one export the same plain float32 networks; a
+    Stylizer computing in bf16 (where the CPU has native bf16) is refused."""
+    other = Stylizer(
         Encoder().load_weights(random_state(VGG_CONVS, 1)),
         Decoder().load_weights(random_state(DECODER_CONVS, 2)),
         device="cpu",
-        fast=True,
+        **options,
     )
-    with pytest.raises(ValueError, match="fast=False"):
-        stylizer_module(fast)
+    if other.dtype != torch.float32:
+        with pytest.raises(ValueError, match="precision='fp32'"):
+            stylizer_module(other)
+        return
+    module = stylizer_module(other)
+    assert all(type(m) in (Encoder, Decoder) for m in (module.encoder, module.decoder))
+    g = torch.Generator().manual_seed(6)
+    content, style = torch.rand(1, 3, 40, 48, generator=g), torch.rand(1, 3, 32, 32, generator=g)
+    # the same weights; channels_last ones (fast=False keeps them) round differently
+    torch.testing.assert_close(module(content, style), stylizer_module(stylizer)(content, style), rtol=1e-4, atol=1e-5)
+
+
+def test_export_refuses_bad_sizes(stylizer, tmp_path):
     with pytest.raises(ValueError, match="multiples of 8"):
         export_program(stylizer, tmp_path / "x.pt2", example_size=(60, 64))
     assert list(tmp_path.iterdir()) == []

@@ -204,7 +204,10 @@ PLAIN = dict(fast=False, channels_last=False, cuda_graphs=False)
 def test_defaults_per_device(nets, device):
     s = stylizer(nets, device)
     on_cuda = device == "cuda"
-    assert (s.fast, s.graphs is not None) == (on_cuda,) * 2
+    assert s.fast  # on both: on the CPU its 3x3 layers run as Winograd convolutions
+    assert (s.graphs is not None) == on_cuda
+    winograd = [m.winograd_weights is not None for m in s.encoder.modules() if isinstance(m, ReflectConv)]
+    assert any(winograd) != on_cuda  # no transformed weights kept on the GPU
     assert s.channels_last  # on both: cuDNN and oneDNN read it natively
     plain = stylizer(nets, device, **PLAIN)
     assert (plain.fast, plain.channels_last, plain.graphs) == (False, False, None)
@@ -316,3 +319,20 @@ def test_live_weights_follow_an_optimizer_step(nets):
     with torch.no_grad():
         torch.testing.assert_close(live(x), dec(x), rtol=1e-10, atol=1e-10)
         assert (frozen(x) - dec(x)).abs().max() > 1e-6
+
+
+def test_cpu_fast_path_runs_its_3x3_layers_as_winograd(nets, monkeypatch):
+    """Every ReflectConv holding transformed weights computes through the Winograd kernel in a
+    CPU float32 transfer (the fallback would give the same values, so count the calls)."""
+    if not _library.loaded():
+        pytest.skip("needs the compiled extension")
+    s = stylizer(nets, "cpu")
+    layers = [m for net in (s.encoder, s.decoder) for m in net.modules() if isinstance(m, ReflectConv)]
+    with_weights = sum(m.winograd_weights is not None for m in layers)
+    assert with_weights >= 10  # every 3x3 layer but the first, the last and the upsampling ones
+    calls = []
+    real = feature_maps.winograd_conv3x3_reflect
+    monkeypatch.setattr(feature_maps, "winograd_conv3x3_reflect", lambda *a: calls.append(1) or real(*a))
+    content = torch.rand(1, 3, 32, 40)
+    s.transfer(content, [s.encode_style(torch.rand(1, 3, 32, 32))])
+    assert len(calls) == 2 * 8 + with_weights - 8  # the style's encode and the content's, then the decoder
