@@ -124,7 +124,7 @@ def add_network_options(p: argparse.ArgumentParser) -> None:
         "--fast",
         action=onoff,
         default=None,
-        help="exact rewrites of the networks (same results; docs/fast-path.md); default: on for CUDA",
+        help="exact rewrites of the networks (same results to rounding; docs/fast-path.md); default: on",
     )
     p.add_argument("--channels-last", action=onoff, default=None, help="run the networks in channels_last; default: on")
     p.add_argument(
