@@ -21,6 +21,7 @@ __all__ = [
     "FileExists",
     "atomic_path",
     "atomic_write",
+    "is_temporary",
     "check_writable_folder",
     "fits_name_limit",
     "name_limit",
@@ -45,6 +46,12 @@ def refuse_existing(path: str | Path, overwrite: bool) -> None:
     writer makes before its work (the write itself stays exclusive, for a file made meanwhile)."""
     if not overwrite and os.path.lexists(path):
         raise FileExists(path)
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of the temporary names :func:`atomic_path` writes through (left
+    behind only by a killed process): never an input or a result."""
+    return name.startswith(_TMP_PREFIX)
 
 
 def temporary_name(path: Path) -> Path:

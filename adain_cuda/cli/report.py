@@ -27,6 +27,7 @@ _FLAGS = {
     "allow_download": "--no-download",
     "output_dir": "-o/--output",
     "temporal_smoothing": "--temporal-smoothing",
+    "copy_other": "--no-copy-other",
 }
 _PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
 

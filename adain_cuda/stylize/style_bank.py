@@ -27,7 +27,7 @@ from ..images import imaging
 from ..images.imaging import ImageError
 from ..models.weights import sha256_of
 
-__all__ = ["BANK_FORMAT", "StyleBank", "StyleBankError", "build_style_bank", "encoder_sha256"]
+__all__ = ["BANK_FORMAT", "StyleBank", "StyleBankError", "bank_for", "build_style_bank", "encoder_sha256"]
 
 logger = logging.getLogger(__name__)
 BANK_FORMAT = "adain_cuda.style_bank/1"
@@ -199,3 +199,16 @@ def build_style_bank(
         encoder=stylizer.encoder_sha256,
         skipped=skipped,
     )
+
+
+def bank_for(styles: StyleBank | str | Path, stylizer, *, style_size: int = 512, crop: bool = False) -> StyleBank:
+    """The styles as a bank for ``stylizer``: a StyleBank as given, a bank file (no code runs), or
+    a folder of style images encoded now; a bank of other encoder weights is refused."""
+    if isinstance(styles, StyleBank):
+        if styles.encoder != stylizer.encoder_sha256:
+            raise StyleBankError("the style bank was made with other encoder weights; make it again with these")
+        return styles
+    path = Path(styles)
+    if path.is_dir():
+        return build_style_bank(stylizer, path, style_size=style_size, crop=crop)
+    return StyleBank.load(path, stylizer=stylizer)

@@ -289,6 +289,46 @@ class Stylizer:
             return self.graphs(partial(self._pipeline, alpha=alpha, mixing=mixing), (alpha, mixing), x, *flat)
         return self._pipeline(x, *flat, alpha=alpha, mixing=mixing)
 
+    @torch.no_grad()
+    def transfer_each(
+        self,
+        content: Tensor,
+        mean: Tensor,
+        std: Tensor,
+        alpha: Tensor | float = 1.0,
+        *,
+        content_index: Tensor | None = None,
+    ) -> Tensor:
+        """Each output its own style and alpha, in one pass: ``content`` (U, 3, H, W) images (as
+        :meth:`transfer` takes them), ``mean`` and ``std`` (N, C) style statistics (a
+        :class:`~adain_cuda.stylize.style_bank.StyleBank`'s rows), ``alpha`` one per output (N,)
+        or one for all, ``content_index`` (N,) the content image of each output (default: output
+        i stylizes content i; each content is encoded once however many outputs it has). Returns
+        (N, 3, H, W) float32 on the stylizer's device. The batch building block of dataset
+        stylization and style augmentation."""
+        content = imaging.image_tensor(content, "content", batch=True)
+        check_image_size(content, "content")
+        x = content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
+        feat = self.encoder(x)
+        if content_index is not None:
+            feat = feat.index_select(0, content_index.to(self.device))
+        n = feat.shape[0]
+        if mean.shape != (n, feat.shape[1]) or std.shape != mean.shape:
+            raise ValueError(
+                f"`mean` and `std` must be ({n}, {feat.shape[1]}): one row of statistics per output, "
+                f"got {tuple(mean.shape)} and {tuple(std.shape)}"
+            )
+        mean, std = (t.to(self.device, torch.float32) for t in (mean, std))
+        a = torch.as_tensor(alpha, dtype=torch.float32, device=self.device).reshape(-1, 1).expand(n, 1)
+        if not bool(((a >= 0) & (a <= 1)).all()):
+            raise ValueError("`alpha` must be in [0, 1]")
+        if not bool((a == 1).all()):
+            # alpha * AdaIN(f) + (1 - alpha) * f is AdaIN(f) towards the statistics blended the same way
+            content_mean, content_std = channel_stats(feat)
+            mean = a * mean + (1 - a) * content_mean.float()
+            std = a * std + (1 - a) * content_std.float()
+        return self._decode(x.shape[-2:], adain_from_stats(feat, mean, std))
+
     def _pipeline(
         self,
         x: Tensor,

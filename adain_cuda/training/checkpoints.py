@@ -17,15 +17,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import torch
 
 from .._files import atomic_write
+from .._signals import deferred_interrupts
 
 __all__ = [
     "CHECKPOINT",
@@ -193,36 +191,3 @@ def read_checkpoint(path: Path) -> dict:
     if isinstance(state["decoder"], dict) and _non_finite(state["decoder"]):
         raise CheckpointError(f"`resume` {path}: the checkpoint's weights are not finite; resume from an earlier one")
     return state
-
-
-class _Deferred:
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    def __call__(self, signum, frame) -> None:
-        if self.signal is not None:  # a second Ctrl-C: stop now, without a checkpoint
-            raise KeyboardInterrupt("interrupted twice; no checkpoint written for the step in progress")
-        self.signal = signum
-
-    @property
-    def requested(self) -> bool:
-        return self.signal is not None
-
-
-@contextlib.contextmanager
-def deferred_interrupts() -> Iterator[_Deferred]:
-    """Turns Ctrl-C and SIGTERM into a request that the training loop honours between steps, so
-    a checkpoint never holds a half-applied optimizer step. A second signal interrupts at once.
-    Outside the main thread (where handlers cannot be set) it changes nothing."""
-    flag = _Deferred()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, flag)
-    try:
-        yield flag
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -130,7 +130,14 @@ at::Tensor winograd_conv3x3_reflect_cpu(const at::Tensor& x, const at::Tensor& w
   const float* b = call.bias.const_data_ptr<float>();
   float* dst = call.out.mutable_data_ptr<float>();
 
-  at::parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
+  // At least two tasks, so that with several threads the GEMMs always run inside a parallel
+  // region, where BLAS computes single-threaded: a lone block outside one would get a threaded
+  // GEMM that sums in another order, and the results would depend on the thread count (dataset
+  // stylization promises the same bytes from one process with many threads as from many with
+  // one). The extra task has nothing to do.
+  at::parallel_for(0, std::max<int64_t>(blocks, 2), 1, [&](int64_t first, int64_t last) {
+    last = std::min(last, blocks);
+    if (first >= last) return;
     // The 16 positions' matrices lie `skew` floats more than a block apart: with power-of-two
     // strides the 16 rows a transform touches per channel would share one set of the L1 cache.
     const int64_t v_stride = block * cin + kSkew, m_stride = block * cout + kSkew;

@@ -145,3 +145,20 @@ def test_torch_compile_fullgraph():
         return feature_maps.winograd_conv3x3_reflect(x * 2, u, b, True) + 1
 
     torch.testing.assert_close(torch.compile(f, fullgraph=True)(x), f(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(1, 256, 512, 4, 5), (2, 64, 64, 9, 7), (1, 32, 32, 40, 60)], ids=str)
+def test_results_do_not_depend_on_the_thread_count(shape):
+    """The same bits with one thread and with several, also when the map is one block of tiles
+    (dataset stylization promises the same bytes from any number of processes)."""
+    x, weight, bias = layer(shape, 12)
+    u = feature_maps.winograd_weights(weight)
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            results.append(feature_maps.winograd_conv3x3_reflect(x, u, bias, True))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(results[0], r) for r in results[1:])
