@@ -20,7 +20,7 @@ for _folder in (_ROOT, _ROOT / "tests"):
 from adain_cuda.models import Decoder, Encoder  # noqa: E402
 from adain_cuda.stylize import Stylizer  # noqa: E402
 
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state  # noqa: E402
+from community_layout import DECODER_CONVS, VGG_CONVS, decoder_sequential, random_state, vgg_sequential  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
@@ -40,6 +40,16 @@ def random_stylizer(**options) -> Stylizer:
     """A Stylizer on DEVICE with the random networks; ``options`` go to Stylizer."""
     vgg, dec = random_states()
     return Stylizer(Encoder().load_weights(vgg), Decoder().load_weights(dec), **{"device": DEVICE, **options})
+
+
+def plain_networks(dtype):
+    """The plain nn.Sequential encoder (to relu4_1) and decoder with the benchmark's weights."""
+    vgg_state, dec_state = random_states()
+    vgg = vgg_sequential()
+    vgg.load_state_dict({k: v for k, v in vgg_state.items() if int(k.split(".")[0]) < 31})
+    dec = decoder_sequential()
+    dec.load_state_dict(dec_state)
+    return vgg.to(DEVICE, dtype).eval(), dec.to(DEVICE, dtype).eval()
 
 
 def features(shape, dtype, device=DEVICE, seed=0):

@@ -30,8 +30,7 @@ import torch
 from adain_cuda import reference
 from adain_cuda._device import cpu_computes_bf16
 
-from common import CUDA, DEVICE, SMOKE, random_states, random_stylizer, record, synchronized
-from community_layout import decoder_sequential, vgg_sequential
+from common import CUDA, DEVICE, SMOKE, plain_networks, random_stylizer, record, synchronized
 
 # (batch, height, width) of the content
 SIZES = [(1, 512, 512), (8, 512, 512), (1, 1080, 1920), (1, 2160, 3840)] if CUDA else [(1, 256, 256), (1, 512, 512)]
@@ -49,16 +48,6 @@ COMPILE_MODES = {"plain_compiled": "default", "plain_compiled_max_autotune": "ma
 OPTIONS = {
     "adain_cuda_plain_cached": dict(fast=False, channels_last=False, cuda_graphs=False) if CUDA else dict(fast=False),
 }
-
-
-def plain_networks(dtype):
-    """The plain nn.Sequential encoder (to relu4_1) and decoder with the benchmark's weights."""
-    vgg_state, dec_state = random_states()
-    vgg = vgg_sequential()
-    vgg.load_state_dict({k: v for k, v in vgg_state.items() if int(k.split(".")[0]) < 31})
-    dec = decoder_sequential()
-    dec.load_state_dict(dec_state)
-    return vgg.to(DEVICE, dtype).eval(), dec.to(DEVICE, dtype).eval()
 
 
 def plain_runner(dtype, compile_mode=None):

@@ -62,7 +62,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--save-ext", "--save_ext", type=save_ext, default=None, help="output format (default: the input's)")
     p.add_argument("--quality", type=quality, default=95, help="JPEG quality (1-100)")
-    p.add_argument("--batch-size", type=positive_int, default=8, help="images stylized together (equal sizes)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=None, help="images computed together (default: 8 on CUDA, 1 on CPU)"
+    )
     p.add_argument("--workers", type=int, default=None, help="image-reading processes (default: from the CPU count)")
     p.add_argument("--fallback-size", type=size, default=0, help="retry an image that runs out of memory at this size")
     p.add_argument("--overwrite", action="store_true", help="redo outputs that exist (default: skip them, i.e. resume)")

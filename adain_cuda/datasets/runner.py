@@ -39,6 +39,7 @@ __all__ = ["DatasetReport", "MANIFEST", "FAILED", "stylize_dataset"]
 logger = logging.getLogger(__name__)
 MANIFEST, FAILED = "manifest.csv", "failed.csv"
 PARTS = ".adain-dataset"  # per-rank failure lists, merged and removed at the end
+DEFAULT_BATCH_CUDA = 8
 # Images above this many pixels are computed alone (a batch of them would need their memory at once).
 LARGE_PIXELS = 2048 * 2048
 
@@ -234,7 +235,7 @@ def stylize_dataset(
     extensions: str | None = None,
     save_ext: str | None = None,
     quality: int = 95,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     workers: int | None = None,
     overwrite: bool = False,
     copy_other: bool = True,
@@ -244,13 +245,19 @@ def stylize_dataset(
     """Stylizes every image below ``content_root`` into the same tree under ``out_root`` (see
     docs/datasets.md): ``num_styles`` versions each, styles from a bank (a StyleBank, a bank file
     or a folder of style images), alpha fixed or drawn from a (low, high) range, all reproducible
-    from ``seed``. Under torchrun each process takes its share; the last step (after all have
-    finished) writes manifest.csv and failed.csv at the top of ``out_root``."""
+    from ``seed``. ``batch_size`` (default 8 on CUDA, 1 on the CPU) jobs form one chunk, whose
+    images of one size are computed together; the same bytes need the same batch size. Under
+    torchrun each process takes its share; after all have finished, the first writes manifest.csv
+    and failed.csv at the top of ``out_root``."""
     if not 1 <= quality <= 100:
         raise ValueError(f"`quality` must be in 1..100, got {quality}")
     if content_size < 0 or fallback_size < 0:
         raise ValueError("`content_size` and `fallback_size` must be 0 (keep) or positive")
     bounds = alpha if isinstance(alpha, tuple) else (alpha, alpha)
+    if batch_size is None:
+        # On a CPU, images one at a time measured 8% faster than batches of 4 (the larger
+        # working set costs more than batching saves); a GPU needs batches to fill it.
+        batch_size = DEFAULT_BATCH_CUDA if stylizer.device.type == "cuda" else 1
     out = Path(out_root)
     check_roots(Path(content_root), out)  # before anything is created
     rank, world = _distributed()

@@ -192,10 +192,10 @@ def test_out_of_memory_retries_alone_then_at_the_fallback_size(stylizer, tree, b
         return real(content, *args, **kwargs)
 
     monkeypatch.setattr(stylizer, "transfer_each", limited)
-    report = run(stylizer, tree, bank, tmp_path / "a")
+    report = run(stylizer, tree, bank, tmp_path / "a", batch_size=8)
     assert len(report.failed) == len(CONTENTS) and all("--fallback-size" in r for _, _, r in report.failed)
     assert any(shape[0] > 1 for shape in calls) and any(shape[0] == 1 for shape in calls)
-    report = run(stylizer, tree, bank, tmp_path / "b", fallback_size=24)
+    report = run(stylizer, tree, bank, tmp_path / "b", batch_size=8, fallback_size=24)
     assert report.written == len(CONTENTS) and not report.failed
     assert min(imaging.load_image(tmp_path / "b" / "f.png").shape[-2:]) == 24
 
