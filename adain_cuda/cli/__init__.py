@@ -17,12 +17,12 @@ import sys
 import threading
 
 from .._version import __version__
-from . import demo, export, grid, info, recolor, style_bank, stylize, stylize_dataset, train, video, weights
+from . import app, demo, export, grid, info, recolor, style_bank, stylize, stylize_dataset, train, video, weights
 from .report import EXIT_INTERRUPTED, EXIT_USAGE, fail, show_library_messages
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (stylize, grid, recolor, style_bank, stylize_dataset, video, train, export, weights, info, demo)
+COMMANDS = (stylize, grid, recolor, style_bank, stylize_dataset, video, train, export, weights, info, demo, app)
 
 
 def build_parser() -> argparse.ArgumentParser:
