@@ -45,3 +45,17 @@ def assert_one_rounding_from(got, fp32_result, what="result"):
     tol = torch.finfo(got.dtype).eps * exact.abs() + 1e-6 * exact.abs().max()
     worst = ((got.float() - exact).abs() / tol).max().item()
     assert worst <= 1.0, f"{what}: {worst:.3g} roundings from the float32 computation"
+
+
+def cpu_stylizer(vgg_seed: int = 3, decoder_seed: int = 4):
+    """A CPU Stylizer with random weights in the community layout."""
+    from adain_cuda.models import Decoder, Encoder
+    from adain_cuda.stylize import Stylizer
+
+    from community_layout import DECODER_CONVS, VGG_CONVS, random_state
+
+    return Stylizer(
+        Encoder().load_weights(random_state(VGG_CONVS, vgg_seed)),
+        Decoder().load_weights(random_state(DECODER_CONVS, decoder_seed)),
+        device="cpu",
+    )

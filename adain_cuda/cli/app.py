@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_network_options, command
+from .options import add_network_options, command, port
 from .report import EXIT_OK, USER_ERRORS, fail
 
 HELP = "a local web page to stylize images and clips and transfer colours (needs adain_cuda[app])"
@@ -12,16 +12,6 @@ EXAMPLES = """  adain-cuda app                      # then open http://127.0.0.1
   adain-cuda app --port 8080 --device cuda
   adain-cuda app --host 0.0.0.0       # reachable from other machines of your network
 """
-
-
-def port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from exc
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 1..65535, got {text}")
-    return value
 
 
 def add_parser(sub) -> None:

@@ -58,6 +58,11 @@ def seed(text: str) -> int:
     return _integer(text, 0, f"a whole number from 0 to {SEED_MAX}", SEED_MAX)
 
 
+def port(text: str) -> int:
+    """A TCP port: 1..65535."""
+    return _integer(text, 1, "a port number from 1 to 65535", 65535)
+
+
 def size(text: str) -> int:
     """A pixel size: 0 (keep) or positive."""
     return _integer(text, 0, "0 (keep the size) or a positive number of pixels")

@@ -18,22 +18,16 @@ gr = pytest.importorskip("gradio", reason="needs the [app] extra (gradio)")
 from adain_cuda import app as web  # noqa: E402
 from adain_cuda import cli  # noqa: E402
 from adain_cuda.images import imaging  # noqa: E402
-from adain_cuda.models import Decoder, Encoder  # noqa: E402
-from adain_cuda.stylize import Stylizer  # noqa: E402
 
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state, write_weight_files  # noqa: E402
+from community_layout import write_weight_files  # noqa: E402
+from helpers import cpu_stylizer  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def session():
-    stylizer = Stylizer(
-        Encoder().load_weights(random_state(VGG_CONVS, 3)),
-        Decoder().load_weights(random_state(DECODER_CONVS, 4)),
-        device="cpu",
-    )
-    s = web._Session(stylizer, None)
+    s = web._Session(cpu_stylizer(), None)
     yield s
     s.cleanup()
 

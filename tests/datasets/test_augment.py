@@ -7,23 +7,9 @@ import torch
 
 from adain_cuda.augment import IMAGENET_MEAN, IMAGENET_STD, StyleAugment
 from adain_cuda.images import imaging
-from adain_cuda.models import Decoder, Encoder
-from adain_cuda.stylize import StyleBankError, Stylizer, build_style_bank
+from adain_cuda.stylize import StyleBankError, build_style_bank
 
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state
-
-
-def make_stylizer(vgg_seed=3):
-    return Stylizer(
-        Encoder().load_weights(random_state(VGG_CONVS, vgg_seed)),
-        Decoder().load_weights(random_state(DECODER_CONVS, 4)),
-        device="cpu",
-    )
-
-
-@pytest.fixture(scope="module")
-def stylizer():
-    return make_stylizer()
+from helpers import cpu_stylizer
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +109,9 @@ def test_takes_a_bank_file_or_a_folder_and_refuses_other_encoder_weights(stylize
     from_folder = StyleAugment(styles, stylizer, p=1.0, style_size=32, generator=g().manual_seed(1))(x)
     torch.testing.assert_close(from_file, from_folder)
     with pytest.raises(StyleBankError, match="other encoder weights"):
-        StyleAugment(tmp_path / "bank.pt", make_stylizer(vgg_seed=8))
+        StyleAugment(tmp_path / "bank.pt", cpu_stylizer(vgg_seed=8))
     with pytest.raises(StyleBankError, match="other encoder weights"):
-        StyleAugment(bank, make_stylizer(vgg_seed=8))
+        StyleAugment(bank, cpu_stylizer(vgg_seed=8))
 
 
 @pytest.mark.parametrize(

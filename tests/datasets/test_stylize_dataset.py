@@ -17,10 +17,9 @@ import torch
 from adain_cuda import cli
 from adain_cuda.datasets import VERSION_SUFFIX, pick_style, plan_dataset, stylize_dataset
 from adain_cuda.images import imaging
-from adain_cuda.models import Decoder, Encoder
-from adain_cuda.stylize import Stylizer, build_style_bank
+from adain_cuda.stylize import build_style_bank
 
-from community_layout import DECODER_CONVS, VGG_CONVS, random_state, write_weight_files
+from community_layout import write_weight_files
 
 pytestmark = pytest.mark.slow
 
@@ -36,19 +35,6 @@ CONTENTS = {
     "dogs/g.bmp": (32, 32),
 }
 OTHERS = {"labels.txt": "cats 0\ndogs 1\n", "dogs/annotations.json": "{}"}
-
-
-def make_stylizer():
-    return Stylizer(
-        Encoder().load_weights(random_state(VGG_CONVS, 3)),
-        Decoder().load_weights(random_state(DECODER_CONVS, 4)),
-        device="cpu",
-    )
-
-
-@pytest.fixture(scope="module")
-def stylizer():
-    return make_stylizer()
 
 
 @pytest.fixture(scope="module")
