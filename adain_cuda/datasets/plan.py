@@ -103,9 +103,18 @@ def check_roots(content_root: Path, out_root: Path) -> tuple[Path, Path]:
 
 
 def _walk(root: Path) -> list[str]:
-    """Every file below ``root`` as a sorted relative POSIX path (our temporary files left out)."""
+    """Every file below ``root`` as a sorted relative POSIX path (our temporary files left out).
+    Linked folders are followed (datasets are often assembled from links), each real folder once,
+    so a link back up the tree cannot loop."""
     found = []
-    for folder, _, files in os.walk(root, followlinks=True):
+    seen: set[str] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders.sort()  # a folder reached under two names keeps the first in sorted order
         for name in files:
             if not is_temporary(name):
                 found.append((Path(folder) / name).relative_to(root).as_posix())

@@ -120,6 +120,17 @@ def test_choices_do_not_depend_on_the_other_files(tree, tmp_path):
             assert choices[(job.content, job.version)] == (job.style, job.alpha)
 
 
+def test_a_link_loop_in_the_content_tree_is_walked_once(tree, tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(tree / "content", content)
+    (content / "dogs" / "loop").symlink_to(content, target_is_directory=True)  # a link back up
+    (content / "linked").symlink_to(content / "cats", target_is_directory=True)  # a second name
+    plan = plan_dataset(content, tmp_path / "out", styles=4)
+    names = [j.content for j in plan.jobs]
+    assert len(names) == len(set(names)) == len(CONTENTS)  # every real folder once
+    assert not any(n.startswith("dogs/loop/") for n in names)
+
+
 @pytest.mark.parametrize("how", ["resume", "workers", "batch_of_one_chunking"])
 def test_the_same_bytes_however_the_work_is_done(stylizer, tree, bank, tmp_path, how):
     reference = tmp_path / "reference"
