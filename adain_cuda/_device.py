@@ -1,11 +1,17 @@
 """Which device a caller means: 'auto', 'cpu', 'cuda' or 'cuda:N', checked against what this
-machine and this build of torch have. A leaf, like :mod:`adain_cuda._files`: every layer uses it."""
+machine and this build of torch have; and in a ``torchrun`` launch, this process's rank, its GPU
+and the process group (NCCL on GPUs, gloo on the CPU), for the trainer and the dataset runner
+alike. A leaf, like :mod:`adain_cuda._files`: every layer uses it."""
 
 from __future__ import annotations
 
-import torch
+import os
+from dataclasses import dataclass
 
-__all__ = ["cpu_computes_bf16", "parse_device"]
+import torch
+import torch.distributed as dist
+
+__all__ = ["Placement", "cpu_computes_bf16", "parse_device", "place"]
 
 
 def parse_device(device: str | torch.device | None, name: str = "device") -> torch.device:
@@ -40,3 +46,37 @@ def cpu_computes_bf16() -> bool:
         except OSError:
             return False
         return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@dataclass(frozen=True)
+class Placement:
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        """Rank 0 writes the shared files (checkpoints and logs, the merged dataset lists)."""
+        return self.rank == 0
+
+
+def _launch() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
+    return 0, 1, 0
+
+
+def place(device: str) -> Placement:
+    """Joins the process group of a multi-process launch (once) and picks this process's device:
+    ``device`` as given, or in a multi-GPU launch with 'auto'/'cuda' the GPU of its local rank."""
+    rank, world, local_rank = _launch()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
+    multi_gpu = world > 1 and device in ("auto", "cuda") and torch.cuda.is_available()
+    dev = parse_device(f"cuda:{local_rank}" if multi_gpu else device)
+    if dev.type == "cuda":
+        if dev.index is None:  # "auto" / "cuda": set_device needs an index
+            dev = torch.device("cuda", torch.cuda.current_device())
+        torch.cuda.set_device(dev)
+    return Placement(rank, world, dev)

@@ -4,7 +4,6 @@ process or many (torchrun), resumable (docs/datasets.md)."""
 from __future__ import annotations
 
 import argparse
-import os
 
 from .options import add_network_options, command, positive_int, save_ext, seed, size, stylizer_from
 from .report import EXIT_FAILED_ITEMS, EXIT_INTERRUPTED, EXIT_OK, USER_ERRORS, fail
@@ -74,16 +73,14 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._device import place
     from ..datasets import stylize_dataset
 
     if args.workers is not None and args.workers < 0:
         return fail("--workers must be 0 (read in this process) or more")
-    if args.device == "auto" and "LOCAL_RANK" in os.environ:
-        import torch
-
-        if torch.cuda.is_available():  # one GPU per process under torchrun
-            args.device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
     try:
+        # under torchrun: join the launch, each process on its own GPU with --device auto/cuda
+        args.device = str(place(args.device).device)
         report = stylize_dataset(
             stylizer_from(args),
             args.content_root,

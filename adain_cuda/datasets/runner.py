@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from .._device import place
 from .._files import FileExists, atomic_write, check_writable_folder
 from .._signals import deferred_interrupts
 from ..images import imaging
@@ -201,23 +202,10 @@ class _Run:
         self.writes = kept
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world): torch.distributed's when a launcher (torchrun) started several processes,
-    the process group made here with gloo (the processes only wait for each other); else (0, 1)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group("gloo")
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def _barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+    """Waits for every process of the launch (nothing to wait for in a single process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
 
 
 def stylize_dataset(
@@ -260,7 +248,8 @@ def stylize_dataset(
         batch_size = DEFAULT_BATCH_CUDA if stylizer.device.type == "cuda" else 1
     out = Path(out_root)
     check_roots(Path(content_root), out)  # before anything is created
-    rank, world = _distributed()
+    placement = place(str(stylizer.device))  # joins a torchrun launch's process group
+    rank, world = placement.rank, placement.world
     bank = bank_for(styles, stylizer, style_size=style_size)
     plan = plan_dataset(
         content_root,

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .._device import cpu_computes_bf16
+from .._device import cpu_computes_bf16, place
 from ..images import imaging
 from ..models import STYLE_LAYERS, Decoder, Encoder, FastDecoder, FastEncoder, FastOptions, weights
 from ..ops import adain, reference, style_content_loss
@@ -40,7 +40,6 @@ from .checkpoints import (
 )
 from .config import TrainConfig
 from .data import EndlessSampler, ImageFolder, collate, find_images
-from .distributed import place
 from .runlog import RunLog
 
 __all__ = ["TrainConfig", "Trainer"]
