@@ -94,10 +94,7 @@ class _Chunks(Dataset):
 def read_content(path: Path, size: int, crop: bool) -> Tensor | str:
     """The content image resized as the options say, or why it cannot be used."""
     try:
-        img = imaging.load_image(path)
-        img = imaging.resize_shorter(img, size)
-        if crop:
-            img = imaging.center_crop(img, min(img.shape[-2:]))
+        img = imaging.prepare(imaging.load_image(path), size, crop)
         if min(img.shape[-2:]) < 9:
             return f"{img.shape[-1]}x{img.shape[-2]} is too small for the encoder (at least 9x9)"
         return img

@@ -30,6 +30,8 @@ __all__ = [
     "list_images",
     "load_image",
     "load_mask",
+    "prepare",
+    "prepared_size",
     "resize_shorter",
     "resized_size",
     "save_image",
@@ -198,6 +200,20 @@ def resize_shorter(img: Tensor, size: int) -> Tensor:
     batch = img if img.dim() == 4 else img.unsqueeze(0)
     out = F.interpolate(batch, size=new, mode="bilinear", align_corners=False, antialias=True)
     return out if img.dim() == 4 else out[0]
+
+
+def prepared_size(height: int, width: int, size: int, crop: bool) -> tuple[int, int]:
+    """The (H, W) :func:`prepare` gives an image of this size: the shorter side ``size`` (0
+    keeps it), then with ``crop`` the central square of the shorter side."""
+    height, width = resized_size(height, width, size)
+    return (min(height, width),) * 2 if crop else (height, width)
+
+
+def prepare(img: Tensor, size: int, crop: bool) -> Tensor:
+    """An image as the networks take it: resized (:func:`resize_shorter`) and, with ``crop``,
+    its central square (:func:`center_crop`); the geometry of :func:`prepared_size`."""
+    img = resize_shorter(img, size)
+    return center_crop(img, min(img.shape[-2:])) if crop else img
 
 
 def center_crop(img: Tensor, size: int) -> Tensor:

@@ -160,13 +160,8 @@ class Stylizer:
         """An image loaded, resized (shorter side ``size``, 0 keeps it) and, with ``crop``,
         center-cropped, as (3, H, W) float32; sizes the device cannot hold are refused first."""
         img = imaging.load_image(source)
-        height, width = imaging.resized_size(img.shape[-2], img.shape[-1], size)
-        side = min(height, width)  # with crop: the central square of the shorter side (size 0 too)
-        if crop:
-            height, width = side, side
-        self.check_memory(height, width)
-        img = imaging.resize_shorter(img, size)
-        return imaging.center_crop(img, side) if crop else img
+        self.check_memory(*imaging.prepared_size(img.shape[-2], img.shape[-1], size, crop))
+        return imaging.prepare(img, size, crop)
 
     def check_memory(self, height: int, width: int, batch: int = 1) -> None:
         """Refuses ``batch`` images of this size whose activations cannot fit on the device,

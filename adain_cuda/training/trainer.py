@@ -275,7 +275,7 @@ class Trainer:
             images = []
             for p in files:
                 try:
-                    images.append(imaging.center_crop(imaging.resize_shorter(imaging.load_image(p), crop), crop))
+                    images.append(imaging.prepare(imaging.load_image(p), crop, crop=True))
                 except imaging.ImageError:
                     continue
                 if len(images) == 3:
