@@ -258,11 +258,9 @@ class Stylizer:
         them. ``content_stats`` replaces the content's relu4_1 statistics before AdaIN (e.g. a
         moving average over video frames); AdaIN still runs in the fused kernel. No resizing and
         no caching: the building block for batches and video."""
-        content = imaging.image_tensor(content, "content", batch=True)
-        check_image_size(content, "content")
+        x = self._network_input(content)
         _check_alpha(alpha)
         stats = _checked_stats(stats)
-        x = content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
         if masks is not None:
             if content_stats is not None:
                 raise ValueError(
@@ -301,9 +299,7 @@ class Stylizer:
         i stylizes content i; each content is encoded once however many outputs it has). Returns
         (N, 3, H, W) float32 on the stylizer's device. The batch building block of dataset
         stylization and style augmentation."""
-        content = imaging.image_tensor(content, "content", batch=True)
-        check_image_size(content, "content")
-        x = content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
+        x = self._network_input(content)
         feat = self.encoder(x)
         if content_index is not None:
             feat = feat.index_select(0, content_index.to(self.device))
@@ -323,6 +319,13 @@ class Stylizer:
             mean = a * mean + (1 - a) * content_mean.float()
             std = a * std + (1 - a) * content_std.float()
         return self._decode(x.shape[-2:], adain_from_stats(feat, mean, std))
+
+    def _network_input(self, content: Tensor) -> Tensor:
+        """(N, 3, H, W) content images checked as every image is (:func:`imaging.image_tensor`,
+        the networks' smallest size), on the networks' device, dtype and memory format."""
+        content = imaging.image_tensor(content, "content", batch=True)
+        check_image_size(content, "content")
+        return content.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
 
     def _pipeline(
         self,
