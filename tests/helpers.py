@@ -59,3 +59,30 @@ def cpu_stylizer(vgg_seed: int = 3, decoder_seed: int = 4):
         Decoder().load_weights(random_state(DECODER_CONVS, decoder_seed)),
         device="cpu",
     )
+
+
+def train_config(root, vgg, out, **kw):
+    """A small TrainConfig over ``root``/content and ``root``/style writing to ``out``; ``kw``
+    overrides. The CPU, also on a GPU machine: exact resume and the fp32 comparisons are CPU
+    properties."""
+    from adain_cuda.training import TrainConfig
+
+    base = dict(
+        content_dir=str(root / "content"),
+        style_dir=str(root / "style"),
+        output_dir=str(out),
+        vgg=str(vgg),
+        device="cpu",
+        batch_size=2,
+        max_iter=2,
+        image_size=32,
+        crop_size=32,
+        log_every=1,
+        save_every=1000,
+        sample_every=0,
+        workers=0,
+        progress=False,
+        tensorboard=False,
+    )
+    base.update(kw)
+    return TrainConfig(**base)

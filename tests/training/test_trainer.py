@@ -17,6 +17,7 @@ from adain_cuda.stylize import Stylizer
 from adain_cuda.training import TrainConfig, Trainer
 
 from community_layout import VGG_CONVS, random_state
+from helpers import train_config
 
 pytestmark = pytest.mark.slow  # deselect with -m "not slow"
 
@@ -41,27 +42,7 @@ def data(tmp_path_factory):
 
 def config(data, out, **kw):
     root, vgg = data
-    # The CPU, also on a GPU machine: exact resume and the fp32 comparisons are CPU properties.
-    base = dict(
-        content_dir=str(root / "content"),
-        style_dir=str(root / "style"),
-        output_dir=str(out),
-        vgg=str(vgg),
-        device="cpu",
-        batch_size=2,
-        max_iter=4,
-        image_size=32,
-        crop_size=32,
-        log_every=1,
-        save_every=1000,
-        sample_every=0,
-        workers=0,
-        progress=False,
-        tensorboard=False,
-        lr=1e-3,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return train_config(root, vgg, out, **{"max_iter": 4, "lr": 1e-3, **kw})
 
 
 def losses_of(trainer):

@@ -8,10 +8,11 @@ from PIL import Image
 from adain_cuda import cli
 from adain_cuda.images import imaging
 from adain_cuda.models import weights
-from adain_cuda.training import TrainConfig, Trainer
+from adain_cuda.training import Trainer
 from adain_cuda.training.checkpoints import CheckpointError
 
 from community_layout import VGG_CONVS, random_state
+from helpers import train_config
 
 pytestmark = pytest.mark.slow  # deselect with -m "not slow"
 
@@ -29,25 +30,7 @@ def data(tmp_path_factory):
 
 
 def config(data, out, **kw):
-    base = dict(
-        content_dir=str(data / "content"),
-        style_dir=str(data / "style"),
-        output_dir=str(out),
-        vgg=str(data / "vgg.pth"),
-        device="cpu",
-        batch_size=2,
-        max_iter=2,
-        image_size=32,
-        crop_size=32,
-        log_every=1,
-        save_every=1000,
-        sample_every=0,
-        workers=0,
-        progress=False,
-        tensorboard=False,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return train_config(data, data / "vgg.pth", out, **kw)
 
 
 def train_cli(data, out, *extra):
