@@ -61,9 +61,9 @@ def cpu_stylizer(vgg_seed: int = 3, decoder_seed: int = 4):
     )
 
 
-def train_config(root, vgg, out, **kw):
-    """A small TrainConfig over ``root``/content and ``root``/style writing to ``out``; ``kw``
-    overrides. The CPU, also on a GPU machine: exact resume and the fp32 comparisons are CPU
+def train_config(root, vgg_file, out, **kw):
+    """A small TrainConfig over ``root``/content and ``root``/style with the VGG weights
+    ``vgg_file``, writing to ``out``; ``kw`` overrides (``vgg=None`` too). The CPU, also on a GPU machine: exact resume and the fp32 comparisons are CPU
     properties."""
     from adain_cuda.training import TrainConfig
 
@@ -71,7 +71,7 @@ def train_config(root, vgg, out, **kw):
         content_dir=str(root / "content"),
         style_dir=str(root / "style"),
         output_dir=str(out),
-        vgg=str(vgg),
+        vgg=str(vgg_file),
         device="cpu",
         batch_size=2,
         max_iter=2,
