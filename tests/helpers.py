@@ -63,8 +63,8 @@ def cpu_stylizer(vgg_seed: int = 3, decoder_seed: int = 4):
 
 def train_config(root, vgg_file, out, **kw):
     """A small TrainConfig over ``root``/content and ``root``/style with the VGG weights
-    ``vgg_file``, writing to ``out``; ``kw`` overrides (``vgg=None`` too). The CPU, also on a GPU machine: exact resume and the fp32 comparisons are CPU
-    properties."""
+    ``vgg_file``, writing to ``out``; ``kw`` overrides (``vgg=None`` too). The CPU, also on a
+    GPU machine: exact resume and the fp32 comparisons are CPU properties."""
     from adain_cuda.training import TrainConfig
 
     base = dict(
