@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from .._device import place
-from .._files import FileExists, atomic_write, check_writable_folder
+from .._files import FileExists, atomic_write, check_writable_folder, is_temporary
 from .._signals import deferred_interrupts
 from ..images import imaging
 from ..images.imaging import ImageError
@@ -375,4 +375,18 @@ def _merge(plan: DatasetPlan, bank: StyleBank, world: int) -> Path:
     manifest = atomic_write(plan.out_root / MANIFEST, lambda tmp: tmp.write_text(_csv(rows), encoding="utf-8"))
     atomic_write(plan.out_root / FAILED, lambda tmp: tmp.write_text(_csv(failed), encoding="utf-8"))
     shutil.rmtree(parts, ignore_errors=True)
+    _remove_stale_temporaries(plan)
     return manifest
+
+
+def _remove_stale_temporaries(plan: DatasetPlan) -> None:
+    """The temporary files a killed run left half-written in the output folders. Called once
+    every process of this launch has finished, so none of them is still being written (an
+    unrelated run writing into the same folders at this moment would lose one write and report
+    it; its rerun redoes it)."""
+    folders = {(plan.out_root / name).parent for name in [j.output for j in plan.jobs] + plan.others}
+    for folder in folders | {plan.out_root}:
+        if folder.is_dir():
+            for entry in os.scandir(folder):
+                if is_temporary(entry.name) and entry.is_file(follow_symlinks=False):
+                    Path(entry.path).unlink(missing_ok=True)

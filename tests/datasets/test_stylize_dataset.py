@@ -301,6 +301,24 @@ def test_two_torchrun_processes_give_the_same_bytes_as_one(tree, tmp_path):
     assert files(two) == files(one)
 
 
+def test_a_killed_run_is_finished_by_the_same_command_with_the_same_bytes(tree, tmp_path):
+    """SIGKILL mid-run (no chance to clean up), plus a half-written temporary file such a kill
+    can leave: the rerun finishes the outputs, removes the leftover, and matches an unbroken run."""
+    reference, out = tmp_path / "reference", tmp_path / "out"
+    assert cli.main(cli_args(tree, reference, "--batch-size", "1")) == 0
+    cmd = [sys.executable, "-m", "adain_cuda", *cli_args(tree, out, "--batch-size", "1", "--workers", "0")]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not any(out.rglob("*_v0.*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(timeout=60)
+    (out / "cats").mkdir(parents=True, exist_ok=True)
+    (out / "cats" / ".adain-tmp-killed").write_bytes(b"half a JPEG")
+    assert cli.main(cli_args(tree, out, "--batch-size", "1")) == 0
+    assert files(out) == files(reference)
+
+
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes_with_the_same_bytes(tree, tmp_path):
     reference, out = tmp_path / "reference", tmp_path / "out"
     assert cli.main(cli_args(tree, reference, "--batch-size", "1")) == 0
